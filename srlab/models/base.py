@@ -1,0 +1,154 @@
+"""Shared Lightning plumbing of every srlab model: generator, EMA copy, validation metrics."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+from srlab.data.transforms import denormalize
+
+
+class SRModule(L.LightningModule):
+    """Owns the generator, its optional EMA copy and the validation loop.
+
+    Subclasses add the training step (automatic or manual optimization). Validation logs
+    ``val/psnr`` and ``val/ssim`` on [0, 1] RGB (or Y, per ``metrics.test_y_channel``) with
+    ``metrics.crop_border`` pixels removed, plus ``val/psnr_bicubic``: plain bicubic upsampling
+    of the same LQ images, computed once so every run shows whether it beats bicubic.
+
+    Args:
+        generator: the network that maps ``lq`` (B, 3, h, w) to ``sr`` (B, 3, h*scale, w*scale).
+        optimizer: partial optimizer (``_partial_: true``), called with the parameters.
+        scheduler: partial LR scheduler or None.
+        scale: upscaling factor.
+        normalized_input: batches are ImageNet-normalized; metrics and images undo it.
+        metrics: ``crop_border`` and ``test_y_channel`` conventions.
+        ema_decay: generator EMA decay (0 disables); validation and export then use the EMA copy.
+        net_config: the generator's Hydra config, saved so tools can rebuild it from a checkpoint.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scale: int = 4,
+        normalized_input: bool = False,
+        metrics: dict | None = None,
+        ema_decay: float = 0.0,
+        net_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.generator = generator
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.scale = scale
+        self.normalized_input = normalized_input
+        metrics = dict(metrics or {})
+        self.crop_border = int(metrics.get("crop_border", 0))
+        self.test_y_channel = bool(metrics.get("test_y_channel", False))
+        self.ema_decay = float(ema_decay)
+        self.generator_ema = _frozen_copy(generator) if self.ema_decay > 0 else None
+        self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
+        self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.val_psnr_bicubic = PeakSignalNoiseRatio(data_range=1.0)
+        # bicubic PSNR depends only on the (fixed) validation set: measured once, logged every epoch
+        self.register_buffer("psnr_bicubic", torch.tensor(float("nan")))
+
+    # ----------------------------------------------------------------- inference
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """Upscale ``lq`` with the generator (the EMA copy in eval mode when enabled)."""
+        net = self.generator_ema if (self.generator_ema is not None and not self.training) else self.generator
+        return net(lq)
+
+    def to_unit_range(self, x: torch.Tensor) -> torch.Tensor:
+        """Map a network-space tensor to RGB in [0, 1] for metrics and images."""
+        if self.normalized_input:
+            x = denormalize(x)
+        return x.clamp(0.0, 1.0)
+
+    # ----------------------------------------------------------------- EMA
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the EMA copy toward the current generator weights."""
+        if self.generator_ema is None:
+            return
+        ema_params = list(self.generator_ema.parameters())
+        params = [p.detach() for p in self.generator.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        for ema_buf, buf in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            ema_buf.copy_(buf)
+
+    # ----------------------------------------------------------------- validation
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        lq, gt = batch["lq"], batch["gt"]
+        sr = self.to_unit_range(self(lq))
+        gt = self.to_unit_range(gt)
+        lq = self.to_unit_range(lq)
+        sr_m = crop_and_select(sr, self.crop_border, self.test_y_channel)
+        gt_m = crop_and_select(gt, self.crop_border, self.test_y_channel)
+        self.val_psnr.update(sr_m, gt_m)
+        self.val_ssim.update(sr_m, gt_m)
+        bicubic = F.interpolate(lq, size=gt.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+        if self._measuring_bicubic():
+            self.val_psnr_bicubic.update(crop_and_select(bicubic, self.crop_border, self.test_y_channel), gt_m)
+        # returned for the comparison-grid callback
+        return {"lq_bicubic": bicubic, "sr": sr, "gt": gt}
+
+    def _measuring_bicubic(self) -> bool:
+        return bool(torch.isnan(self.psnr_bicubic)) and not self.trainer.sanity_checking
+
+    def on_validation_epoch_end(self) -> None:
+        if self._measuring_bicubic():
+            self.psnr_bicubic.fill_(self.val_psnr_bicubic.compute())
+            self.val_psnr_bicubic.reset()
+        self.log("val/psnr", self.val_psnr.compute(), prog_bar=True, sync_dist=False)
+        self.log("val/ssim", self.val_ssim.compute(), prog_bar=True, sync_dist=False)
+        self.log("val/psnr_bicubic", self.psnr_bicubic, sync_dist=False)
+        self.val_psnr.reset()
+        self.val_ssim.reset()
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self.validation_step(batch, batch_idx)
+
+    def on_test_epoch_end(self) -> None:
+        self.on_validation_epoch_end()
+
+    # ----------------------------------------------------------------- optimizers
+    def build_optimizer(self, params, factory: Callable[..., torch.optim.Optimizer], scheduler_factory):
+        """Instantiate one partial optimizer (and its scheduler) from config."""
+        optimizer = factory(params=params)
+        if scheduler_factory is None:
+            return {"optimizer": optimizer}
+        # milestones count optimizer steps (iterations), as in ESRGAN/BasicSR configs
+        scheduler = scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _frozen_copy(net: nn.Module) -> nn.Module:
+    ema = copy.deepcopy(net)
+    ema.requires_grad_(False)
+    ema.eval()
+    return ema
+
+
+def crop_and_select(x: torch.Tensor, crop_border: int, y_channel: bool) -> torch.Tensor:
+    """Apply BasicSR's metric conventions to a (B, 3, H, W) [0, 1] batch.
+
+    Args:
+        x: images in [0, 1].
+        crop_border: pixels removed on each side before measuring.
+        y_channel: keep only ITU-R BT.601 luma, as published SR tables do.
+    """
+    if crop_border > 0:
+        x = x[..., crop_border:-crop_border, crop_border:-crop_border]
+    if y_channel:
+        weights = x.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
+        x = (16.0 + (x * weights).sum(dim=1, keepdim=True)) / 255.0  # (B, 1, H, W)
+    return x
