@@ -1,0 +1,86 @@
+"""Discriminators returning real/fake logits (B, 1): SRGAN/ESRGAN VGG-style and the report's vanilla one."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+# Channel multipliers and strides of the 8 conv blocks of the SRGAN discriminator (Ledig et al., Fig. 4)
+_VGG_MULT = (1, 1, 2, 2, 4, 4, 8, 8)
+_VGG_STRIDE = (1, 2, 1, 2, 1, 2, 1, 2)
+
+
+class VGGStyleDiscriminator(nn.Module):
+    """SRGAN's discriminator with global average pooling, so it takes any patch size >= 16.
+
+    Eight 3x3 conv blocks with ``num_feat`` x (1, 1, 2, 2, 4, 4, 8, 8) channels, stride 2 on the
+    2nd, 4th, 6th and 8th (16x downsampling), BatchNorm on all but the first, LeakyReLU(0.2); then
+    ``AdaptiveAvgPool2d(1)``, ``Linear(8F, 16F)`` (512 -> 1024 at the default F = 64),
+    LeakyReLU(0.2), ``Linear(16F, 1)``. SRGAN flattened a fixed 6x6 map and ESRGAN/BasicSR a
+    fixed 4x4 map (128 px patches only); global pooling lifts that restriction. Used by both
+    SRGAN (with ``GANLoss``) and ESRGAN (with ``RelativisticGANLoss``).
+
+    Args:
+        num_in_ch: channels of the image (B, num_in_ch, H, W).
+        num_feat: width of the first block.
+
+    Returns (forward):
+        logits of shape (B, 1); no Sigmoid, the losses use BCE-with-logits.
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = num_in_ch
+        for i, (mult, stride) in enumerate(zip(_VGG_MULT, _VGG_STRIDE)):
+            out_ch = num_feat * mult
+            # BN follows every conv but the first, which sees raw pixels; its bias would be cancelled by BN
+            layers.append(nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=i == 0))
+            if i > 0:
+                layers.append(nn.BatchNorm2d(out_ch))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            in_ch = out_ch
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(
+            nn.Linear(in_ch, num_feat * 16), nn.LeakyReLU(0.2, inplace=True), nn.Linear(num_feat * 16, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score images ``x`` (B, C, H, W) as real/fake logits (B, 1)."""
+        feat = self.pool(self.features(x)).flatten(1)  # (B, 8F)
+        return self.classifier(feat)
+
+
+class VanillaDiscriminator(nn.Module):
+    """Four conv + BatchNorm + LeakyReLU blocks, global average pool and a linear head to logits.
+
+    The report ended with a Sigmoid and trained with ``nn.BCELoss``; here the head returns raw
+    logits and the losses use BCE-with-logits (``srlab.losses.GANLoss``), the numerically safe
+    equivalent (same value and gradients, no saturation at 0 or 1).
+
+    Args:
+        num_in_ch: channels of the image (B, num_in_ch, H, W); any H, W >= 4.
+        num_feat: width of the first conv; later blocks use 2x.
+
+    Returns (forward):
+        logits of shape (B, 1): > 0 means "real".
+    """
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64) -> None:
+        super().__init__()
+        nf2 = num_feat * 2
+        self.features = nn.Sequential(
+            # no BN on the first block: normalizing raw pixels only rescales them (DCGAN practice)
+            nn.Conv2d(num_in_ch, num_feat, 3, 1, 1), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(num_feat, num_feat, 3, 2, 1, bias=False), nn.BatchNorm2d(num_feat), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(num_feat, nf2, 3, 1, 1, bias=False), nn.BatchNorm2d(nf2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(nf2, nf2, 3, 2, 1, bias=False), nn.BatchNorm2d(nf2), nn.LeakyReLU(0.2, True),
+        )  # fmt: skip
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(nf2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score images ``x`` (B, C, H, W) as real/fake logits (B, 1)."""
+        feat = self.pool(self.features(x)).flatten(1)  # (B, 2F)
+        return self.classifier(feat)

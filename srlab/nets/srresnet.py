@@ -1,0 +1,80 @@
+"""SRResNet, the SRGAN generator (Ledig et al., CVPR 2017), as the origin report built it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from srlab.errors import ConfigError
+
+# PixelShuffle factors per upscaling factor: x2 steps where possible, one x3 step for scale 3.
+_SHUFFLE_STEPS = {2: (2,), 3: (3,), 4: (2, 2), 8: (2, 2, 2)}
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-BN-PReLU-conv3x3-BN with an identity skip (SRGAN Fig. 4)."""
+
+    def __init__(self, num_feat: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.bn1 = nn.BatchNorm2d(num_feat)
+        self.act = nn.PReLU(num_feat)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(num_feat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+
+
+class UpsampleBlock(nn.Module):
+    """conv to ``num_feat * factor**2`` channels, PixelShuffle(factor), PReLU."""
+
+    def __init__(self, num_feat: int, factor: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(num_feat, num_feat * factor * factor, 3, 1, 1)
+        self.shuffle = nn.PixelShuffle(factor)
+        self.act = nn.PReLU(num_feat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shuffle(self.conv(x)))  # (B, C, H*f, W*f)
+
+
+class SRResNet(nn.Module):
+    """SRGAN generator: 9x9 head, BN residual blocks, global skip, PixelShuffle upsampling, 9x9 tail.
+
+    ``conv_first`` (9x9, PReLU) -> ``body`` (``num_block`` residual blocks) -> ``conv_body`` + BN,
+    added to the head's features -> ``upsample`` (x2 PixelShuffle blocks, one x3 block for
+    scale 3) -> ``conv_last`` (9x9) to RGB, no output activation. The origin report used 6
+    residual blocks (the default); the SRGAN paper used 16.
+
+    Args:
+        num_in_ch: channels of ``lq`` (B, num_in_ch, h, w), RGB in [0, 1].
+        num_out_ch: channels of ``sr`` (B, num_out_ch, h*scale, w*scale).
+        scale: 2, 3, 4 or 8.
+        num_feat: trunk width.
+        num_block: number of residual blocks.
+
+    Raises:
+        ConfigError: unsupported scale.
+    """
+
+    def __init__(
+        self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 6
+    ) -> None:
+        super().__init__()
+        if scale not in _SHUFFLE_STEPS:
+            raise ConfigError(
+                f"model.generator.scale={scale}: SRResNet supports scale 2, 3, 4 or 8 (set data.scale accordingly)"
+            )
+        self.scale = scale
+        self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, num_feat, 9, 1, 4), nn.PReLU(num_feat))
+        self.body = nn.Sequential(*[ResidualBlock(num_feat) for _ in range(num_block)])
+        self.conv_body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.BatchNorm2d(num_feat))
+        self.upsample = nn.Sequential(*[UpsampleBlock(num_feat, f) for f in _SHUFFLE_STEPS[scale]])
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 9, 1, 4)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale)."""
+        feat = self.conv_first(lq)  # (B, F, h, w)
+        feat = feat + self.conv_body(self.body(feat))
+        return self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)

@@ -1,0 +1,74 @@
+"""Generators: output shapes at every supported scale, ConfigError otherwise, RRDBNet size and names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srlab.errors import ConfigError
+from srlab.nets import Autoencoder, RRDBNet, SRResNet, VanillaGenerator
+
+
+def test_rrdbnet_x4_default_param_count() -> None:
+    with torch.device("meta"):  # no memory, no init cost
+        net = RRDBNet()
+    assert sum(p.numel() for p in net.parameters()) == 16_697_987
+
+
+def test_rrdbnet_basicsr_state_dict_names() -> None:
+    keys = set(RRDBNet(num_feat=8, num_block=2, num_grow_ch=4).state_dict())
+    expected = {"conv_first.weight", "body.1.rdb3.conv5.bias", "conv_body.weight", "conv_up1.weight",
+                "conv_up2.weight", "conv_hr.weight", "conv_last.bias"}  # fmt: skip
+    assert expected <= keys
+    assert not any("conv_up3" in k for k in keys)
+    assert "conv_up3.weight" in RRDBNet(scale=8, num_feat=8, num_block=1, num_grow_ch=4).state_dict()
+
+
+@pytest.mark.parametrize("scale", [1, 2, 4, 8])
+def test_rrdbnet_shapes(scale: int) -> None:
+    net = RRDBNet(scale=scale, num_feat=8, num_block=1, num_grow_ch=4)
+    assert net(torch.rand(2, 3, 8, 12)).shape == (2, 3, 8 * scale, 12 * scale)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_srresnet_shapes(scale: int) -> None:
+    net = SRResNet(scale=scale, num_feat=8, num_block=2)
+    assert net(torch.rand(2, 3, 8, 6)).shape == (2, 3, 8 * scale, 6 * scale)
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_vanilla_generator_shapes_and_range(scale: int) -> None:
+    sr = VanillaGenerator(scale=scale, num_feat=8)(torch.rand(2, 3, 8, 6) * 50)
+    assert sr.shape == (2, 3, 8 * scale, 6 * scale)
+    assert sr.min() >= 0 and sr.max() <= 1
+
+
+def test_autoencoder_shape_160_to_640_layout() -> None:
+    net = Autoencoder(num_feat=8)
+    assert net(torch.rand(1, 3, 160, 160)).shape == (1, 3, 640, 640)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    pools = [m for m in net.encoder if isinstance(m, torch.nn.MaxPool2d)]
+    assert len(convs) == 10 and len(pools) == 2
+
+
+@pytest.mark.parametrize(
+    ("factory", "scale"),
+    [(RRDBNet, 3), (RRDBNet, 16), (SRResNet, 1), (SRResNet, 5), (VanillaGenerator, 3), (Autoencoder, 2)],
+)
+def test_unsupported_scale_raises_config_error(factory, scale: int) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match=f"scale={scale}"):
+        factory(scale=scale)
+
+
+def test_rrdbnet_unshuffle_needs_divisible_input() -> None:
+    from srlab.errors import SRLabError
+
+    with pytest.raises(SRLabError, match="divisible by 4"):
+        RRDBNet(scale=1, num_feat=8, num_block=1, num_grow_ch=4)(torch.rand(1, 3, 6, 8))
+
+
+def test_generators_backpropagate() -> None:
+    for net in (RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), SRResNet(num_feat=8, num_block=1),
+                VanillaGenerator(num_feat=8), Autoencoder(num_feat=8)):  # fmt: skip
+        net(torch.rand(2, 3, 8, 8)).mean().backward()
+        assert all(p.grad is not None for p in net.parameters()), type(net).__name__
