@@ -1,0 +1,21 @@
+"""Pure ``nn.Module`` networks: generators take ``lq`` (B, 3, h, w) in [0, 1] and return ``sr``."""
+
+from srlab.nets.autoencoder import Autoencoder
+from srlab.nets.discriminators import VanillaDiscriminator, VGGStyleDiscriminator
+from srlab.nets.rrdbnet import RRDBNet
+from srlab.nets.srresnet import SRResNet
+from srlab.nets.vanilla import VanillaGenerator
+from srlab.nets.vgg import VGGFeatureExtractor
+from srlab.nets.weights import extract_generator_state_dict, load_generator_weights
+
+__all__ = [
+    "Autoencoder",
+    "RRDBNet",
+    "SRResNet",
+    "VGGFeatureExtractor",
+    "VGGStyleDiscriminator",
+    "VanillaDiscriminator",
+    "VanillaGenerator",
+    "extract_generator_state_dict",
+    "load_generator_weights",
+]

@@ -1,0 +1,195 @@
+"""Load generator weights from published layouts (BasicSR, Real-ESRGAN, original ESRGAN) and srlab files."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from srlab.checkpoint import safe_torch_load
+from srlab.errors import SRLabError
+
+# Wrapper keys seen in the wild, in order of preference: EMA weights first (what BasicSR/Real-ESRGAN
+# release and evaluate), then plain training weights.
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "generator", "net_g", "netG", "model")
+# Prefixes inside a Lightning checkpoint's state_dict; the EMA copy is preferred when present.
+_SRLAB_PREFIXES = ("generator_ema.", "generator.")
+_STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP and torch.compile wrappers
+_OLD_RDB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
+_OLD_BODY = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
+_OLD_TOP = re.compile(r"^model\.(\d+)\.(weight|bias)$")
+
+
+class LoadResult(NamedTuple):
+    """Keys ignored by a non-strict load (both empty after a strict one)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _strip_common_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed:
+        changed = False
+        for p in _STRIP_PREFIXES:
+            if sd and all(k.startswith(p) for k in sd):
+                sd = {k[len(p):]: v for k, v in sd.items()}
+                changed = True
+    return sd
+
+
+def convert_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename the original ESRGAN repo's layout (``RRDB_ESRGAN_x4.pth``) to BasicSR/srlab names.
+
+    ``model.0`` -> ``conv_first``; ``model.1.sub.I.RDBj.convk.0`` -> ``body.I.rdbj.convk``;
+    ``model.1.sub.N`` (the conv after the last block, any N) -> ``conv_body``; the remaining
+    top-level convs in index order -> ``conv_up1``, ``conv_up2`` (``conv_up3``...), ``conv_hr``,
+    ``conv_last``.
+    """
+    out: dict[str, torch.Tensor] = {}
+    top: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in sd.items():
+        if m := _OLD_RDB.match(k):
+            out[f"body.{m[1]}.rdb{m[2]}.conv{m[3]}.{m[4]}"] = v
+        elif m := _OLD_BODY.match(k):
+            out[f"conv_body.{m[2]}"] = v
+        elif m := _OLD_TOP.match(k):
+            top.setdefault(int(m[1]), {})[m[2]] = v
+        else:
+            raise SRLabError(f"unexpected key '{k}' in an original-ESRGAN-layout file")
+    indices = sorted(top)
+    if not indices or indices[0] != 0 or len(indices) < 3:
+        raise SRLabError("original-ESRGAN-layout file lacks model.0 (conv_first) or its output convs")
+    names = ["conv_first"] + [f"conv_up{i}" for i in range(1, len(indices) - 2)] + ["conv_hr", "conv_last"]
+    for name, idx in zip(names, indices):
+        for kind, v in top[idx].items():
+            out[f"{name}.{kind}"] = v
+    return out
+
+
+def extract_generator_state_dict(obj: Any) -> dict[str, torch.Tensor]:
+    """The generator's state dict, with srlab/BasicSR names, from any supported loaded object.
+
+    Handles BasicSR/Real-ESRGAN ``{"params_ema"|"params": ...}`` (EMA preferred), ``module.``
+    prefixes, the original ESRGAN layout, srlab Lightning checkpoints (``state_dict`` with
+    ``generator_ema.``/``generator.`` prefixes, EMA preferred) and plain state dicts.
+
+    Raises:
+        SRLabError: nothing in ``obj`` looks like generator weights (e.g. a discriminator only).
+    """
+    # unwrap nested containers until a flat name -> tensor mapping remains
+    for _ in range(4):
+        if _is_tensor_dict(obj) or not isinstance(obj, Mapping):
+            break
+        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping) and obj[k]), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, Mapping):
+        raise SRLabError(f"holds a {type(obj).__name__}, not a state dict of generator weights")
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not sd:
+        raise SRLabError(f"holds no tensors that look like generator weights (top-level keys: {list(obj)[:5]})")
+    sd = _strip_common_prefixes(sd)
+    for prefix in _SRLAB_PREFIXES:
+        picked = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+        if picked:
+            sd = _strip_common_prefixes(picked)
+            break
+    else:
+        if all(k.startswith(("discriminator.", "net_d.", "netD.")) for k in sd):
+            raise SRLabError("holds only discriminator weights, not a generator")
+    sd.pop("n_averaged", None)  # torch.optim.swa_utils.AveragedModel bookkeeping
+    if "model.0.weight" in sd and any(k.startswith("model.1.sub.") for k in sd):
+        sd = convert_old_esrgan(sd)
+    return sd
+
+
+def _read(source: str | Path) -> Any:
+    path = Path(source)
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise SRLabError(f"{path}: no such weights file")
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
+    return safe_torch_load(path)
+
+
+def _rrdb_hint(sd: Mapping[str, torch.Tensor]) -> str:
+    """Sizes of an RRDBNet as read off a state dict, or '' when it is not one."""
+    try:
+        num_block = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("body.") and ".rdb1." in k)
+        return (
+            f"; the file looks like RRDBNet num_feat={sd['conv_first.weight'].shape[0]} num_block={num_block} "
+            f"num_grow_ch={sd['body.0.rdb1.conv1.weight'].shape[0]}"
+        )
+    except (ValueError, KeyError, IndexError):
+        return ""
+
+
+def load_generator_weights(
+    net: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = True
+) -> LoadResult:
+    """Load generator weights into ``net`` from a file or an already loaded object.
+
+    Args:
+        net: the generator to fill (e.g. ``RRDBNet``).
+        source: ``.pth``/``.pt``/``.ckpt`` (read with ``safe_torch_load``: never runs pickled code),
+            ``.safetensors``, or a state dict / checkpoint dict. Layouts: see
+            ``extract_generator_state_dict``.
+        strict: every key of ``net`` must be in the file and vice versa. Shapes must always match.
+
+    Returns:
+        the missing and unexpected keys (empty when ``strict``).
+
+    Raises:
+        SRLabError: unreadable/unsafe file, no generator inside, or keys/shapes that do not fit
+            ``net``; the one-line message names the first offending keys and shapes.
+    """
+    label = str(source) if isinstance(source, (str, Path)) else "state dict"
+    obj = _read(source) if isinstance(source, (str, Path)) else source
+    try:
+        sd = extract_generator_state_dict(obj)
+    except SRLabError as exc:
+        raise SRLabError(f"{label}: {exc}") from None
+    own = net.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [
+        f"{k}: file {tuple(sd[k].shape)} vs net {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in sd and tuple(sd[k].shape) != tuple(v.shape)
+    ]
+    name = type(net).__name__
+    if len(missing) == len(own) and own:
+        raise SRLabError(
+            f"{label}: none of its {len(sd)} tensors fit {name} (file keys like {list(sd)[:3]}, net keys like "
+            f"{list(own)[:3]}); is it weights of another network (e.g. a discriminator)?{_rrdb_hint(sd)}"
+        )
+    if shapes or (strict and (missing or unexpected)):
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches: {'; '.join(shapes[:3])}")
+        if strict and missing:
+            parts.append(f"{len(missing)} missing keys: {', '.join(missing[:3])}")
+        if strict and unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {', '.join(unexpected[:3])}")
+        raise SRLabError(
+            f"{label}: weights do not fit {name} ({'; '.join(parts)}); set model.generator options "
+            f"(num_feat, num_block, num_grow_ch, scale) to the file's network{_rrdb_hint(sd)}"
+        )
+    net.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    return LoadResult(missing, unexpected)
