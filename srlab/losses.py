@@ -1,0 +1,127 @@
+"""Loss modules on tensors: pixel, adversarial (BCE, relativistic average) and VGG perceptual.
+
+Loss *weights* live in the model config and are applied by the Lightning module, not here.
+Adversarial losses share one interface so a single training step serves every GAN:
+``generator_loss(real_logits, fake_logits)`` and ``discriminator_loss(real_logits, fake_logits)``,
+where ``real_logits = D(gt)`` and ``fake_logits = D(sr)`` (``D(sr.detach())`` on the D side).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srlab.errors import ConfigError
+from srlab.nets.vgg import VGGFeatureExtractor
+
+_CRITERIA = {"l1": F.l1_loss, "mse": F.mse_loss}
+
+
+def _criterion(name: str, key: str):  # noqa: ANN202
+    if name not in _CRITERIA:
+        raise ConfigError(f"{key}={name!r}: use 'l1' or 'mse'")
+    return _CRITERIA[name]
+
+
+def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+class PixelLoss(nn.Module):
+    """Mean L1 or MSE between ``sr`` and ``gt``.
+
+    Args:
+        criterion: ``"l1"`` (ESRGAN/RRDBNet pre-training) or ``"mse"`` (the report's autoencoder, SRResNet).
+    """
+
+    def __init__(self, criterion: str = "l1") -> None:
+        super().__init__()
+        self.criterion = criterion
+        self._fn = _criterion(criterion, "pixel_loss.criterion")
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        return self._fn(sr, gt)
+
+
+class GANLoss(nn.Module):
+    """Standard (non-relativistic) GAN loss on discriminator logits: vanilla GAN and SRGAN.
+
+    ``"vanilla"`` is binary cross-entropy on logits (the report's Sigmoid + ``nn.BCELoss``, computed
+    the numerically safe way); ``"lsgan"`` is the least-squares variant (MSE to 1/0).
+
+    Args:
+        gan_type: ``"vanilla"`` or ``"lsgan"``.
+    """
+
+    def __init__(self, gan_type: str = "vanilla") -> None:
+        super().__init__()
+        if gan_type not in ("vanilla", "lsgan"):
+            raise ConfigError(f"gan_loss.gan_type={gan_type!r}: use 'vanilla' or 'lsgan'")
+        self.gan_type = gan_type
+
+    def _loss(self, logits: torch.Tensor, target: float) -> torch.Tensor:
+        if self.gan_type == "lsgan":
+            return F.mse_loss(logits, torch.full_like(logits, target))
+        return _bce(logits, target)
+
+    def generator_loss(self, real_logits: torch.Tensor | None, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Push D(sr) toward "real"; ``real_logits`` is unused (accepted for a uniform interface)."""
+        return self._loss(fake_logits, 1.0)
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Sum of the real term (D(gt) -> 1) and fake term (D(sr.detach()) -> 0), as BasicSR/SRGAN backprop."""
+        return self._loss(real_logits, 1.0) + self._loss(fake_logits, 0.0)
+
+
+class RelativisticGANLoss(nn.Module):
+    """Relativistic average GAN loss (RaGAN, Jolicoeur-Martineau 2018) as ESRGAN/BasicSR use it.
+
+    Each side asks whether real data looks *more* real than the average fake, and vice versa.
+    The mean of the "other" side is detached exactly as in BasicSR's ESRGANModel:
+
+    * D: ``BCE(real - mean(fake).detach(), 1) / 2 + BCE(fake - mean(real).detach(), 0) / 2``
+    * G: ``BCE(real.detach() - mean(fake), 0) / 2 + BCE(fake - mean(real.detach()), 1) / 2``
+    """
+
+    def generator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """G side: gradients reach the generator through ``fake_logits`` (both terms); D(gt) is fixed."""
+        real = real_logits.detach()
+        return 0.5 * (_bce(real - fake_logits.mean(), 0.0) + _bce(fake_logits - real.mean(), 1.0))
+
+    def discriminator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """D side: each term trains D through its own logits against the other side's detached mean."""
+        return 0.5 * (
+            _bce(real_logits - fake_logits.mean().detach(), 1.0) + _bce(fake_logits - real_logits.mean().detach(), 0.0)
+        )
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between frozen VGG19 features of ``sr`` and ``gt`` (both RGB in [0, 1]).
+
+    ESRGAN: ``layer="conv5_4"`` (before activation), ``criterion="l1"``.
+    SRGAN: ``layer="relu5_4"`` (after activation), ``criterion="mse"``.
+
+    Args:
+        layer: VGG19 layer name (``convX_Y``, ``reluX_Y``, ``poolX``).
+        criterion: ``"l1"`` or ``"mse"``.
+        vgg_weights: ``"imagenet"``, ``"random"`` or a path; see ``VGGFeatureExtractor``.
+        use_input_norm: apply ImageNet mean/std inside the extractor.
+    """
+
+    def __init__(
+        self, layer: str = "conv5_4", criterion: str = "l1", vgg_weights: str = "imagenet", use_input_norm: bool = True
+    ) -> None:
+        super().__init__()
+        self._fn = _criterion(criterion, "perceptual_loss.criterion")
+        self.vgg = VGGFeatureExtractor(layer=layer, use_input_norm=use_input_norm, weights=vgg_weights)
+
+    @property
+    def weights_source(self) -> str:
+        """Which VGG weights are in use (see ``VGGFeatureExtractor.weights_source``)."""
+        return self.vgg.weights_source
+
+    def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            gt_feat = self.vgg(gt)  # target features need no graph
+        return self._fn(self.vgg(sr), gt_feat)
