@@ -61,6 +61,8 @@ def _layouts(src: RRDBNet, other: RRDBNet) -> dict[str, object]:
             "hyper_parameters": {"net_config": {"_target_": "srlab.nets.rrdbnet.RRDBNet", **TINY}},
         },
         "srlab_ckpt_no_ema": {"state_dict": {f"generator.{k}": v for k, v in sd.items()}},
+        # srlab.export's .pth: BasicSR keys plus a metadata dict
+        "srlab_export": {"params": junk, "params_ema": sd, "srlab": {"net_config_json": "{}", "normalized_input": False}},
     }
 
 
