@@ -120,7 +120,7 @@ def test_resize_upscale_weights_by_hand():
 
 def test_resize_torch_matches_numpy_and_pillow_is_close():
     rng = np.random.default_rng(3)
-    smooth = np.asarray(Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((64, 48), Image.BICUBIC))
+    smooth = np.array(Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((64, 48), Image.BICUBIC))
     down = imresize(smooth.astype(np.float64) / 255, 0.25)
     t = imresize(torch.from_numpy(smooth).permute(2, 0, 1).double() / 255, 0.25)
     assert np.allclose(t.permute(1, 2, 0).numpy(), down)

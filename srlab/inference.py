@@ -1,0 +1,237 @@
+"""Build a generator from any srlab or published weights file, and run it tile by tile.
+
+Where the architecture comes from, in order: the ``net_config`` a Lightning ``.ckpt`` of
+``srlab.train`` stores in ``hyper_parameters``; the config ``srlab.export`` writes into a
+``.safetensors`` header and beside the weights as ``<stem>.json``; else the ``generator`` node of
+``conf/model/<model>.yaml`` (``esrgan``, RRDBNet x4, for bare published ESRGAN/Real-ESRGAN weights).
+Every file is read with ``safe_torch_load`` (``weights_only``) or safetensors: nothing runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from torch import nn
+
+from srlab.checkpoint import safe_torch_load
+from srlab.errors import SRLabError
+from srlab.nets.weights import load_generator_weights
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+DEFAULT_MODEL = "esrgan"
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# srlab metadata keys inside an exported .safetensors header
+META_NET_CONFIG = "srlab_net_config"
+META_NORMALIZED = "srlab_normalized_input"
+
+
+class SRGenerator(nn.Module):
+    """A generator that maps ``lq`` in [0, 1] to ``sr`` in [0, 1] whatever it was trained on.
+
+    Args:
+        net: the network (``lq`` (B, 3, h, w) -> ``sr`` (B, 3, h*scale, w*scale)).
+        scale: its upscaling factor.
+        net_config: the Hydra config it was built from (kept for export and reports).
+        normalized_input: it was trained on ImageNet-normalized batches (``data.normalize``).
+    """
+
+    def __init__(self, net: nn.Module, scale: int, net_config: dict, normalized_input: bool = False) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = int(scale)
+        self.net_config = net_config
+        self.normalized_input = bool(normalized_input)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        if not self.normalized_input:
+            return self.net(lq)
+        from srlab.data.transforms import denormalize, normalize
+
+        return denormalize(self.net(normalize(lq)))
+
+
+def model_net_config(name: str, scale: int = 4) -> dict:
+    """The generator's Hydra config from ``conf/model/<name>.yaml`` (``data.scale`` set to ``scale``).
+
+    Args:
+        name: a file name in ``conf/model`` without ``.yaml``.
+        scale: value for the ``${data.scale}`` interpolation in the model config.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
+        known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+        raise SRLabError(f"model={name}: no conf/model/{name}.yaml (known: {', '.join(known)})")
+    if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or a test's compose
+        cfg = compose(overrides=[f"+model={name}"])
+    else:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            cfg = compose(overrides=[f"+model={name}"])
+    if "generator" not in cfg.model:
+        raise SRLabError(f"model={name}: conf/model/{name}.yaml has no 'generator' node")
+    # model configs take their scale from ${data.scale}: give them a root that has it
+    root = OmegaConf.create({"data": {"scale": scale, "normalize": False}, "model": {"generator": cfg.model.generator}})
+    return OmegaConf.to_container(root.model.generator, resolve=True)
+
+
+def build_net(net_config: dict, origin: str) -> nn.Module:
+    """Instantiate a generator from its Hydra config, turning failures into one-line errors."""
+    if not isinstance(net_config, dict) or "_target_" not in net_config:
+        raise SRLabError(f"{origin}: the generator config must be a mapping with _target_, got {net_config!r:.80}")
+    try:
+        return instantiate(net_config)
+    except Exception as exc:  # noqa: BLE001 - any failure to build is a config problem for the user
+        raise SRLabError(f"{origin}: cannot build the generator {net_config.get('_target_')} ({exc})") from None
+
+
+def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
+    """Load a weights file; return (object for load_generator_weights, embedded net config, normalized)."""
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+        from safetensors.torch import load_file
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            obj = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
+        cfg = json.loads(meta[META_NET_CONFIG]) if META_NET_CONFIG in meta else None
+        return obj, cfg, meta.get(META_NORMALIZED, "false") == "true"
+    obj = safe_torch_load(path)
+    if not isinstance(obj, dict):
+        raise SRLabError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
+    hp = obj.get("hyper_parameters")
+    if isinstance(hp, dict) and hp.get("net_config") is not None:  # a Lightning checkpoint of srlab.train
+        return obj, dict(hp["net_config"]), bool(hp.get("normalized_input", False))
+    meta = obj.get("srlab") if isinstance(obj.get("srlab"), dict) else {}  # written by srlab.export
+    cfg = json.loads(meta["net_config_json"]) if isinstance(meta.get("net_config_json"), str) else None
+    return obj, cfg, bool(meta.get("normalized_input", False))
+
+
+def load_generator(
+    weights: str | Path,
+    model: str | dict | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> SRGenerator:
+    """Build the generator that ``weights`` belongs to and load them (eval mode, on ``device``).
+
+    Args:
+        weights: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, or published
+            BasicSR/Real-ESRGAN/ESRGAN ``.pth`` weights.
+        model: ``conf/model`` name (or a generator Hydra config dict), used only when the file
+            carries no net config of its own (default ``esrgan``: RRDBNet x4 with 23 blocks, the
+            published ESRGAN/Real-ESRGAN x4plus).
+        device: torch device.
+        precision: ``fp32``, ``bf16`` or ``fp16``.
+    """
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise SRLabError(f"weights={path}: no such file")
+    obj, net_config, normalized = _read_weights(path)
+    sidecar = path.with_suffix(".json")
+    if net_config is None and sidecar.is_file():
+        try:
+            net_config = json.loads(sidecar.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SRLabError(f"{sidecar}: not a readable net config json ({exc})") from None
+    if net_config is not None:
+        origin = str(path)
+    elif isinstance(model, dict):
+        origin, net_config = f"{path} with the model's generator config", model
+    else:
+        origin, net_config = f"model={model or DEFAULT_MODEL}", model_net_config(model or DEFAULT_MODEL)
+    net = build_net(net_config, origin)
+    load_generator_weights(net, obj, strict=True)
+    scale = net_config.get("scale")
+    gen = SRGenerator(net, scale if isinstance(scale, int) else _probe_scale(net), net_config, normalized)
+    return to_device(gen.eval().requires_grad_(False), device, precision)
+
+
+def _probe_scale(net: nn.Module) -> int:
+    with torch.inference_mode():
+        out = net(torch.zeros(1, 3, 16, 16))
+    return out.shape[-1] // 16
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable explicit choice is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SRLabError(f"--device {name}: not a torch device (use auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SRLabError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SRLabError(f"--device {name}: MPS is not available on this machine (use auto or cpu)")
+    return dev
+
+
+def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp32") -> SRGenerator:
+    """Move ``gen`` to ``device`` in ``precision``, checking with a tiny forward that it is supported."""
+    if precision not in PRECISIONS:
+        raise SRLabError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    gen = gen.to(device=dev, dtype=PRECISIONS[precision])
+    if precision != "fp32":
+        try:
+            with torch.inference_mode():
+                gen(torch.zeros(1, 3, 8, 8, device=dev, dtype=PRECISIONS[precision]))
+        except (RuntimeError, NotImplementedError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
+    return gen
+
+
+@torch.inference_mode()
+def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: int = 10) -> np.ndarray:
+    """Upscale an RGB uint8 or uint16 (H, W, 3) image, returning the same dtype at ``scale`` x size.
+
+    Only one padded tile at a time is on the device; each output tile is quantized there and
+    copied into a CPU array of the output dtype, so accelerator memory grows with ``tile``, not
+    with the image. With ``tile_pad`` at least the net's receptive radius (in input pixels) the
+    result equals the untiled one: every tile sees the same neighbourhood, and borders of the
+    image get the same zero padding.
+
+    Args:
+        gen: the generator (its parameters' device and dtype are used).
+        img: (H, W, 3) uint8 (values /255) or uint16 (values /65535).
+        tile: tile size in input pixels; 0 runs the whole image at once.
+        tile_pad: context added around each tile (clamped at image borders) and cropped after.
+    """
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"expected (H, W, 3) uint8/uint16, got {img.shape} {img.dtype}")
+    param = next(gen.parameters())
+    peak = 255.0 if img.dtype == np.uint8 else 65535.0
+    qdtype = torch.uint8 if img.dtype == np.uint8 else torch.int32  # torch has no uint16 copy to numpy
+    s, (h, w) = gen.scale, img.shape[:2]
+    lq = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))  # (3, H, W) CPU, input dtype
+    out = np.empty((h * s, w * s, 3), dtype=img.dtype)
+    tile = tile if tile and tile > 0 else max(h, w)
+    for ty in range(math.ceil(h / tile)):
+        for tx in range(math.ceil(w / tile)):
+            y0, x0 = ty * tile, tx * tile
+            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+            py0, px0 = max(y0 - tile_pad, 0), max(x0 - tile_pad, 0)
+            py1, px1 = min(y1 + tile_pad, h), min(x1 + tile_pad, w)
+            x = lq[:, py0:py1, px0:px1].to(param.device, torch.float32).div_(peak)[None]  # (1, 3, h', w')
+            sr = gen(x.to(param.dtype))[0].float()  # (3, h'*s, w'*s)
+            sr = sr[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
+            q = sr.clamp_(0, 1).mul_(peak).round_().to(qdtype).permute(1, 2, 0).cpu().numpy()
+            out[y0 * s : y1 * s, x0 * s : x1 * s] = q
+    return out
