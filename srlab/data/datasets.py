@@ -1,0 +1,264 @@
+"""Datasets yielding ``{"lq", "gt", "path"}``: HQ folders degraded on the fly, and paired HQ/LQ folders.
+
+Bad files are found when the dataset is built (headers + Pillow ``verify``, cheap) and skipped with a
+logged warning that names each one and why; ``dataset.skipped`` keeps that list. A file that still fails
+its full decode during training is logged once, counted in ``dataset.load_failures`` and replaced by
+another draw, so one bad file cannot stop a run.
+
+Images smaller than the patch are **skipped** (with a warning naming them), not padded: mirrored
+padding would teach the network fake content. Lower ``data.patch_size`` to use small images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from srlab.data import transforms as T
+from srlab.data.degradations import check_degradation, degrade, modcrop
+from srlab.data.images import ImageReadError, list_images, load_rgb, scan_images
+from srlab.errors import ConfigError, SRLabError
+
+log = logging.getLogger("srlab.data")
+_MAX_REDRAWS = 20
+
+
+def report_skipped(where: str, skipped: list[tuple[Path, str]]) -> None:
+    """Log one warning naming every skipped file (up to 50) and its reason."""
+    if not skipped:
+        return
+    lines = [f"  {p}: {reason}" for p, reason in skipped[:50]]
+    more = [f"  ... and {len(skipped) - 50} more"] if len(skipped) > 50 else []
+    log.warning("%s: skipped %d file(s):\n%s", where, len(skipped), "\n".join(lines + more))
+
+
+def _where(source: str | Path | Sequence) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return os.path.commonpath([str(p) for p in source]) if source else "<no files>"
+
+
+class _SRDataset(Dataset):
+    """Shared sampling logic: epoch length, per-sample RNG, re-draw on load failure, tensor output."""
+
+    def __init__(self, scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch, max_image_pixels,
+                 cache_images=False):
+        check_degradation(scale, 0, "resize_then_blur")
+        for key, size in (("data.patch_size", patch_size), ("data.val_patch_size", val_patch_size)):
+            if size is not None and (size < scale or size % scale):
+                raise ConfigError(f"{key}={size} must be a positive multiple of data.scale={scale}")
+        self.scale, self.patch_size, self.train = scale, patch_size, train
+        self.val_patch_size = val_patch_size
+        self.augment = T.augment_config(augment)
+        self.normalize, self.samples_per_epoch, self.max_image_pixels = normalize, samples_per_epoch, max_image_pixels
+        self.items: list = []
+        self.skipped: list[tuple[Path, str]] = []
+        self.load_failures = 0
+        self._failed: set[str] = set()
+        self.cache_images, self._cache = cache_images, {}
+
+    def _read(self, path: Path) -> np.ndarray:
+        """Decode to (H, W, 3) uint8; kept in memory (per worker) when ``cache_images`` is on."""
+        if path in self._cache:
+            return self._cache[path]
+        arr = np.asarray(load_rgb(path, self.max_image_pixels))
+        if self.cache_images:
+            self._cache[path] = arr
+        return arr
+
+    def _min_side(self) -> int:
+        """Smallest HQ side an image needs for this dataset's crops."""
+        return self.patch_size if self.train else (self.val_patch_size or self.scale)
+
+    def __len__(self) -> int:
+        if self.train and self.samples_per_epoch:
+            return int(self.samples_per_epoch)
+        return len(self.items)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        # Training draws from torch's RNG, which DataLoader seeds per worker and per epoch (and
+        # seed_everything fixes), so workers never repeat each other. Validation is fixed per index.
+        seed = int(torch.randint(0, 2**62, ()).item()) if self.train else index
+        return np.random.default_rng(seed)
+
+    def __getitem__(self, index: int) -> dict:
+        rng = self._rng(index)
+        i = index % len(self.items)
+        for _ in range(_MAX_REDRAWS):
+            try:
+                gt, lq = self._sample(self.items[i], rng)
+                break
+            except ImageReadError as exc:
+                self.load_failures += 1
+                if exc.path not in self._failed:
+                    self._failed.add(exc.path)
+                    log.warning("skipping a file that failed to decode (%s); drawing another sample", exc)
+                i = int(rng.integers(len(self.items))) if self.train else (i + 1) % len(self.items)
+        else:
+            raise SRLabError(f"{_MAX_REDRAWS} image loads failed in a row (last: {exc}); check the data folder")
+        lq_t, gt_t = T.to_tensor(lq), T.to_tensor(gt)  # (3, h, w), (3, h*s, w*s)
+        if self.normalize:
+            lq_t, gt_t = T.normalize(lq_t), T.normalize(gt_t)
+        item = self.items[i]
+        return {"lq": lq_t, "gt": gt_t, "path": str(item[0] if isinstance(item, tuple) else item)}
+
+    def _sample(self, item, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class HQFolderDataset(_SRDataset):
+    """HQ images only; LQ made on the fly by :func:`srlab.data.degradations.degrade` after augmentation.
+
+    Training: a random HQ patch is cut (a larger region when an affine warp is drawn, so the warp's
+    replicated border mostly falls outside), augmented, then degraded, so ``lq == degrade(gt)`` exactly.
+    Validation: the center ``val_patch_size`` crop, or the whole modcropped image when it is ``None``.
+
+    Args:
+        source: a folder (searched recursively) or a list of image files.
+        scale: SR factor.
+        patch_size: HQ training patch side, a multiple of ``scale``.
+        degradation: ``{"blur_radius": 1.5, "order": "resize_then_blur"}`` (missing keys = defaults).
+        augment: augmentation dict, see :mod:`srlab.data.transforms`.
+        normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
+        train: random patches and augmentation; otherwise deterministic validation samples.
+        val_patch_size: center crop side for validation, ``None`` for whole images.
+        samples_per_epoch: training length (patches drawn per epoch); ``None`` = one per image.
+        max_image_pixels: refuse larger images (``None``: the process-wide limit).
+        cache_images: keep decoded images in memory (per worker); for small sets such as the samples.
+        sizes: ``{path: (w, h)}`` from :func:`scan_images`, to skip scanning again.
+    """
+
+    def __init__(self, source, scale=4, patch_size=128, degradation=None, augment=None, normalize=False, train=True,
+                 val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, sizes=None):
+        super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
+                         max_image_pixels, cache_images)
+        self.degradation = {"blur_radius": 1.5, "order": "resize_then_blur", **(degradation or {})}
+        check_degradation(scale, self.degradation["blur_radius"], self.degradation["order"])
+        where = _where(source)
+        files = list_images(source) if isinstance(source, (str, os.PathLike)) else [Path(p) for p in source]
+        if not files:
+            raise SRLabError(f"{where}: no images found (png, jpg, jpeg, webp, bmp, tif); put HQ images there")
+        if sizes is None:
+            sizes, self.skipped = scan_images(files, max_image_pixels)
+        need = self._min_side()
+        for p in files:
+            if p not in sizes:
+                continue
+            if min(sizes[p]) < need:
+                w, h = sizes[p]
+                self.skipped.append((p, f"{w}x{h} is smaller than the {need} px crop; lower data.patch_size / data.val_patch_size"))
+            else:
+                self.items.append(p)
+        report_skipped(where, self.skipped)
+        if not self.items:
+            raise SRLabError(f"{where}: none of the {len(files)} image files is usable (see the warning above)")
+
+    def _sample(self, path, rng):
+        hq = modcrop(self._read(path), self.scale)
+        if self.train:
+            params = T.draw_augment(self.augment, rng)
+            size = min(2 * self.patch_size, *hq.shape[:2]) if params.affine else self.patch_size
+            region = T.apply_affine(T.random_crop_hq(hq, size, rng), params)
+            y, x = (region.shape[0] - self.patch_size) // 2, (region.shape[1] - self.patch_size) // 2
+            gt = T.apply_flips(region[y : y + self.patch_size, x : x + self.patch_size], params)
+        elif self.val_patch_size:
+            s, (h, w) = self.val_patch_size, hq.shape[:2]
+            y, x = (h - s) // 2 // self.scale * self.scale, (w - s) // 2 // self.scale * self.scale
+            gt = hq[y : y + s, x : x + s]
+        else:
+            gt = hq
+        lq = np.asarray(degrade(Image.fromarray(np.ascontiguousarray(gt)), self.scale, **self.degradation))
+        return gt, lq
+
+
+def match_pairs(hq_dir: str | Path, lq_dir: str | Path, scale: int) -> list[tuple[Path, Path]]:
+    """Pair HQ and LQ files by relative path without extension.
+
+    An LQ stem ending in ``x{scale}`` (BasicSR/DIV2K style ``0001x4.png``) also matches HQ ``0001``.
+
+    Raises:
+        SRLabError: a folder is missing/empty, a name appears twice, or names do not match.
+    """
+    def keyed(folder, strip_suffix):
+        files = list_images(folder)
+        if not files:
+            raise SRLabError(f"{folder}: no images found; expected the HQ/ and LQ/ folders srlab.prepare writes")
+        out = {}
+        for p in files:
+            key = p.relative_to(folder).with_suffix("").as_posix()
+            if strip_suffix and key.endswith(f"x{scale}"):
+                key = key[: -len(f"x{scale}")]
+            if key in out:
+                raise SRLabError(f"{folder}: {out[key].name} and {p.name} have the same name; keep one")
+            out[key] = p
+        return out
+
+    hq, lq = keyed(Path(hq_dir), False), keyed(Path(lq_dir), False)
+    if set(hq) != set(lq) and not set(hq) & set(lq):
+        lq = keyed(Path(lq_dir), True)
+    only_hq, only_lq = sorted(set(hq) - set(lq)), sorted(set(lq) - set(hq))
+    if only_hq or only_lq:
+        parts = [f"{len(v)} only in {d} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
+                 for v, d in ((only_hq, hq_dir), (only_lq, lq_dir)) if v]
+        raise SRLabError(f"HQ and LQ file names do not match: {'; '.join(parts)}; pairs are matched by name")
+    return [(hq[k], lq[k]) for k in sorted(hq)]
+
+
+class PairedFolderDataset(_SRDataset):
+    """HQ/LQ pairs from two folders (``srlab.prepare`` output or your own), matched by file name.
+
+    Every LQ must be ``1/scale`` of its HQ (HQ sizes that are not multiples of ``scale`` are
+    modcropped). Crops are cut at aligned positions (LQ offset * scale = HQ offset); augmentation is
+    flips and 90-degree turns only, since an affine warp of each image separately would break the
+    alignment (``data.augment.affine`` is ignored here; bake warps in with ``prepare --augment-copies``).
+
+    Args:
+        hq_dir: folder of HQ images.
+        lq_dir: folder of LQ images.
+        pairs: optional subset of :func:`match_pairs` output (e.g. a train/val split).
+        Others: as :class:`HQFolderDataset`.
+    """
+
+    def __init__(self, hq_dir, lq_dir, scale=4, patch_size=128, augment=None, normalize=False, train=True,
+                 val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, pairs=None):
+        super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
+                         max_image_pixels, cache_images)
+        pairs = pairs if pairs is not None else match_pairs(hq_dir, lq_dir, scale)
+        sizes, self.skipped = scan_images([f for pair in pairs for f in pair], max_image_pixels)
+        bad = {p for p, _ in self.skipped}
+        mismatched, need = [], self._min_side()
+        for hq, lq in pairs:
+            if hq in bad or lq in bad:
+                continue
+            (W, H), (w, h) = sizes[hq], sizes[lq]
+            if (W // scale, H // scale) != (w, h):
+                mismatched.append(f"{hq.name} HQ {W}x{H} vs LQ {w}x{h} (expected {W // scale}x{H // scale})")
+            elif min(W, H) < need:
+                self.skipped.append((hq, f"{W}x{H} is smaller than the {need} px crop; lower data.patch_size"))
+            else:
+                self.items.append((hq, lq))
+        if mismatched:
+            raise SRLabError(f"{hq_dir} / {lq_dir}: {len(mismatched)} pair(s) are not LQ = HQ / data.scale={scale}: "
+                             f"{'; '.join(mismatched[:3])}; check data.scale or regenerate the LQ images")
+        report_skipped(f"{hq_dir} + {lq_dir}", self.skipped)
+        if not self.items:
+            raise SRLabError(f"{hq_dir} / {lq_dir}: none of the {len(pairs)} pairs is usable (see the warning above)")
+
+    def _sample(self, pair, rng):
+        gt, lq = modcrop(self._read(pair[0]), self.scale), self._read(pair[1])
+        if lq.shape[0] * self.scale != gt.shape[0] or lq.shape[1] * self.scale != gt.shape[1]:
+            raise ImageReadError(pair[1], f"size changed since the scan ({lq.shape[1]}x{lq.shape[0]})")
+        if self.train:
+            gt, lq = T.paired_random_crop(gt, lq, self.patch_size, self.scale, rng)
+            params = T.draw_augment(self.augment, rng, allow_affine=False)
+            gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
+        elif self.val_patch_size:
+            gt, lq = T.paired_center_crop(gt, lq, self.val_patch_size, self.scale)
+        return gt, lq
