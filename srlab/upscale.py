@@ -1,0 +1,256 @@
+"""Upscale image files with a trained or published generator: ``python -m srlab.upscale IN... -o OUT``.
+
+Images keep their kind: grayscale stays single-channel (the net runs on a 3-channel copy, the
+result is converted back with BT.601 luma), an alpha channel is upscaled separately (bicubic by
+default, ``--alpha net`` runs it through the net as a gray image) and reattached, palette images
+become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and written back as
+16-bit, and EXIF orientation is applied. Output is PNG unless the input's format is lossless
+(PNG, TIFF, BMP, WebP written losslessly). Outputs are written flat into OUT under a sanitized
+name; an input is never overwritten. A bad file is reported and skipped; the exit code is 1 then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from srlab.data.images import ImageReadError, list_images
+from srlab.errors import SRLabError
+from srlab.inference import DEFAULT_MODEL, PRECISIONS, SRGenerator, load_generator, upscale_array
+
+_LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
+_LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
+_EXIF_ORIENTATION = 0x0112
+# numpy equivalents of ImageOps.exif_transpose, for 16-bit arrays Pillow cannot hold
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+_LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a file as (H, W, C) uint8 or uint16, C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+
+    Raises:
+        ImageReadError: missing, empty, corrupt, truncated or unsupported file.
+    """
+    if not path.is_file():
+        raise ImageReadError(path, "missing or not a regular file")
+    try:
+        with Image.open(path) as im:
+            # the tile list must be read before getexif(), which decodes a PNG to reach chunks after IDAT
+            sixteen = im.mode.startswith("I;16") or any("16" in str(t.args) for t in (im.tile or []))
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+            arr = None
+            if sixteen:
+                # Pillow reduces 16-bit RGB(A) to 8 bits: read those with OpenCV (orientation applied below)
+                arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+                if arr is not None and arr.dtype != np.uint16:
+                    arr = None  # e.g. a 16-bit-per-pixel (RGB565) BMP: 8-bit data, Pillow's path is right
+            if arr is not None:
+                if arr.ndim == 3:
+                    arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+                arr = np.ascontiguousarray(_ORIENT.get(orientation, lambda a: a)(arr))
+            else:
+                im.load()
+                arr = _to_array(ImageOps.exif_transpose(im))
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError/SyntaxError/ValueError on junk
+        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
+    return arr if arr.ndim == 3 else arr[..., None]
+
+
+def _to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode == "F":
+        raise ValueError("floating-point image (mode F) is not supported; save it as 8 or 16 bit")
+    if mode == "I":  # 32-bit integer gray (some TIFFs): values are 16-bit in practice
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    if mode in ("1", "L", "LA", "RGB", "RGBA"):
+        return np.asarray(im.convert("L") if mode == "1" else im)
+    if mode in ("P", "PA"):
+        return np.asarray(im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB"))
+    return np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))  # CMYK, YCbCr, LAB, RGBX ...
+
+
+def upscale_image(gen: SRGenerator, img: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    """Upscale (H, W, C) ``img`` keeping its channels and dtype; see the module docstring."""
+    c = img.shape[2]
+    color = img[..., :3] if c >= 3 else np.repeat(img[..., :1], 3, axis=2)
+    sr = upscale_array(gen, color, args.tile, args.tile_pad)
+    if c < 3:
+        sr = _luma(sr)
+    if c in (2, 4):
+        alpha = img[..., -1]
+        if args.alpha == "net":
+            a = _luma(upscale_array(gen, np.repeat(alpha[..., None], 3, axis=2), args.tile, args.tile_pad))
+        else:
+            a = cv2.resize(alpha, (sr.shape[1], sr.shape[0]), interpolation=cv2.INTER_CUBIC)[..., None]
+        sr = np.concatenate([sr, a.astype(sr.dtype)], axis=2)
+    if args.outscale and abs(args.outscale - gen.scale) > 1e-9:
+        h, w = img.shape[:2]
+        size = (max(1, round(w * args.outscale)), max(1, round(h * args.outscale)))
+        interp = cv2.INTER_AREA if args.outscale < gen.scale else cv2.INTER_LANCZOS4
+        sr = cv2.resize(sr, size, interpolation=interp).reshape(size[1], size[0], -1)
+    return sr
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    peak = 255 if rgb.dtype == np.uint8 else 65535
+    return np.clip(np.round(rgb @ _LUMA), 0, peak).astype(rgb.dtype)[..., None]
+
+
+def write_image(path: Path, img: np.ndarray) -> None:
+    """Write (H, W, C) uint8/uint16 atomically (temp file + rename: a symlink at ``path`` is replaced, not followed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".srlab-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if img.dtype == np.uint16:
+            if img.shape[2] == 2:  # OpenCV writes 1, 3 or 4 channels: gray+alpha goes out as RGBA
+                img = np.concatenate([np.repeat(img[..., :1], 3, axis=2), img[..., 1:]], axis=2)
+            bgr = img[..., 0] if img.shape[2] == 1 else img[..., [2, 1, 0, 3][: img.shape[2]]]
+            if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
+                raise OSError(f"OpenCV could not write {path.suffix}")
+        else:
+            pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+            options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
+            pil.save(tmp, format=Image.registered_extensions()[path.suffix.lower()], **options)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def safe_name(text: str) -> str:
+    """A file name part that cannot leave its folder: no separators, no leading dots, no control chars."""
+    name = re.sub(r"[^\w.\-+=@,]+", "_", text).lstrip(".")
+    return name[:150] or "image"
+
+
+def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set[Path], inputs: set[Path]) -> Path:
+    """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs."""
+    ext = src.suffix.lower()
+    lossless = _LOSSLESS_16BIT if img.dtype == np.uint16 else _LOSSLESS
+    if ext not in lossless or (ext == ".bmp" and img.shape[2] == 2):  # BMP has no gray+alpha
+        ext = ".png"
+    base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
+    out_dir = args.output.resolve()
+    for i in range(1, 10_000):
+        cand = out_dir / f"{base}{'' if i == 1 else f'_{i}'}{ext}"
+        if cand.parent == out_dir and cand not in taken and cand.resolve() not in inputs and cand not in inputs:
+            taken.add(cand)
+            return cand
+    raise SRLabError(f"{src}: cannot find a free output name in {out_dir}")
+
+
+def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files, folders (their images, not recursive) and globs -> (unique files in order, [(item, reason)])."""
+    files, bad, seen = [], [], set()
+    for item in items:
+        p = Path(item).expanduser()
+        if p.is_dir():
+            found = list_images(p, recursive=False)
+            if not found:
+                bad.append((item, "folder holds no images"))
+        elif p.exists() or p.is_symlink():
+            found = [p]
+        elif glob.has_magic(item):
+            found = sorted(Path(f) for f in glob.glob(os.path.expanduser(item), recursive=True) if Path(f).is_file())
+            if not found:
+                bad.append((item, "pattern matches no files"))
+        else:
+            found = []
+            bad.append((item, "no such file or folder"))
+        for f in found:
+            key = f.resolve()
+            if key not in seen:
+                seen.add(key)
+                files.append(f)
+    return files, bad
+
+
+def run(args: argparse.Namespace) -> int:
+    """Upscale every input; returns the exit code (0 all written, 1 some failed)."""
+    files, bad = expand_inputs(args.inputs)
+    for item, reason in bad:
+        print(f"error: {item}: {reason}", file=sys.stderr)
+    if not files:
+        raise SRLabError("no input images found (give files, folders or glob patterns)")
+    args.output.mkdir(parents=True, exist_ok=True)
+    gen = load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
+    inputs = {f.resolve() for f in files} | {f.absolute() for f in files}
+    taken: set[Path] = set()
+    done, megapixels, start = 0, 0.0, time.perf_counter()
+    for src in tqdm(files, desc="upscale", unit="img", disable=args.quiet):
+        try:
+            img = read_image(src)
+            sr = upscale_image(gen, img, args)
+            write_image(output_path(src, img, args, taken, inputs), sr)
+        except Exception as exc:  # noqa: BLE001 - one bad image (or an out-of-memory tile) must not stop the batch
+            reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
+            tqdm.write(f"error: {src}: {reason}", file=sys.stderr)
+            bad.append((str(src), reason))
+            continue
+        done += 1
+        megapixels += sr.shape[0] * sr.shape[1] / 1e6
+    secs = max(time.perf_counter() - start, 1e-9)
+    print(
+        f"upscaled {done}/{done + len(bad)} inputs into {args.output} in {secs:.1f} s: "
+        f"{done / secs:.2f} images/s, {megapixels / secs:.2f} output MP/s"
+        + (f"; {len(bad)} failed (named above)" if bad else "")
+    )
+    return 1 if bad else 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m srlab.upscale", description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth, or published weights")
+    p.add_argument("--model", default=None, help=f"conf/model name for weights without a config (default {DEFAULT_MODEL})")
+    p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
+    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
+    p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
+    p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4")
+    p.add_argument("--alpha", choices=("bicubic", "net"), default="bicubic", help="how alpha is upscaled")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
+        p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry: one-line ``error:`` messages, exit 2 for usage errors, 1 when some images failed."""
+    try:
+        return run(parse_args(argv))
+    except SRLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
