@@ -1,0 +1,217 @@
+"""SRDataModule: the one LightningDataModule, built by Hydra from ``conf/data/*.yaml``.
+
+``source`` picks where images come from:
+
+- ``samples``: the scikit-image photographs (:mod:`srlab.data.samples`), degraded on the fly;
+- ``hq_folder``: your HQ images in ``train_dir``, degraded on the fly;
+- ``paired``: HQ/LQ pairs, ``root/HQ`` + ``root/LQ`` as ``srlab.prepare`` writes them (or ``hq_dir`` + ``lq_dir``).
+
+Validation comes from ``val_dir`` (an HQ folder, or for ``paired`` a folder with HQ/ and LQ/) or,
+when that is unset, from a seeded ``val_fraction`` split of the training images.
+Nothing is read before :meth:`setup`; config mistakes raise :class:`srlab.errors.ConfigError` there.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
+from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
+from srlab.data.samples import materialize_samples
+from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from srlab.errors import ConfigError, SRLabError
+
+log = logging.getLogger("srlab.data")
+SOURCES = ("samples", "hq_folder", "paired")
+
+
+def _worker_init(max_image_pixels: int, worker_id: int) -> None:
+    """Keep each DataLoader worker to one thread and carry the pixel limit into spawned workers."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    set_max_image_pixels(max_image_pixels)
+
+
+def _plain(value):
+    """OmegaConf containers -> plain dicts (Hydra passes nested config as DictConfig)."""
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(value, DictConfig):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return dict(value) if value is not None else None
+
+
+class SRDataModule(L.LightningDataModule):
+    """Training and validation data for x``scale`` super-resolution.
+
+    Args:
+        source: ``"samples"``, ``"hq_folder"`` or ``"paired"``.
+        train_dir: HQ image folder (``hq_folder``).
+        root: folder with ``HQ/`` and ``LQ/`` (``paired``).
+        hq_dir: HQ folder for ``paired`` when not ``root/HQ``.
+        lq_dir: LQ folder for ``paired`` when not ``root/LQ``.
+        val_dir: validation folder; ``None`` splits ``val_fraction`` off the training images.
+        samples_dir: where the sample photographs are written (``None``: ``~/.cache/srlab/samples``).
+        val_fraction: share of training images held out when ``val_dir`` is unset, in (0, 1).
+        scale: SR factor; the model's scale should be ``${data.scale}``.
+        patch_size: HQ training patch side, a multiple of ``scale``; smaller images are skipped.
+        val_patch_size: HQ center-crop side for validation; ``None`` = whole images (batch size 1).
+        degradation: ``{blur_radius, order}`` for on-the-fly LQ (see :mod:`srlab.data.degradations`).
+        augment: augmentation probabilities and ranges (see :mod:`srlab.data.transforms`).
+        normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
+        batch_size: training batch size.
+        val_batch_size: validation batch size.
+        num_workers: DataLoader worker processes (each limited to one torch thread).
+        pin_memory: DataLoader ``pin_memory``.
+        persistent_workers: keep workers alive between epochs (only with ``num_workers > 0``).
+        samples_per_epoch: random patches per training epoch; ``None`` = one per image.
+        seed: seed of the train/val split.
+        max_image_pixels: refuse images with more pixels (decompression-bomb guard).
+        cache_images: keep decoded images in memory in each worker (small sets only).
+    """
+
+    def __init__(self, source="samples", train_dir=None, root=None, hq_dir=None, lq_dir=None, val_dir=None,
+                 samples_dir=None, val_fraction=0.25, scale=4, patch_size=128, val_patch_size=None,
+                 degradation=None, augment=None, normalize=False, batch_size=16, val_batch_size=4, num_workers=2,
+                 pin_memory=False, persistent_workers=False, samples_per_epoch=None, seed=0,
+                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.hp = dict(self.hparams)
+        self.hp["degradation"], self.hp["augment"] = _plain(degradation), _plain(augment)
+        self.train_set = self.val_set = None
+
+    @property
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """``(mean, std)`` applied to samples, or ``None`` when ``normalize`` is off."""
+        return (IMAGENET_MEAN, IMAGENET_STD) if self.hp["normalize"] else None
+
+    def _validate(self) -> None:
+        hp = self.hp
+        if hp["source"] not in SOURCES:
+            raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {hp['source']!r}")
+        s = hp["scale"]
+        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
+            raise ConfigError(f"data.scale must be a positive integer, got {s!r}")
+        for key in ("patch_size", "val_patch_size"):
+            v = hp[key]
+            if (v is not None or key == "patch_size") and (not isinstance(v, int) or v < s or v % s):
+                raise ConfigError(f"data.{key}={v} must be a positive multiple of data.scale={s} (e.g. {s * 32})")
+        if hp["val_dir"] is None and not 0 < hp["val_fraction"] < 1:
+            raise ConfigError(f"data.val_fraction={hp['val_fraction']} must be in (0, 1), or set data.val_dir")
+        for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
+            if hp[key] is not None and (not isinstance(hp[key], int) or hp[key] < 1):
+                raise ConfigError(f"data.{key} must be a positive integer, got {hp[key]!r}")
+        if not isinstance(hp["num_workers"], int) or hp["num_workers"] < 0:
+            raise ConfigError(f"data.num_workers must be an integer >= 0, got {hp['num_workers']!r}")
+
+    def prepare_data(self) -> None:
+        """Write the sample photographs to their cache folder (runs once, on rank 0)."""
+        if self.hp["source"] == "samples":
+            materialize_samples(self.hp["samples_dir"])
+
+    def setup(self, stage: str | None = None) -> None:
+        """Validate the config and build the datasets (once)."""
+        if self.train_set is not None:
+            return
+        self._validate()
+        set_max_image_pixels(self.hp["max_image_pixels"])
+        if self.hp["source"] == "paired":
+            self._setup_paired()
+        else:
+            self._setup_hq()
+        log.info("data: %d training images, %d validation images", len(self.train_set.items), len(self.val_set.items))
+
+    def _split(self, items: list, where: str) -> tuple[list, list]:
+        if len(items) < 2:
+            raise SRLabError(f"{where}: {len(items)} usable image(s) cannot be split into train and val; "
+                             "add images or set data.val_dir")
+        order = np.random.default_rng(self.hp["seed"]).permutation(len(items))
+        n_val = min(max(1, round(len(items) * self.hp["val_fraction"])), len(items) - 1)
+        return [items[i] for i in sorted(order[n_val:])], [items[i] for i in sorted(order[:n_val])]
+
+    def _kwargs(self, train: bool) -> dict:
+        hp = self.hp
+        return {"scale": hp["scale"], "patch_size": hp["patch_size"], "augment": hp["augment"],
+                "normalize": hp["normalize"], "train": train, "val_patch_size": hp["val_patch_size"],
+                "samples_per_epoch": hp["samples_per_epoch"], "max_image_pixels": hp["max_image_pixels"],
+                "cache_images": hp["cache_images"]}
+
+    def _setup_hq(self) -> None:
+        hp = self.hp
+        if hp["source"] == "samples":
+            folder = materialize_samples(hp["samples_dir"])
+        elif hp["train_dir"] is None:
+            raise ConfigError("data.train_dir is not set; pass data.train_dir=/path/to/hq_images")
+        else:
+            folder = Path(hp["train_dir"]).expanduser()
+        files = list_images(folder)
+        if not files:
+            raise SRLabError(f"{folder}: no images found (png, jpg, jpeg, webp, bmp, tif); put HQ images there")
+        sizes, bad = scan_images(files, hp["max_image_pixels"])
+        report_skipped(str(folder), bad)
+        good = [p for p in files if p in sizes]
+        if not good:
+            raise SRLabError(f"{folder}: none of the {len(files)} image files is readable (see the warning above)")
+        kw = {**self._kwargs(True), "degradation": hp["degradation"]}
+        if hp["val_dir"] is None:
+            train_files, val_files = self._split(good, str(folder))
+            self.val_set = HQFolderDataset(val_files, **{**kw, "train": False}, sizes=sizes)
+        else:
+            train_files = good
+            self.val_set = HQFolderDataset(Path(hp["val_dir"]).expanduser(), **{**kw, "train": False})
+        self.train_set = HQFolderDataset(train_files, **kw, sizes=sizes)
+
+    def _setup_paired(self) -> None:
+        hp = self.hp
+        root = Path(hp["root"]).expanduser() if hp["root"] else None
+        if root is None and not (hp["hq_dir"] and hp["lq_dir"]):
+            raise ConfigError("data.root is not set; pass data.root=/path/to/prepared (with HQ/ and LQ/ inside)")
+        hq_dir = Path(hp["hq_dir"] or root / "HQ").expanduser()
+        lq_dir = Path(hp["lq_dir"] or root / "LQ").expanduser()
+        aug = hp["augment"] or {}
+        if aug.get("affine", 0) > 0:
+            log.warning("data.augment.affine is ignored for paired folders (a warp would break HQ/LQ alignment); "
+                        "bake warps in with `srlab.prepare --augment-copies`")
+        kw = self._kwargs(True)
+        kw["augment"] = {k: v for k, v in aug.items() if k != "affine"}
+        pairs = match_pairs(hq_dir, lq_dir, hp["scale"])
+        if hp["val_dir"] is None:
+            train_pairs, val_pairs = self._split(pairs, f"{hq_dir} + {lq_dir}")
+            self.val_set = PairedFolderDataset(hq_dir, lq_dir, **{**kw, "train": False}, pairs=val_pairs)
+        else:
+            train_pairs, val = None, Path(hp["val_dir"]).expanduser()
+            self.val_set = PairedFolderDataset(val / "HQ", val / "LQ", **{**kw, "train": False})
+        self.train_set = PairedFolderDataset(hq_dir, lq_dir, **kw, pairs=train_pairs)
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        workers = self.hp["num_workers"]
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
+                          pin_memory=self.hp["pin_memory"], persistent_workers=bool(self.hp["persistent_workers"] and workers),
+                          drop_last=shuffle and len(dataset) >= batch_size,
+                          worker_init_fn=functools.partial(_worker_init, self.hp["max_image_pixels"]) if workers else None)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled random patches, ``samples_per_epoch`` of them."""
+        return self._loader(self.train_set, self.hp["batch_size"], shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation images in a fixed order; batch size 1 for whole images (they differ in size)."""
+        bs = self.hp["val_batch_size"] if self.hp["val_patch_size"] else 1
+        return self._loader(self.val_set, bs, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Same images as validation."""
+        return self.val_dataloader()
