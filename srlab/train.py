@@ -11,7 +11,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks 
 
 import hydra  # noqa: E402
 import lightning as L  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
+from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from srlab.config_checks import validate_config  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
@@ -27,15 +29,43 @@ def _instantiate_group(group: DictConfig | None) -> list:
     return [hydra.utils.instantiate(node) for node in group.values() if node is not None and "_target_" in node]
 
 
+def build_model(cfg: DictConfig) -> L.LightningModule:
+    """Instantiate ``cfg.model`` with the generator's config recorded in its hparams."""
+    # plain containers (not DictConfig) in hparams keep checkpoints loadable with weights_only=True
+    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    # the generator's own config, so export/evaluate/upscale rebuild it from a checkpoint alone
+    model.hparams["net_config"] = OmegaConf.to_container(cfg.model.generator, resolve=True)
+    return model
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Build data module, model and trainer from a composed config."""
-    datamodule = hydra.utils.instantiate(cfg.data)
-    net_config = OmegaConf.to_container(cfg.model.generator, resolve=True)
-    model = hydra.utils.instantiate(cfg.model, net_config=net_config)
+    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    model = build_model(cfg)
     trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=_instantiate_group(cfg.get("callbacks")), logger=_instantiate_group(cfg.get("logger"))
+        cfg.trainer,
+        strategy=_strategy(cfg, model),
+        callbacks=_instantiate_group(cfg.get("callbacks")),
+        logger=_instantiate_group(cfg.get("logger")),
     )
     return datamodule, model, trainer
+
+
+def _strategy(cfg: DictConfig, model: L.LightningModule):
+    """Resolve ``strategy: auto`` for several devices into a DDP that works for srlab's models."""
+    strategy = cfg.trainer.get("strategy", "auto")
+    devices = cfg.trainer.get("devices", 1)
+    several = devices in (-1, "auto") or (isinstance(devices, int) and devices > 1) or cfg.trainer.get("num_nodes", 1) > 1
+    if not isinstance(strategy, str) or strategy != "auto" or not several:
+        return hydra.utils.instantiate(strategy) if isinstance(strategy, DictConfig) else strategy
+    from lightning.pytorch.strategies import DDPStrategy
+
+    # GAN steps freeze D during the G step (and vice versa): DDP must accept params without grads.
+    # Inside a Hydra multirun the default subprocess launcher would re-run the whole sweep per rank.
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return DDPStrategy(
+        find_unused_parameters=not model.automatic_optimization, start_method="spawn" if multirun else "popen"
+    )
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -45,13 +75,36 @@ def run(cfg: DictConfig) -> float | None:
         cfg: the composed ``train.yaml`` config.
     """
     validate_config(cfg)
+    if cfg.get("stage1"):
+        cfg = _run_stage1(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metric = trainer.callback_metrics.get(cfg.get("optimized_metric"))
     if trainer.is_global_zero:
         _report(cfg, trainer)
     return float(metric) if metric is not None else None
+
+
+def _run_stage1(cfg: DictConfig) -> DictConfig:
+    """Train ``cfg.stage1`` (e.g. ESRGAN's PSNR-oriented RRDBNet) and start the main model from it."""
+    stage_dir = Path(cfg.paths.output_dir) / "stage1"
+    stage1 = OmegaConf.to_container(cfg.stage1, resolve=True)  # resolve while ${model...} still means stage 2
+    stage = OmegaConf.merge(cfg, {"model": None, "stage1": None})
+    with open_dict(stage):
+        stage.model = stage1["model"]
+        stage.trainer = OmegaConf.merge(cfg.trainer, stage1.get("trainer") or {})
+        stage.paths.output_dir = str(stage_dir)
+        stage.task_name = f"{cfg.task_name}_stage1"
+    log.info("stage 1: %s -> %s", stage.model._target_, stage_dir)
+    run(stage)
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise SRLabError(f"stage 1 wrote no {last}; cannot start stage 2")
+    main_cfg = OmegaConf.merge(cfg, {"stage1": None})
+    with open_dict(main_cfg):
+        main_cfg.model.generator_init = str(last)
+    return main_cfg
 
 
 def _report(cfg: DictConfig, trainer: L.Trainer) -> None:

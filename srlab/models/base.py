@@ -12,6 +12,15 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from srlab.data.transforms import denormalize
+from srlab.nets.weights import load_generator_weights
+
+
+# nets, losses and optimizer/scheduler factories stay out of hparams: checkpoints must hold only
+# tensors and plain containers so that they load with torch.load(weights_only=True)
+HPARAMS_IGNORE = [
+    "generator", "discriminator", "adversarial_loss", "pixel_loss", "perceptual_loss",
+    "optimizer", "scheduler", "optimizer_g", "optimizer_d", "scheduler_g", "scheduler_d",
+]
 
 
 class SRModule(L.LightningModule):
@@ -30,7 +39,8 @@ class SRModule(L.LightningModule):
         normalized_input: batches are ImageNet-normalized; metrics and images undo it.
         metrics: ``crop_border`` and ``test_y_channel`` conventions.
         ema_decay: generator EMA decay (0 disables); validation and export then use the EMA copy.
-        net_config: the generator's Hydra config, saved so tools can rebuild it from a checkpoint.
+        generator_init: weights to start the generator from (an srlab checkpoint or export, or
+            published ESRGAN/Real-ESRGAN/BasicSR weights), e.g. ESRGAN's stage-1 RRDBNet.
     """
 
     def __init__(
@@ -42,9 +52,11 @@ class SRModule(L.LightningModule):
         normalized_input: bool = False,
         metrics: dict | None = None,
         ema_decay: float = 0.0,
-        net_config: dict | None = None,
+        generator_init: str | None = None,
     ) -> None:
         super().__init__()
+        if generator_init:
+            load_generator_weights(generator, generator_init)
         self.generator = generator
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlab.models.base import SRModule
+from srlab.models.base import HPARAMS_IGNORE, SRModule
 
 
 class RestorationModule(SRModule):
@@ -18,7 +18,7 @@ class RestorationModule(SRModule):
 
     def __init__(self, generator: nn.Module, pixel_loss: nn.Module, **kwargs) -> None:
         super().__init__(generator=generator, **kwargs)
-        self.save_hyperparameters(ignore=["generator", "pixel_loss"])
+        self.save_hyperparameters(ignore=HPARAMS_IGNORE)
         self.pixel_loss = pixel_loss
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

@@ -1,0 +1,173 @@
+"""One adversarial training step for vanilla GAN, SRGAN and ESRGAN (manual optimization).
+
+The three GANs differ only by the networks, losses and weights their configs plug in here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torchmetrics.functional.image import structural_similarity_index_measure
+
+from srlab.errors import SRLabError
+from srlab.models.base import HPARAMS_IGNORE, SRModule
+
+
+class AdversarialModule(SRModule):
+    """Generator + discriminator training with one generator forward per batch.
+
+    Per batch: the generator step (pixel + perceptual + adversarial loss, D frozen), then the
+    discriminator step on ``sr.detach()``. Warm-up and D frequency count *batches* (a buffer
+    saved in checkpoints), not ``global_step``, which advances once per optimizer step: two per
+    batch once D trains, so ``trainer.max_steps`` is about twice the number of batches.
+
+    Args:
+        generator: maps ``lq`` to ``sr``.
+        discriminator: maps an image batch to logits (B, 1).
+        adversarial_loss: object with ``generator_loss(real, fake)`` and ``discriminator_loss(real, fake)``.
+        optimizer_g: partial optimizer for the generator.
+        optimizer_d: partial optimizer for the discriminator.
+        scheduler_g: partial LR scheduler for G (stepped every batch) or None.
+        scheduler_d: partial LR scheduler for D or None.
+        pixel_loss: pixel criterion or None.
+        perceptual_loss: VGG feature criterion or None.
+        loss_weights: ``pixel``, ``perceptual``, ``adversarial`` multipliers.
+        generator_warmup_batches: batches of generator-only (pixel/perceptual) training before D joins.
+        d_update_every: train D on every N-th batch.
+        gradient_clip_val: clip each network's gradient norm to this (None = off).
+        on_nonfinite: ``stop`` (raise, naming loss and batch) or ``skip`` (drop the batch, count it).
+        **kwargs: everything :class:`SRModule` takes.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        adversarial_loss: nn.Module,
+        optimizer_g: Callable[..., torch.optim.Optimizer],
+        optimizer_d: Callable[..., torch.optim.Optimizer],
+        scheduler_g: Callable[..., Any] | None = None,
+        scheduler_d: Callable[..., Any] | None = None,
+        pixel_loss: nn.Module | None = None,
+        perceptual_loss: nn.Module | None = None,
+        loss_weights: dict | None = None,
+        generator_warmup_batches: int = 0,
+        d_update_every: int = 1,
+        gradient_clip_val: float | None = None,
+        on_nonfinite: str = "stop",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(generator=generator, optimizer=optimizer_g, scheduler=scheduler_g, **kwargs)
+        self.save_hyperparameters(ignore=HPARAMS_IGNORE)
+        self.automatic_optimization = False
+        self.discriminator = discriminator
+        self.adversarial_loss = adversarial_loss
+        self.pixel_loss = pixel_loss
+        self.perceptual_loss = perceptual_loss
+        self.optimizer_d_factory = optimizer_d
+        self.scheduler_d_factory = scheduler_d
+        self.loss_weights = {"pixel": 1.0, "perceptual": 1.0, "adversarial": 1.0, **dict(loss_weights or {})}
+        self.generator_warmup_batches = int(generator_warmup_batches)
+        self.d_update_every = max(1, int(d_update_every))
+        self.gradient_clip_val = gradient_clip_val
+        if on_nonfinite not in ("stop", "skip"):
+            raise SRLabError(f"model.on_nonfinite={on_nonfinite!r}: use 'stop' or 'skip'")
+        self.on_nonfinite = on_nonfinite
+        # batch counters live in the checkpoint, so warm-up and D frequency survive a resume
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+        self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
+
+    # ----------------------------------------------------------------- losses
+    def generator_losses(self, sr: torch.Tensor, gt: torch.Tensor, adversarial: bool) -> dict[str, torch.Tensor]:
+        """Weighted generator loss parts; ``adversarial`` adds the D-based term."""
+        w = self.loss_weights
+        parts: dict[str, torch.Tensor] = {}
+        if self.pixel_loss is not None and w["pixel"]:
+            parts["l_pix"] = w["pixel"] * self.pixel_loss(sr, gt)
+        if self.perceptual_loss is not None and w["perceptual"]:
+            parts["l_percep"] = w["perceptual"] * self.perceptual_loss(sr, gt)
+        if adversarial and w["adversarial"]:
+            real_logits = self.discriminator(gt).detach()
+            fake_logits = self.discriminator(sr)
+            parts["l_adv"] = w["adversarial"] * self.adversarial_loss.generator_loss(real_logits, fake_logits)
+        return parts
+
+    # ----------------------------------------------------------------- training
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        opt_g, opt_d = self.optimizers()
+        lq, gt = batch["lq"], batch["gt"]
+        batch_number = int(self.batches_seen)
+        self.batches_seen += 1
+        adversarial = batch_number >= self.generator_warmup_batches
+
+        sr = self.generator(lq)  # (B, 3, H, W): the only generator forward of this batch
+        with self.toggled_optimizer(opt_g):
+            parts = self.generator_losses(sr, gt, adversarial)
+            g_loss = torch.stack(list(parts.values())).sum()
+            if not self._finite_or_handle("g_loss", g_loss, batch_number, parts):
+                return
+            self.manual_backward(g_loss)
+            self._clip(opt_g)
+            opt_g.step()
+            opt_g.zero_grad(set_to_none=True)
+        self.update_ema()
+
+        logs = {"train/g_loss": g_loss.detach(), **{f"train/{k}": v.detach() for k, v in parts.items()}}
+        if adversarial and batch_number % self.d_update_every == 0:
+            with self.toggled_optimizer(opt_d):
+                real_logits = self.discriminator(gt)
+                fake_logits = self.discriminator(sr.detach())
+                d_loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
+                if not self._finite_or_handle("d_loss", d_loss, batch_number, {}):
+                    return
+                self.manual_backward(d_loss)
+                self._clip(opt_d)
+                opt_d.step()
+                opt_d.zero_grad(set_to_none=True)
+            logs.update({
+                "train/d_loss": d_loss.detach(),
+                "train/d_real": torch.sigmoid(real_logits.detach()).mean(),  # D(x)
+                "train/d_fake": torch.sigmoid(fake_logits.detach()).mean(),  # D(G(z))
+            })
+        self._step_schedulers()
+        with torch.no_grad():
+            sr01, gt01 = self.to_unit_range(sr.detach()), self.to_unit_range(gt)
+            mse = (sr01 - gt01).pow(2).mean()
+            logs["train/psnr"] = -10.0 * torch.log10(mse.clamp_min(1e-10))
+            logs["train/ssim"] = structural_similarity_index_measure(sr01.float(), gt01.float(), data_range=1.0)
+        self.log_dict(logs, on_step=True, on_epoch=True, prog_bar=False)
+        self.log("g_loss", g_loss.detach(), prog_bar=True, logger=False)
+
+    def _finite_or_handle(self, name: str, loss: torch.Tensor, batch_number: int, parts: dict) -> bool:
+        """Stop or skip on NaN/Inf; returns True when the loss is usable."""
+        if bool(torch.isfinite(loss)):
+            return True
+        bad = [k for k, v in parts.items() if not bool(torch.isfinite(v))] or [name]
+        if self.on_nonfinite == "stop":
+            raise SRLabError(
+                f"non-finite {', '.join(bad)} at batch {batch_number} (epoch {self.current_epoch}); "
+                "the last checkpoint is untouched. Lower the learning rate or set model.on_nonfinite=skip"
+            )
+        self.batches_skipped += 1
+        for opt in self.optimizers():
+            opt.zero_grad(set_to_none=True)
+        self.log("train/skipped_batches", self.batches_skipped.float(), on_step=True)
+        return False
+
+    def _clip(self, optimizer) -> None:
+        if self.gradient_clip_val:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+
+    def _step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def configure_optimizers(self):
+        g = self.build_optimizer(self.generator.parameters(), self.optimizer_factory, self.scheduler_factory)
+        d = self.build_optimizer(self.discriminator.parameters(), self.optimizer_d_factory, self.scheduler_d_factory)
+        return [g, d]

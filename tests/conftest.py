@@ -1,0 +1,52 @@
+"""Shared fixtures: compose the real Hydra config and shrink it for fast in-process runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, open_dict, read_write  # noqa: E402
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+# small nets that keep each model's structure; appended to the overrides of model tests
+TINY_NETS = {
+    "quickstart": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4"],
+    "autoencoder": ["model.generator.num_feat=8"],
+    "rrdbnet": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4"],
+    "vanilla_gan": ["model.generator.num_feat=8", "model.discriminator.num_feat=8"],
+    "srgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.discriminator.num_feat=8",
+              "model.perceptual_loss.vgg_weights=random"],
+    "esrgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4",
+               "model.discriminator.num_feat=8", "model.perceptual_loss.vgg_weights=random"],
+}
+
+
+def compose_config(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
+    """Compose ``conf/<config_name>.yaml`` as ``python -m srlab.train`` would, writing into ``output_dir``."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    with read_write(cfg), open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.paths.output_dir = str(output_dir)
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture
+def smoke_cfg(tmp_path):
+    """Factory: a composed ``debug=smoke`` config for model NAME with tiny nets."""
+
+    def make(model: str = "quickstart", extra: list[str] | None = None) -> DictConfig:
+        overrides = [f"model={model}", "debug=smoke", *TINY_NETS.get(model, []), *(extra or [])]
+        return compose_config(tmp_path / "run", overrides)
+
+    return make
