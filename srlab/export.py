@@ -17,9 +17,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from srlab.checkpoint import safe_torch_load
 from srlab.errors import SRLabError
-from srlab.inference import META_NET_CONFIG, META_NORMALIZED, build_net
+from srlab.inference import META_NET_CONFIG, META_NORMALIZED, build_net, read_torch_file
 from srlab.nets.weights import load_generator_weights
 
 
@@ -40,7 +39,7 @@ def export_generator(ckpt: str | Path, out_dir: str | Path) -> dict[str, Path]:
         the written paths by kind: ``safetensors``, ``pth``, ``json``.
     """
     ckpt = Path(ckpt).expanduser()
-    obj = safe_torch_load(ckpt)
+    obj = read_torch_file(ckpt)
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict):
         raise SRLabError(f"{ckpt}: not a Lightning checkpoint of srlab.train (no 'state_dict')")
     hp = obj.get("hyper_parameters") or {}

@@ -92,6 +92,16 @@ def build_net(net_config: dict, origin: str) -> nn.Module:
         raise SRLabError(f"{origin}: cannot build the generator {net_config.get('_target_')} ({exc})") from None
 
 
+def read_torch_file(path: Path) -> Any:
+    """``safe_torch_load`` that also turns the odd errors of corrupt files (KeyError, ...) into one line."""
+    try:
+        return safe_torch_load(path)
+    except SRLabError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged pickle can fail with almost any exception
+        raise SRLabError(f"{path}: not a readable torch weights file ({type(exc).__name__}: {exc})") from None
+
+
 def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
     """Load a weights file; return (object for load_generator_weights, embedded net config, normalized)."""
     if path.suffix == ".safetensors":
@@ -106,7 +116,7 @@ def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
             raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
         cfg = json.loads(meta[META_NET_CONFIG]) if META_NET_CONFIG in meta else None
         return obj, cfg, meta.get(META_NORMALIZED, "false") == "true"
-    obj = safe_torch_load(path)
+    obj = read_torch_file(path)
     if not isinstance(obj, dict):
         raise SRLabError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
     hp = obj.get("hyper_parameters")

@@ -1,0 +1,289 @@
+"""Benchmark generators against bicubic: ``python -m srlab.evaluate weights=... 'benchmarks=[...]' out=DIR``.
+
+For every benchmark image: HR is modcropped to the scale, LR is made from it (``degradation``,
+``resize``) unless the folder holds LQ files, and bicubic plus every generator upscale LR.
+PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y). Writes ``results.csv``,
+``results.json``, ``per_image.csv``, ``results.md`` (also printed) and comparison figures to ``out``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from PIL import Image, ImageDraw, ImageFont
+from tqdm import tqdm
+
+from srlab.data.degradations import degrade, modcrop
+from srlab.data.images import list_images, load_rgb
+from srlab.errors import SRLabError
+from srlab.inference import SRGenerator, load_generator, upscale_array
+from srlab.metrics import LPIPS, mean_metric, psnr, ssim
+from srlab.resize import resize_uint8
+
+log = logging.getLogger(__name__)
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+_GENERIC_STEMS = {"last", "best", "generator", "model", "net_g", "params"}
+
+
+@dataclass
+class Benchmark:
+    """One benchmark: HR files and, for paired folders, their LQ files."""
+
+    name: str
+    hr: list[Path]
+    lq: dict[Path, Path] = field(default_factory=dict)
+
+
+def find_benchmark(folder: str | Path) -> Benchmark:
+    """Read ``<set>/HR`` (+ optional ``<set>/LQ`` or ``<set>/LR``), or a folder of HR images."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise SRLabError(f"benchmarks: {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
+    hr_dir = folder / "HR" if (folder / "HR").is_dir() else folder
+    name = folder.parent.name if folder.name == "HR" else folder.name
+    hr = list_images(hr_dir, recursive=False)
+    if not hr:
+        raise SRLabError(f"benchmarks: {hr_dir} holds no images (png, jpg, webp, bmp, tif)")
+    lq_dir = next((folder / d for d in ("LQ", "LR") if (folder / d).is_dir() and hr_dir != folder), None)
+    if lq_dir is None:
+        return Benchmark(name, hr)
+    lq_files = {p.stem.lower(): p for p in list_images(lq_dir, recursive=False)}
+    lq = {}
+    for p in hr:  # BasicSR names LR files like baby.png or babyx4.png
+        stem = p.stem.lower()
+        match = next((lq_files[k] for k in (stem, f"{stem}x4", f"{stem}_x4", f"{stem}x2", f"{stem}x3") if k in lq_files), None)
+        if match is None:
+            raise SRLabError(f"benchmarks: {lq_dir} has no LQ file for {p.name}")
+        lq[p] = match
+    return Benchmark(name, hr, lq)
+
+
+def make_lq(hr: np.ndarray, cfg: DictConfig) -> np.ndarray:
+    """LR of a modcropped uint8 HR image as ``degradation`` and ``resize`` say."""
+    if cfg.degradation == "bicubic":
+        return resize_uint8(hr, (hr.shape[0] // cfg.scale, hr.shape[1] // cfg.scale), cfg.resize)
+    if cfg.degradation == "blur":  # always Pillow: exactly what srlab's training data used
+        return np.asarray(degrade(Image.fromarray(hr), scale=cfg.scale, blur_radius=cfg.blur_radius))
+    raise SRLabError(f"degradation={cfg.degradation}: use bicubic or blur")
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+
+
+def method_labels(weights: list[str], labels: list[str]) -> list[str]:
+    """Display names: given labels, else the file stem (with its folder when the stem is generic)."""
+    if labels and len(labels) != len(weights):
+        raise SRLabError(f"labels: {len(labels)} names for {len(weights)} weights; give one per weights file")
+    out = []
+    for i, w in enumerate(weights):
+        p = Path(w)
+        name = str(labels[i]) if labels else (f"{p.parent.name}/{p.stem}" if p.stem in _GENERIC_STEMS else p.stem)
+        out.append(name if name not in out and name != "bicubic" else f"{name}#{i + 1}")
+    return out
+
+
+def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
+    """Load every ``weights`` file as a generator of ``cfg.scale``."""
+    weights = [str(w) for w in _as_list(cfg.weights)]
+    # model=NAME: its generator node is the architecture of weights that carry no config of their own
+    model = OmegaConf.to_container(cfg.model.generator, resolve=True) if cfg.get("model") else None
+    methods = []
+    for label, path in zip(method_labels(weights, [str(x) for x in _as_list(cfg.labels)]), weights):
+        gen = load_generator(path, model=model, device=cfg.device, precision=cfg.precision)
+        if gen.scale != cfg.scale:
+            raise SRLabError(f"weights={path}: a x{gen.scale} generator, but scale={cfg.scale}; set scale={gen.scale}")
+        methods.append((label, gen))
+    return methods
+
+
+def measure(sr: np.ndarray, hr: np.ndarray, crop: int, lpips: LPIPS | None) -> dict[str, float]:
+    """BasicSR PSNR/SSIM on RGB and Y (and LPIPS) of one uint8 image pair."""
+    row = {
+        "psnr_rgb": psnr(sr, hr, crop),
+        "ssim_rgb": ssim(sr, hr, crop),
+        "psnr_y": psnr(sr, hr, crop, y_channel=True),
+        "ssim_y": ssim(sr, hr, crop, y_channel=True),
+    }
+    if lpips is not None:
+        row["lpips"] = lpips(sr, hr, crop)
+    return row
+
+
+def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
+    mode = str(cfg.lpips).lower()
+    if mode in ("false", "off", "none", "0"):
+        return None, "disabled (lpips=false)"
+    metric = LPIPS(allow_download=mode == "download")
+    return (metric, "") if metric.available() else (None, f"LPIPS weights unavailable: {metric.reason}")
+
+
+def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: Path) -> list[dict]:
+    """Per-image metric rows of bicubic and every method on one benchmark; saves its figures."""
+    rows = []
+    bicubic = f"bicubic ({cfg.resize})"
+    for i, path in enumerate(tqdm(bench.hr, desc=bench.name, unit="img")):
+        hr = modcrop(np.asarray(load_rgb(path)), cfg.scale)  # gray files (Set14 bridge) become RGB, as BasicSR
+        lq = np.asarray(load_rgb(bench.lq[path])) if path in bench.lq else make_lq(hr, cfg)
+        if lq.shape[0] * cfg.scale != hr.shape[0] or lq.shape[1] * cfg.scale != hr.shape[1]:
+            raise SRLabError(f"{bench.lq.get(path, path)}: LQ {lq.shape[1]}x{lq.shape[0]} is not 1/{cfg.scale} of HR")
+        outputs = {bicubic: resize_uint8(lq, hr.shape[:2], cfg.resize)}
+        for label, gen in methods:
+            outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad)
+        per = {m: measure(sr, hr, cfg.crop_border, lpips) for m, sr in outputs.items()}
+        for m, values in per.items():
+            rows.append({"method": m, "benchmark": bench.name, "image": path.name, **values})
+        if i < cfg.figures.count:
+            save_figure(out / "figures" / f"{bench.name}_{path.stem}.png", hr, lq, outputs, per, cfg.figures.crop, cfg.scale)
+    return rows
+
+
+def summarize(per_image: list[dict]) -> list[dict]:
+    """Mean per (method, benchmark), in first-seen order."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in per_image:
+        groups.setdefault((r["method"], r["benchmark"]), []).append(r)
+    out = []
+    for (method, bench), rs in groups.items():
+        keys = [k for k in (*METRICS, "lpips") if k in rs[0]]
+        out.append({"method": method, "benchmark": bench, "images": len(rs), **{k: mean_metric([r[k] for r in rs]) for k in keys}})
+    return out
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _fmt(v: float, digits: int) -> str:
+    return "inf" if v == float("inf") else f"{v:.{digits}f}"
+
+
+def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str) -> str:
+    """One markdown table per benchmark, with the protocol stated above it."""
+    lq = (f"{cfg.resize} bicubic 1/{cfg.scale}" if cfg.degradation == "bicubic"
+          else f"Pillow bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}")
+    lines = [
+        "# srlab evaluation", "", f"`{command}`", "",
+        f"x{cfg.scale}; LR: {lq} of the modcropped HR (LQ files used where the benchmark has them); "
+        f"bicubic row: {cfg.resize} bicubic; metrics as BasicSR: uint8, {cfg.crop_border} px border cropped, "
+        "Y = BT.601 luma; SSIM 11x11 Gaussian (sigma 1.5). Means over images.", "",
+    ]
+    lpips_head = "LPIPS (alex)" if not lpips_note else "LPIPS"
+    for bench in dict.fromkeys(r["benchmark"] for r in summary):
+        rows = [r for r in summary if r["benchmark"] == bench]
+        lines += [f"## {bench} ({rows[0]['images']} images)", "",
+                  f"| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | {lpips_head} |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            lp = _fmt(r["lpips"], 4) if "lpips" in r else "n/a"
+            lines.append(f"| {r['method']} | {_fmt(r['psnr_rgb'], 3)} | {_fmt(r['ssim_rgb'], 4)} | "
+                         f"{_fmt(r['psnr_y'], 3)} | {_fmt(r['ssim_y'], 4)} | {lp} |")
+        lines.append("")
+    if lpips_note:
+        lines += [f"LPIPS: n/a ({lpips_note})", ""]
+    return "\n".join(lines)
+
+
+def _detailed_crop(hr: np.ndarray, size: int, scale: int) -> tuple[int, int]:
+    """Top-left (y, x) of the size x size HR crop with the most gradient energy (on a scale-aligned grid)."""
+    g = np.asarray(Image.fromarray(hr).convert("L"), dtype=np.float64)
+    energy = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1]
+    step = max(scale, size // 4 // scale * scale)
+    best, pos = -1.0, (0, 0)
+    for y in range(0, max(1, hr.shape[0] - size + 1), step):
+        for x in range(0, max(1, hr.shape[1] - size + 1), step):
+            e = energy[y : y + size, x : x + size].sum()
+            if e > best:
+                best, pos = e, (y, x)
+    return pos
+
+
+def save_figure(path: Path, hr, lq, outputs: dict, per: dict, crop: int, scale: int) -> None:
+    """LR (nearest) | bicubic | each model | HR on one crop, labelled with each image's Y PSNR/SSIM."""
+    crop = max(scale, min(crop, hr.shape[0], hr.shape[1]) // scale * scale)
+    y, x = _detailed_crop(hr, crop, scale)
+    lq_crop = lq[y // scale : (y + crop) // scale, x // scale : (x + crop) // scale]
+    panels = [("LR (nearest)", np.asarray(Image.fromarray(lq_crop).resize((crop, crop), Image.NEAREST)))]
+    for m, img in outputs.items():
+        panels.append((f"{m}\n{_fmt(per[m]['psnr_y'], 2)} dB / {per[m]['ssim_y']:.4f} (Y)", img[y : y + crop, x : x + crop]))
+    panels.append(("HR", hr[y : y + crop, x : x + crop]))
+    zoom = max(1, 192 // crop)
+    side, head, pad = crop * zoom, 34, 4
+    canvas = Image.new("RGB", (len(panels) * (side + pad) + pad, side + head + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=12)
+    for i, (label, img) in enumerate(panels):
+        left = pad + i * (side + pad)
+        canvas.paste(Image.fromarray(np.ascontiguousarray(img)).resize((side, side), Image.NEAREST), (left, head))
+        draw.multiline_text((left, 2), label, fill="black", font=font, spacing=2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def run(cfg: DictConfig) -> list[dict]:
+    """Evaluate as configured; returns the summary rows (also written to ``cfg.out``)."""
+    benches = [find_benchmark(b) for b in _as_list(cfg.benchmarks)]
+    if not benches:
+        raise SRLabError("benchmarks: give at least one folder, e.g. 'benchmarks=[data/Set5]'")
+    methods = load_methods(cfg)
+    lpips, lpips_note = _lpips(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    per_image = [r for b in benches for r in evaluate_benchmark(b, methods, cfg, lpips, out)]
+    summary = summarize(per_image)
+    _write_csv(out / "results.csv", summary)
+    _write_csv(out / "per_image.csv", per_image)
+    text = results_markdown(summary, cfg, _command(), lpips_note)
+    (out / "results.json").write_text(json.dumps({"config": OmegaConf.to_container(cfg, resolve=True), "results": summary,
+                                                  "lpips": lpips_note or "ok"}, indent=2, default=str) + "\n")
+    (out / "results.md").write_text(text)
+    print(text)
+    log.info("results in %s", out)
+    return summary
+
+
+def _command() -> str:
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return "python -m srlab.evaluate " + " ".join(HydraConfig.get().overrides.task)
+    return "srlab.evaluate.run(cfg)"
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+def _hydra_main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+    except SRLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry; ``argv`` (Hydra overrides) lets tests run it in-process. Exits 2 on user errors."""
+    if argv is None:
+        _hydra_main()
+        return
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "srlab.evaluate", *argv]
+    try:
+        _hydra_main()
+    finally:
+        sys.argv = saved
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The evaluate CLI in-process on tiny made-up benchmarks: tables, files, layouts, errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srlab.evaluate import main
+from srlab.metrics import psnr
+from srlab.resize import resize_uint8
+from tests.test_inference import save_ckpt, save_evil
+
+
+def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
+    small = np.random.default_rng(seed).integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+    return np.array(Image.fromarray(small).resize((w, h), Image.BICUBIC))
+
+
+@pytest.fixture
+def bench(tmp_path):
+    hr = tmp_path / "Tiny" / "HR"
+    hr.mkdir(parents=True)
+    Image.fromarray(smooth_image(50, 42, 0)).save(hr / "a.png")  # not a multiple of 4: modcropped
+    Image.fromarray(smooth_image(48, 48, 1)[..., 0], "L").save(hr / "gray.png")  # converted to RGB
+    return tmp_path / "Tiny"
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bicubic_only(tmp_path, bench, capsys):
+    out = tmp_path / "out"
+    main([f"benchmarks=[{bench}]", f"out={out}", "lpips=false"])
+    rows = read_csv(out / "results.csv")
+    assert [r["method"] for r in rows] == ["bicubic (pil)"] and rows[0]["images"] == "2"
+    assert list(rows[0]) == ["method", "benchmark", "images", "psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"]
+    assert all(math.isfinite(float(rows[0][k])) for k in ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"))
+    # the row is BasicSR's protocol: modcrop, Pillow bicubic down and up, crop 4, mean over images
+    hr = np.asarray(Image.open(bench / "HR" / "a.png"))[:48, :40]
+    sr = resize_uint8(resize_uint8(hr, (12, 10)), (48, 40))
+    per = read_csv(out / "per_image.csv")
+    assert float(per[0]["psnr_y"]) == pytest.approx(psnr(sr, hr, 4, y_channel=True))
+    assert json.loads((out / "results.json").read_text())["results"][0]["benchmark"] == "Tiny"
+    assert "| bicubic (pil) |" in capsys.readouterr().out and (out / "results.md").is_file()
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["Tiny_a.png", "Tiny_gray.png"]
+
+
+def test_models_matlab_and_blur(tmp_path, bench):
+    save_ckpt(tmp_path / "last.ckpt")
+    torch.save({"params_ema": {}}, tmp_path / "unused.pth")
+    for extra in (["resize=matlab"], ["degradation=blur", "figures.count=0"]):
+        out = tmp_path / extra[0].split("=")[1]
+        weights = f"weights=[{tmp_path / 'last.ckpt'},{tmp_path / 'last.ckpt'}]"
+        main([f"benchmarks=[{bench / 'HR'}]", weights, "labels=[one,two]", f"out={out}", "lpips=false", *extra])
+        rows = read_csv(out / "results.csv")
+        assert [r["method"] for r in rows][1:] == ["one", "two"] and rows[0]["benchmark"] == "Tiny"
+        assert rows[1]["psnr_y"] == rows[2]["psnr_y"] and math.isfinite(float(rows[1]["psnr_y"]))
+    assert (tmp_path / "matlab" / "figures" / "Tiny_a.png").is_file()
+    assert not (tmp_path / "blur" / "figures").exists()
+    assert "Gaussian blur radius 1.5" in (tmp_path / "blur" / "results.md").read_text()
+
+
+def test_paired_layout_uses_lq_files(tmp_path):
+    root = tmp_path / "Pairs"
+    (root / "HR").mkdir(parents=True)
+    (root / "LQ").mkdir()
+    hr = smooth_image(32, 32, 3)
+    lq = np.full((8, 8, 3), 128, np.uint8)  # deliberately unrelated to HR
+    Image.fromarray(hr).save(root / "HR" / "img.png")
+    Image.fromarray(lq).save(root / "LQ" / "imgx4.png")
+    main([f"benchmarks=[{root}]", f"out={tmp_path / 'out'}", "lpips=false", "figures.count=0"])
+    row = read_csv(tmp_path / "out" / "results.csv")[0]
+    assert float(row["psnr_rgb"]) == pytest.approx(psnr(np.full_like(hr, 128), hr, 4), abs=1e-3)
+
+
+def test_lpips_unavailable_is_reported(tmp_path, bench, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    main([f"benchmarks=[{bench}]", f"out={tmp_path / 'out'}", "figures.count=0"])
+    assert "n/a (LPIPS weights unavailable:" in (tmp_path / "out" / "results.md").read_text()
+
+
+def exit_code_and_error(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    return exc.value.code, err
+
+
+def test_errors_exit_2_with_one_line(tmp_path, bench, capsys):
+    out = f"out={tmp_path / 'out'}"
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{tmp_path / 'nope'}]", out])
+    assert code == 2 and len(err) == 1 and "does not exist" in err[0]
+    (tmp_path / "empty").mkdir()
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{tmp_path / 'empty'}]", out])
+    assert code == 2 and "holds no images" in err[0]
+    (tmp_path / "bad.pth").write_bytes(b"junk")
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", f"weights={tmp_path / 'bad.pth'}", out])
+    assert code == 2 and "bad.pth" in err[0]
+
+
+def test_unsafe_weights_refused(tmp_path, bench, capsys):
+    marker = tmp_path / "pwned"
+    save_evil(tmp_path / "evil.ckpt", marker)
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", f"weights={tmp_path / 'evil.ckpt'}", f"out={tmp_path / 'o'}"])
+    assert code == 2 and "refused" in err[0]
+    assert not marker.exists()
