@@ -106,8 +106,8 @@ def _check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value is not None and (value < args.scale or value % args.scale):
             raise SRLabError(f"--{name.replace('_', '-')} {value} must be a positive multiple of --scale {args.scale}")
-    if args.subimage_step is not None and args.subimage_step < 1:
-        raise SRLabError("--subimage-step must be >= 1")
+    if args.subimage_step is not None and (args.subimage_step < 1 or not args.subimage_size):
+        raise SRLabError("--subimage-step needs --subimage-size and must be >= 1")
     if args.augment_copies < 0 or args.workers < 1:
         raise SRLabError("--augment-copies must be >= 0 and --workers >= 1")
 

@@ -90,19 +90,19 @@ class _SRDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         rng = self._rng(index)
-        i = index % len(self.items)
+        i, error = index % len(self.items), None
         for _ in range(_MAX_REDRAWS):
             try:
                 gt, lq = self._sample(self.items[i], rng)
                 break
             except ImageReadError as exc:
-                self.load_failures += 1
+                self.load_failures, error = self.load_failures + 1, exc
                 if exc.path not in self._failed:
                     self._failed.add(exc.path)
                     log.warning("skipping a file that failed to decode (%s); drawing another sample", exc)
                 i = int(rng.integers(len(self.items))) if self.train else (i + 1) % len(self.items)
         else:
-            raise SRLabError(f"{_MAX_REDRAWS} image loads failed in a row (last: {exc}); check the data folder")
+            raise SRLabError(f"{_MAX_REDRAWS} image loads failed in a row (last: {error}); check the data folder")
         lq_t, gt_t = T.to_tensor(lq), T.to_tensor(gt)  # (3, h, w), (3, h*s, w*s)
         if self.normalize:
             lq_t, gt_t = T.normalize(lq_t), T.normalize(gt_t)

@@ -155,3 +155,11 @@ def test_paired_accepts_basicsr_x4_names_and_checks_sizes(prepared):
     Image.open(lq).resize((20, 20)).save(lq)
     with pytest.raises(SRLabError, match=r"00000.png HQ 128x128 vs LQ 20x20 \(expected 32x32\)"):
         PairedFolderDataset(prepared / "HQ", prepared / "LQ", scale=4, patch_size=32)
+
+
+def test_every_load_failing_gives_one_clear_error(tmp_path):
+    folder = _folder(tmp_path, n=1)
+    ds = HQFolderDataset(folder, patch_size=32, samples_per_epoch=2)
+    (folder / "img0.png").write_bytes(b"gone")
+    with pytest.raises(SRLabError, match="image loads failed in a row .*img0.png"):
+        ds[0]
