@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,7 @@ def _command() -> str:
     from hydra.core.hydra_config import HydraConfig
 
     if HydraConfig.initialized():
-        return "python -m srlab.evaluate " + " ".join(HydraConfig.get().overrides.task)
+        return "python -m srlab.evaluate " + " ".join(shlex.quote(o) for o in HydraConfig.get().overrides.task)
     return "srlab.evaluate.run(cfg)"
 
 
