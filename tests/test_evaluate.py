@@ -68,6 +68,16 @@ def test_models_matlab_and_blur(tmp_path, bench):
     assert "Gaussian blur radius 1.5" in (tmp_path / "blur" / "results.md").read_text()
 
 
+def test_published_weights_with_model_name(tmp_path, bench):
+    from srlab.nets.rrdbnet import RRDBNet
+
+    torch.save({"params_ema": RRDBNet(num_feat=32, num_block=2, num_grow_ch=16).state_dict()}, tmp_path / "pub.pth")
+    out = tmp_path / "out"
+    main([f"benchmarks=[{bench}]", f"weights={tmp_path / 'pub.pth'}", "model=quickstart", f"out={out}", "lpips=false",
+          "figures.count=0"])
+    assert [r["method"] for r in read_csv(out / "results.csv")] == ["bicubic (pil)", "pub"]
+
+
 def test_paired_layout_uses_lq_files(tmp_path):
     root = tmp_path / "Pairs"
     (root / "HR").mkdir(parents=True)

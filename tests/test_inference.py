@@ -94,6 +94,19 @@ def test_load_published_layout_with_model_name(tmp_path):
         load_generator(tmp_path / "pub.pth", model="nope")
 
 
+def test_normalized_input_checkpoint(tmp_path):
+    from srlab.data.transforms import denormalize, normalize
+
+    net = tiny_net()
+    sd = {f"generator.{k}": v for k, v in net.state_dict().items()}
+    hp = {"net_config": NET_CONFIG, "normalized_input": True}
+    torch.save({"state_dict": sd, "hyper_parameters": hp}, tmp_path / "norm.ckpt")
+    gen = load_generator(tmp_path / "norm.ckpt")
+    x = torch.rand(1, 3, 6, 6)
+    with torch.inference_mode():
+        assert torch.allclose(gen(x), denormalize(net(normalize(x))))
+
+
 def test_bad_weights_files(tmp_path):
     with pytest.raises(SRLabError, match="no such file"):
         load_generator(tmp_path / "missing.pth")
