@@ -1,0 +1,167 @@
+"""Run folders and sweeps: find the runs under a path, sum each up, and write a sweep's summary table.
+
+A run folder holds ``csv/metrics.csv`` (and, from the CLI, ``.hydra/``); a sweep folder
+(``multirun/<date>/<time>/``) holds one run folder per job. :class:`SweepSummary` is a Hydra
+callback that writes ``summary.csv`` and ``summary.md`` into the sweep folder when a multirun ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from srlab.errors import SRLabError
+
+log = logging.getLogger(__name__)
+METRICS_CSV = Path("csv") / "metrics.csv"
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# summary columns: (title, key of summarize_run's dict, number format)
+SUMMARY_COLUMNS = [
+    ("best val/psnr", "best_psnr", "{:.3f}"),
+    ("last val/psnr", "last_psnr", "{:.3f}"),
+    ("best val/ssim", "best_ssim", "{:.4f}"),
+    ("last val/ssim", "last_ssim", "{:.4f}"),
+    ("val/psnr_bicubic", "psnr_bicubic", "{:.3f}"),
+    ("last step", "steps", "{:.0f}"),
+]
+
+
+def is_run_dir(path: Path) -> bool:
+    """True for a training run's folder (its CSV log or its Hydra config is there)."""
+    return (path / METRICS_CSV).is_file() or (path / HYDRA_CONFIG).is_file()
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """The run folders at ``path``: the folder itself if it is a run, else every run below it (a sweep).
+
+    Raises:
+        SRLabError: ``path`` does not exist or holds no run.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise SRLabError(f"{path}: no such folder")
+    if is_run_dir(path):
+        return [path]
+    runs: list[Path] = []
+    stack = [path]
+    while stack:  # stop descending at a run: a two-stage run's stage1/ belongs to it
+        folder = stack.pop()
+        for child in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if is_run_dir(child):
+                runs.append(child)
+            elif child.name not in ("wandb", "checkpoints", "images", "plots", "csv"):
+                stack.append(child)
+    if not runs:
+        raise SRLabError(
+            f"{path}: not a run or sweep folder (no {METRICS_CSV} or {HYDRA_CONFIG} in it or below); "
+            "pass a run folder like outputs/<date>/<time> or a sweep folder like multirun/<date>/<time>"
+        )
+    return sorted(runs, key=_natural_key)
+
+
+def read_overrides(run_dir: Path) -> list[str]:
+    """The command-line overrides the run was started with (``.hydra/overrides.yaml``), or []."""
+    file = run_dir / ".hydra" / "overrides.yaml"
+    if not file.is_file():
+        return []
+    return [str(o) for o in (yaml.safe_load(file.read_text()) or [])]
+
+
+def _column(frame, name: str):
+    for column in (name, f"{name}_epoch", f"{name}_step"):
+        if column in frame.columns and frame[column].notna().any():
+            return frame[column].dropna()
+    return None
+
+
+def summarize_run(run_dir: Path) -> dict[str, Any]:
+    """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
+    from srlab.plots import read_metrics
+
+    nan = float("nan")
+    row: dict[str, Any] = {key: nan for _, key, _ in SUMMARY_COLUMNS}
+    row.update(dir=str(run_dir), overrides=" ".join(read_overrides(run_dir)), status="no metrics")
+    metrics_file = run_dir / METRICS_CSV
+    if not metrics_file.is_file() or metrics_file.stat().st_size == 0:
+        return row
+    frame = read_metrics(metrics_file)
+    for name, best_key, last_key in (("val/psnr", "best_psnr", "last_psnr"), ("val/ssim", "best_ssim", "last_ssim")):
+        values = _column(frame, name)
+        if values is not None:
+            row[best_key], row[last_key] = float(values.max()), float(values.iloc[-1])
+    bicubic = _column(frame, "val/psnr_bicubic")
+    if bicubic is not None:
+        row["psnr_bicubic"] = float(bicubic.iloc[-1])
+    if "step" in frame.columns and frame["step"].notna().any():
+        row["steps"] = float(frame["step"].max())
+    row["status"] = "ok" if not math.isnan(row["best_psnr"]) else "no validation"
+    return row
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return pattern.format(value) if isinstance(value, (int, float)) else str(value)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in cells escaped)."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
+
+
+def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``summary.csv`` and ``summary.md`` (one row per job, best val/psnr first) into ``sweep_dir``."""
+    import pandas as pd
+
+    sweep_dir = Path(sweep_dir)
+    runs = find_runs(sweep_dir)
+    rows = []
+    for run_dir in runs:
+        row = summarize_run(run_dir)
+        row["job"] = str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name
+        rows.append(row)
+    rows.sort(key=lambda r: (math.isnan(r["best_psnr"]), -r["best_psnr"] if not math.isnan(r["best_psnr"]) else 0))
+    columns = ["job", "overrides", *[key for _, key, _ in SUMMARY_COLUMNS], "status", "dir"]
+    csv_path = sweep_dir / "summary.csv"
+    pd.DataFrame(rows, columns=columns).rename(
+        columns={key: title for title, key, _ in SUMMARY_COLUMNS}).to_csv(csv_path, index=False)
+    # the table shows what differs between jobs; what they share goes above it
+    common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
+    shared = " ".join(o for o in rows[0]["overrides"].split() if o in common) if rows else ""
+    header = ["job", "overrides", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
+    table = [[r["job"], " ".join(o for o in r["overrides"].split() if o not in common) or "(same)",
+              *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r in rows]
+    md_path = sweep_dir / "summary.md"
+    md_path.write_text(
+        f"# Sweep {sweep_dir}\n\n{len(rows)} jobs, best val/psnr first. "
+        f"Overrides shared by all jobs: `{shared or '(none)'}`\n\n{markdown_table(header, table)}\n\n"
+        f"Report with curves and images: `python -m srlab.compare {sweep_dir} -o {sweep_dir}/report`\n"
+    )
+    return csv_path, md_path
+
+
+class SweepSummary(Callback):
+    """Hydra callback: when a multirun ends, write the job -> overrides -> best val/psnr summary."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            csv_path, md_path = write_summary(sweep_dir)
+        except SRLabError as exc:  # e.g. every job failed before writing a log: say so, don't crash the sweep
+            log.warning("sweep summary skipped: %s", exc)
+            return
+        log.info("sweep summary: %s (and %s)", md_path, csv_path.name)
