@@ -140,10 +140,12 @@ def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
     pd.DataFrame(rows, columns=columns).rename(
         columns={key: title for title, key, _ in SUMMARY_COLUMNS}).to_csv(csv_path, index=False)
     # the table shows what differs between jobs; what they share goes above it
-    common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
-    shared = " ".join(o for o in rows[0]["overrides"].split() if o in common) if rows else ""
+    known = [r["overrides"].split() for r in rows if r["overrides"]]  # jobs that died early may lack .hydra
+    common = set.intersection(*map(set, known)) if known else set()
+    shared = " ".join(o for o in known[0] if o in common) if known else ""
     header = ["job", "overrides", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
-    table = [[r["job"], " ".join(o for o in r["overrides"].split() if o not in common) or "(same)",
+    table = [[r["job"], (" ".join(o for o in r["overrides"].split() if o not in common) or "(same)")
+              if r["overrides"] else "-",
               *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r in rows]
     md_path = sweep_dir / "summary.md"
     md_path.write_text(

@@ -1,0 +1,88 @@
+"""Sweeps from the command line: a grid multirun with its summary, an Optuna search and its resume."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from srlab.errors import SRLabError
+from srlab.sweep import find_runs, write_summary
+from tests.conftest import TINY_NETS
+
+QUIET = ["callbacks.progress_bar.refresh_rate=0"]
+
+
+def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def _fake_run(folder: Path, psnr: list[float], overrides: list[str]) -> Path:
+    (folder / "csv").mkdir(parents=True)
+    (folder / ".hydra").mkdir()
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    rows = ["epoch,step,train/loss,val/psnr,val/ssim,val/psnr_bicubic"]
+    rows += [f"{e},{e * 10 + 9},,{p},0.5,20.0" for e, p in enumerate(psnr)]
+    (folder / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_summary_ranks_jobs_by_best_psnr(tmp_path):
+    sweep = tmp_path / "multirun" / "2024-01-01" / "10-00-00"
+    _fake_run(sweep / "0", [21.0, 22.5, 22.0], ["model=srgan", "seed=1"])
+    _fake_run(sweep / "1", [23.0, 24.0], ["model=esrgan", "seed=1"])
+    (sweep / "2" / ".hydra").mkdir(parents=True)  # a job that died before logging
+    (sweep / "2" / ".hydra" / "config.yaml").write_text("{}")
+    assert [p.name for p in find_runs(sweep)] == ["0", "1", "2"]
+    csv_path, md_path = write_summary(sweep)
+    text = md_path.read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert lines[2].startswith("| 1 | model=esrgan | 24.000 | 24.000")  # best first; shared seed=1 left out
+    assert lines[3].startswith("| 0 | model=srgan | 22.500 | 22.000")
+    assert "no metrics" in lines[4] and "seed=1" in text.split("|")[0]
+    assert csv_path.read_text().splitlines()[0].startswith("job,overrides,best val/psnr")
+
+
+def test_not_a_run_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(SRLabError, match="not a run or sweep folder"):
+        find_runs(tmp_path)
+    with pytest.raises(SRLabError, match="no such folder"):
+        find_runs(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_multirun_writes_each_job_and_the_summary(tmp_path):
+    result = _train("-m", "debug=smoke", "model=quickstart", "seed=1,2", *TINY_NETS["quickstart"], *QUIET,
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = list((tmp_path / "multirun").glob("*/*"))
+    for job in ("0", "1"):
+        assert (sweep / job / "csv" / "metrics.csv").is_file()
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+    summary = (sweep / "summary.md").read_text()
+    assert "| seed=1 |" in summary and "| seed=2 |" in summary, summary
+    assert len((sweep / "summary.csv").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_optuna_search_reports_best_and_resumes(tmp_path):
+    import optuna
+
+    args = ["hparams_search=esrgan_optuna", "debug=smoke", *TINY_NETS["esrgan"], *QUIET]
+    first = _train(*args, "hydra.sweeper.n_trials=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (sweep,) = list((tmp_path / "multirun").glob("*/*"))
+    results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert isinstance(results["best_value"], float)
+    assert set(results["best_params"]) >= {"model.optimizer_g.lr", "model.loss_weights.adversarial"}
+    again = _train(*args, "hydra.sweeper.n_trials=1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    study = optuna.load_study(study_name="esrgan_optuna", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 3
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
