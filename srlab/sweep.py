@@ -85,6 +85,11 @@ def _column(frame, name: str):
     return None
 
 
+def short_overrides(text: str) -> str:
+    """Overrides for display: long floats (an Optuna trial's 6.677511008261826e-05) to 4 digits."""
+    return re.sub(r"(?<=[=,])-?\d+\.\d{5,}(?:e-?\d+)?", lambda m: f"{float(m.group()):.4g}", text)
+
+
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
     from srlab.plots import read_metrics
@@ -144,9 +149,9 @@ def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
     common = set.intersection(*map(set, known)) if known else set()
     shared = " ".join(o for o in known[0] if o in common) if known else ""
     header = ["job", "overrides", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
-    table = [[r["job"], (" ".join(o for o in r["overrides"].split() if o not in common) or "(same)")
-              if r["overrides"] else "-",
-              *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r in rows]
+    varying = [" ".join(o for o in r["overrides"].split() if o not in common) for r in rows]
+    table = [[r["job"], (short_overrides(v) or "(same)") if r["overrides"] else "-",
+              *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r, v in zip(rows, varying)]
     md_path = sweep_dir / "summary.md"
     md_path.write_text(
         f"# Sweep {sweep_dir}\n\n{len(rows)} jobs, best val/psnr first. "
