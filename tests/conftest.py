@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
+# sample photos are materialised here, not in the user's ~/.cache (subprocess tests inherit it)
+os.environ.setdefault("SRLAB_DATA_DIR", tempfile.mkdtemp(prefix="srlab-tests-"))
 
 import pytest  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
