@@ -74,19 +74,22 @@ def _hydra_value(key: str) -> Any:
         return None
 
 
-def default_names(task_name: str) -> tuple[str, str]:
-    """Run name and group from Hydra: ``task [overrides]`` / ``task``; a sweep's jobs share one group."""
-    overrides = _hydra_value("job.override_dirname") or ""
-    multirun = str(_hydra_value("mode")) == "RunMode.MULTIRUN"
-    if multirun:
-        num = _hydra_value("job.num")
-        name = f"{task_name}-{num}" + (f" {overrides}" if overrides else "")
+def default_names(task_name: str) -> tuple[str, str, str]:
+    """Run name, group and notes from Hydra; a sweep's jobs share one group.
+
+    Names stay short (``task-<run folder>``, ``task-<job number>`` in a sweep); the job's
+    command-line overrides, which can be long, go to the notes.
+    """
+    overrides = " ".join(str(o) for o in (_hydra_value("overrides.task") or []))
+    if str(_hydra_value("mode")) == "RunMode.MULTIRUN":
+        name = f"{task_name}-{_hydra_value('job.num')}"
         sweep_dir = Path(str(_hydra_value("sweep.dir") or task_name))
         group = f"{task_name}-{sweep_dir.parent.name}_{sweep_dir.name}"
     else:
-        name = task_name + (f" {overrides}" if overrides else "")
+        out = Path(str(_hydra_value("runtime.output_dir") or ""))
+        name = f"{task_name}-{out.parent.name}_{out.name}" if out.name else task_name
         group = task_name
-    return name[:128], group[:128]
+    return name[:128], group[:128], overrides
 
 
 def wandb_logger(
@@ -106,7 +109,8 @@ def wandb_logger(
         save_dir: the run folder; W&B writes ``<save_dir>/wandb/``.
         task_name: used for default name and group.
         project: W&B project (default ``$WANDB_PROJECT`` or ``srlab``).
-        name: run name; None derives ``task_name`` plus the job's command-line overrides.
+        name: run name; None gives ``<task_name>-<run folder>`` (``<task_name>-<job number>`` in a sweep);
+            the command-line overrides become the run's notes.
         group: run group; None uses ``task_name`` (one group per sweep in a multirun).
         tags: run tags.
         mode: online, offline or disabled; None decides from the API key (and ``WANDB_MODE``).
@@ -118,8 +122,11 @@ def wandb_logger(
 
     if wandb.run is not None:  # an earlier run in this process (tests, notebooks) must not swallow this one
         wandb.finish()
+    if os.environ.get("WANDB_MODE", None) == "":  # wandb rejects an empty mode instead of ignoring it
+        del os.environ["WANDB_MODE"]
     mode = resolve_mode(mode)
-    default_name, default_group = default_names(task_name)
+    default_name, default_group, overrides = default_names(task_name)
+    kwargs.setdefault("notes", overrides or None)
     project = project or os.environ.get("WANDB_PROJECT") or "srlab"
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     if mode == "offline":

@@ -102,6 +102,7 @@ def test_offline_run_logs_config_metrics_and_grids(no_key, smoke_cfg, capsys):
     records = read_wandb_records(next(run_dir.glob("run-*.wandb")))
     run_record = next(r.run for r in records if r.WhichOneof("record_type") == "run")
     assert run_record.run_group == "smoke" and list(run_record.tags) == ["unit"]
+    assert run_record.display_name == f"smoke-{out.parent.name}_{out.name}" and "debug=smoke" in run_record.notes
     history = _history(records)
     logged = set().union(*history)
     for key in ("train/loss", "val/psnr", "val/ssim", "val/psnr_bicubic", "trainer/global_step"):
