@@ -248,12 +248,18 @@ def run(cfg: DictConfig) -> list[dict]:
     _write_csv(out / "results.csv", summary)
     _write_csv(out / "per_image.csv", per_image)
     text = results_markdown(summary, cfg, _command(), lpips_note)
-    (out / "results.json").write_text(json.dumps({"config": OmegaConf.to_container(cfg, resolve=True), "results": summary,
-                                                  "lpips": lpips_note or "ok"}, indent=2, default=str) + "\n")
+    report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True), "lpips": lpips_note or "ok",
+              "results": [{k: _json_value(v) for k, v in r.items()} for r in summary]}
+    (out / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "results.md").write_text(text)
     print(text)
     log.info("results in %s", out)
     return summary
+
+
+def _json_value(v):
+    # strict JSON has no Infinity: a perfect reconstruction's PSNR is written as the string "inf"
+    return "inf" if isinstance(v, float) and v == float("inf") else v
 
 
 def _command() -> str:

@@ -102,6 +102,16 @@ def read_torch_file(path: Path) -> Any:
         raise SRLabError(f"{path}: not a readable torch weights file ({type(exc).__name__}: {exc})") from None
 
 
+def _json_config(text: str, where: str) -> dict:
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SRLabError(f"{where}: its net config is not valid json ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise SRLabError(f"{where}: its net config is a {type(cfg).__name__}, not a mapping with _target_")
+    return cfg
+
+
 def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
     """Load a weights file; return (object for load_generator_weights, embedded net config, normalized)."""
     if path.suffix == ".safetensors":
@@ -114,7 +124,7 @@ def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
             obj = load_file(str(path))
         except (SafetensorError, OSError) as exc:
             raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
-        cfg = json.loads(meta[META_NET_CONFIG]) if META_NET_CONFIG in meta else None
+        cfg = _json_config(meta[META_NET_CONFIG], str(path)) if META_NET_CONFIG in meta else None
         return obj, cfg, meta.get(META_NORMALIZED, "false") == "true"
     obj = read_torch_file(path)
     if not isinstance(obj, dict):
@@ -123,7 +133,7 @@ def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
     if isinstance(hp, dict) and hp.get("net_config") is not None:  # a Lightning checkpoint of srlab.train
         return obj, dict(hp["net_config"]), bool(hp.get("normalized_input", False))
     meta = obj.get("srlab") if isinstance(obj.get("srlab"), dict) else {}  # written by srlab.export
-    cfg = json.loads(meta["net_config_json"]) if isinstance(meta.get("net_config_json"), str) else None
+    cfg = _json_config(meta["net_config_json"], str(path)) if isinstance(meta.get("net_config_json"), str) else None
     return obj, cfg, bool(meta.get("normalized_input", False))
 
 
@@ -151,9 +161,9 @@ def load_generator(
     sidecar = path.with_suffix(".json")
     if net_config is None and sidecar.is_file():
         try:
-            net_config = json.loads(sidecar.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SRLabError(f"{sidecar}: not a readable net config json ({exc})") from None
+            net_config = _json_config(sidecar.read_text(), str(sidecar))
+        except OSError as exc:
+            raise SRLabError(f"{sidecar}: not readable ({exc})") from None
     if net_config is not None:
         origin = str(path)
     elif isinstance(model, dict):
