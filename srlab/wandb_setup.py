@@ -124,14 +124,16 @@ def wandb_logger(
         wandb.finish()
     if os.environ.get("WANDB_MODE", None) == "":  # wandb rejects an empty mode instead of ignoring it
         del os.environ["WANDB_MODE"]
+    automatic = mode is None and not os.environ.get("WANDB_MODE")
     mode = resolve_mode(mode)
     default_name, default_group, overrides = default_names(task_name)
     kwargs.setdefault("notes", overrides or None)
     project = project or os.environ.get("WANDB_PROJECT") or "srlab"
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     if mode == "offline":
+        reason = "no API key found (WANDB_API_KEY or ~/.netrc), " if automatic else ""
         rank_zero_info(
-            f"W&B: no API key found (WANDB_API_KEY or ~/.netrc), logging offline to {save_dir}/wandb. "
+            f"W&B: {reason}logging offline to {save_dir}/wandb. "
             f"Upload later with: wandb sync {save_dir}/wandb/offline-run-*"
         )
     return WandbLogger(
