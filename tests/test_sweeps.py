@@ -12,7 +12,7 @@ import yaml
 
 from srlab.errors import SRLabError
 from srlab.sweep import find_runs, write_summary
-from tests.conftest import TINY_NETS
+from tests.conftest import TINY_NETS, compose_config
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
@@ -54,6 +54,18 @@ def test_not_a_run_folder_is_one_clear_error(tmp_path):
         find_runs(tmp_path)
     with pytest.raises(SRLabError, match="no such folder"):
         find_runs(tmp_path / "missing")
+
+
+def test_sweep_configs_compose(tmp_path):
+    cfg = compose_config(tmp_path, ["hparams_search=esrgan_optuna"])
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN" and cfg.hydra.sweeper.direction == "maximize"
+    assert set(cfg.hydra.sweeper.params) == {"model.optimizer_g.lr", "model.optimizer_d.lr",
+                                             "model.loss_weights.pixel", "model.loss_weights.adversarial"}
+    assert cfg.hydra.sweeper.storage.startswith("sqlite:///") and cfg.model.discriminator is not None
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "srlab.sweep.SweepSummary"  # conf/hydra/default.yaml
+    for launcher, target in (("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher")):
+        cfg = compose_config(tmp_path, [f"hydra/launcher={launcher}"])
+        assert cfg.hydra.launcher._target_.endswith(target)
 
 
 @pytest.mark.slow
