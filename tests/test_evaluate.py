@@ -53,19 +53,25 @@ def test_bicubic_only(tmp_path, bench, capsys):
     assert sorted(p.name for p in (out / "figures").iterdir()) == ["Tiny_a.png", "Tiny_gray.png"]
 
 
-def test_models_matlab_and_blur(tmp_path, bench):
+def test_models_and_matlab_resize(tmp_path, bench):
     save_ckpt(tmp_path / "last.ckpt")
-    torch.save({"params_ema": {}}, tmp_path / "unused.pth")
-    for extra in (["resize=matlab"], ["degradation=blur", "figures.count=0"]):
-        out = tmp_path / extra[0].split("=")[1]
-        weights = f"weights=[{tmp_path / 'last.ckpt'},{tmp_path / 'last.ckpt'}]"
-        main([f"benchmarks=[{bench / 'HR'}]", weights, "labels=[one,two]", f"out={out}", "lpips=false", *extra])
-        rows = read_csv(out / "results.csv")
-        assert [r["method"] for r in rows][1:] == ["one", "two"] and rows[0]["benchmark"] == "Tiny"
-        assert rows[1]["psnr_y"] == rows[2]["psnr_y"] and math.isfinite(float(rows[1]["psnr_y"]))
-    assert (tmp_path / "matlab" / "figures" / "Tiny_a.png").is_file()
-    assert not (tmp_path / "blur" / "figures").exists()
-    assert "Gaussian blur radius 1.5" in (tmp_path / "blur" / "results.md").read_text()
+    out = tmp_path / "matlab"
+    weights = f"weights=[{tmp_path / 'last.ckpt'},{tmp_path / 'last.ckpt'}]"
+    main([f"benchmarks=[{bench / 'HR'}]", weights, "labels=[one,two]", f"out={out}", "lpips=false", "resize=matlab"])
+    rows = read_csv(out / "results.csv")
+    assert [r["method"] for r in rows] == ["bicubic (matlab)", "one", "two"] and rows[0]["benchmark"] == "Tiny"
+    assert rows[1]["psnr_y"] == rows[2]["psnr_y"] and math.isfinite(float(rows[1]["psnr_y"]))
+    assert (out / "figures" / "Tiny_a.png").is_file()
+
+
+def test_blur_degradation(tmp_path, bench):
+    out = tmp_path / "blur"
+    main([f"benchmarks=[{bench}]", f"out={out}", "lpips=false", "degradation=blur", "figures.count=0"])
+    blur = float(read_csv(out / "results.csv")[0]["psnr_y"])
+    main([f"benchmarks=[{bench}]", f"out={tmp_path / 'plain'}", "lpips=false", "figures.count=0"])
+    assert blur < float(read_csv(tmp_path / "plain" / "results.csv")[0]["psnr_y"])
+    assert not (out / "figures").exists()
+    assert "Gaussian blur radius 1.5" in (out / "results.md").read_text()
 
 
 def test_published_weights_with_model_name(tmp_path, bench):
