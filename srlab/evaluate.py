@@ -44,7 +44,7 @@ class Benchmark:
     lq: dict[Path, Path] = field(default_factory=dict)
 
 
-def find_benchmark(folder: str | Path) -> Benchmark:
+def find_benchmark(folder: str | Path, scale: int = 4) -> Benchmark:
     """Read ``<set>/HR`` (+ optional ``<set>/LQ`` or ``<set>/LR``), or a folder of HR images."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
@@ -61,7 +61,7 @@ def find_benchmark(folder: str | Path) -> Benchmark:
     lq = {}
     for p in hr:  # BasicSR names LR files like baby.png or babyx4.png
         stem = p.stem.lower()
-        match = next((lq_files[k] for k in (stem, f"{stem}x4", f"{stem}_x4", f"{stem}x2", f"{stem}x3") if k in lq_files), None)
+        match = next((lq_files[k] for k in (stem, f"{stem}x{scale}", f"{stem}_x{scale}") if k in lq_files), None)
         if match is None:
             raise SRLabError(f"benchmarks: {lq_dir} has no LQ file for {p.name}")
         lq[p] = match
@@ -146,7 +146,8 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
         for m, values in per.items():
             rows.append({"method": m, "benchmark": bench.name, "image": path.name, **values})
         if i < cfg.figures.count:
-            save_figure(out / "figures" / f"{bench.name}_{path.stem}.png", hr, lq, outputs, per, cfg.figures.crop, cfg.scale)
+            fig = out / "figures" / f"{bench.name}_{path.stem}.png"
+            save_figure(fig, hr, lq, outputs, per, cfg.figures.crop, cfg.scale)
     return rows
 
 
@@ -158,7 +159,8 @@ def summarize(per_image: list[dict]) -> list[dict]:
     out = []
     for (method, bench), rs in groups.items():
         keys = [k for k in (*METRICS, "lpips") if k in rs[0]]
-        out.append({"method": method, "benchmark": bench, "images": len(rs), **{k: mean_metric([r[k] for r in rs]) for k in keys}})
+        means = {k: mean_metric([r[k] for r in rs]) for k in keys}
+        out.append({"method": method, "benchmark": bench, "images": len(rs), **means})
     return out
 
 
@@ -219,7 +221,8 @@ def save_figure(path: Path, hr, lq, outputs: dict, per: dict, crop: int, scale: 
     lq_crop = lq[y // scale : (y + crop) // scale, x // scale : (x + crop) // scale]
     panels = [("LR (nearest)", np.asarray(Image.fromarray(lq_crop).resize((crop, crop), Image.NEAREST)))]
     for m, img in outputs.items():
-        panels.append((f"{m}\n{_fmt(per[m]['psnr_y'], 2)} dB / {per[m]['ssim_y']:.4f} (Y)", img[y : y + crop, x : x + crop]))
+        label = f"{m}\n{_fmt(per[m]['psnr_y'], 2)} dB / {per[m]['ssim_y']:.4f} (Y)"
+        panels.append((label, img[y : y + crop, x : x + crop]))
     panels.append(("HR", hr[y : y + crop, x : x + crop]))
     zoom = max(1, 192 // crop)
     side, head, pad = crop * zoom, 34, 4
@@ -236,7 +239,7 @@ def save_figure(path: Path, hr, lq, outputs: dict, per: dict, crop: int, scale: 
 
 def run(cfg: DictConfig) -> list[dict]:
     """Evaluate as configured; returns the summary rows (also written to ``cfg.out``)."""
-    benches = [find_benchmark(b) for b in _as_list(cfg.benchmarks)]
+    benches = [find_benchmark(b, cfg.scale) for b in _as_list(cfg.benchmarks)]
     if not benches:
         raise SRLabError("benchmarks: give at least one folder, e.g. 'benchmarks=[data/Set5]'")
     methods = load_methods(cfg)

@@ -24,7 +24,8 @@ from srlab.nets.weights import load_generator_weights
 
 def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:
     # contiguous, cloned tensors: safetensors refuses shared or strided storage
-    return {k[len(prefix) :]: v.detach().cpu().contiguous().clone() for k, v in state_dict.items() if k.startswith(prefix)}
+    n = len(prefix)
+    return {k[n:]: v.detach().cpu().contiguous().clone() for k, v in state_dict.items() if k.startswith(prefix)}
 
 
 def export_generator(ckpt: str | Path, out_dir: str | Path) -> dict[str, Path]:

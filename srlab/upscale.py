@@ -228,7 +228,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
     p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth, or published weights")
-    p.add_argument("--model", default=None, help=f"conf/model name for weights without a config (default {DEFAULT_MODEL})")
+    p.add_argument("--model", help=f"conf/model name for weights without a config (default {DEFAULT_MODEL})")
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")

@@ -125,6 +125,7 @@ def test_errors_exit_2_with_one_line(tmp_path, bench, capsys):
 def test_unsafe_weights_refused(tmp_path, bench, capsys):
     marker = tmp_path / "pwned"
     save_evil(tmp_path / "evil.ckpt", marker)
-    code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", f"weights={tmp_path / 'evil.ckpt'}", f"out={tmp_path / 'o'}"])
+    argv = [f"benchmarks=[{bench}]", f"weights={tmp_path / 'evil.ckpt'}", f"out={tmp_path / 'o'}"]
+    code, err = exit_code_and_error(capsys, argv)
     assert code == 2 and "refused" in err[0]
     assert not marker.exists()
