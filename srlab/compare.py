@@ -153,7 +153,7 @@ td:nth-child(3){white-space:normal;max-width:420px;font-family:monospace;font-si
 td.best{font-weight:bold;background:#e8f5e9}
 .grids{display:flex;gap:12px;overflow-x:auto;align-items:flex-start}
 figure{margin:0;flex:1 1 0;min-width:260px;max-width:520px}figcaption{font-size:13px;margin-bottom:4px}
-.grids img{width:100%;image-rendering:pixelated;border:1px solid #ddd}.note{color:#666;font-size:12px}"""
+.grids img{width:100%;box-sizing:border-box;image-rendering:pixelated;border:1px solid #ddd}.note{color:#666;font-size:12px}"""
 
 
 def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
