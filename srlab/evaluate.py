@@ -90,7 +90,7 @@ def method_labels(weights: list[str], labels: list[str]) -> list[str]:
     out = []
     for i, w in enumerate(weights):
         p = Path(w)
-        name = str(labels[i]) if labels else (f"{p.parent.name}/{p.stem}" if p.stem in _GENERIC_STEMS else p.stem)
+        name = str(labels[i]) if labels else (f"{p.parent.name}/{p.name}" if p.stem in _GENERIC_STEMS else p.stem)
         out.append(name if name not in out and name != "bicubic" else f"{name}#{i + 1}")
     return out
 
