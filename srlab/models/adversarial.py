@@ -13,6 +13,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from srlab.errors import SRLabError
 from srlab.models.base import HPARAMS_IGNORE, SRModule
+from srlab.reliability import gradient_norm, loss_scaler_active
 
 
 class AdversarialModule(SRModule):
@@ -37,7 +38,8 @@ class AdversarialModule(SRModule):
         generator_warmup_batches: batches of generator-only (pixel/perceptual) training before D joins.
         d_update_every: train D on every N-th batch.
         gradient_clip_val: clip each network's gradient norm to this (None = off).
-        on_nonfinite: ``stop`` (raise, naming loss and batch) or ``skip`` (drop the batch, count it).
+        on_nonfinite: on a NaN/Inf loss or gradient norm, ``stop`` (raise, naming it and the batch) or
+            ``skip`` (drop the batch, count it).
         **kwargs: everything :class:`SRModule` takes.
     """
 
@@ -109,6 +111,8 @@ class AdversarialModule(SRModule):
             if not self._finite_or_handle("g_loss", g_loss, batch_number, parts):
                 return
             self.manual_backward(g_loss)
+            if not self._grads_finite_or_handle("generator", batch_number):
+                return
             self._clip(opt_g)
             opt_g.step()
             opt_g.zero_grad(set_to_none=True)
@@ -123,6 +127,8 @@ class AdversarialModule(SRModule):
                 if not self._finite_or_handle("d_loss", d_loss, batch_number, {}):
                     return
                 self.manual_backward(d_loss)
+                if not self._grads_finite_or_handle("discriminator", batch_number):
+                    return
                 self._clip(opt_d)
                 opt_d.step()
                 opt_d.zero_grad(set_to_none=True)
@@ -155,6 +161,13 @@ class AdversarialModule(SRModule):
             opt.zero_grad(set_to_none=True)
         self.log("train/skipped_batches", self.batches_skipped.float(), on_step=True)
         return False
+
+    def _grads_finite_or_handle(self, net: str, batch_number: int) -> bool:
+        """Stop or skip when ``net``'s gradient norm is NaN/Inf (fp16 AMP's scaler handles its own overflows)."""
+        if loss_scaler_active(self.trainer):
+            return True
+        norm = gradient_norm(getattr(self, net).parameters())
+        return self._finite_or_handle(f"{net} gradient norm", norm, batch_number, {})
 
     def _clip(self, optimizer) -> None:
         if self.gradient_clip_val:
