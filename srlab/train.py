@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
+from srlab.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.config_checks import validate_config  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
 
@@ -75,11 +76,13 @@ def run(cfg: DictConfig) -> float | None:
         cfg: the composed ``train.yaml`` config.
     """
     validate_config(cfg)
-    if cfg.get("stage1"):
+    # ckpt_path, or the newest matching run's last.ckpt for resume=auto; checked (safely) before any work
+    ckpt_path = resolve_ckpt_path(cfg)
+    if cfg.get("stage1") and ckpt_path is None:  # a resumed run is past stage 1
         cfg = _run_stage1(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model, trainer = build(cfg)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metric = trainer.callback_metrics.get(cfg.get("optimized_metric"))
     if trainer.is_global_zero:
         _report(cfg, trainer)
