@@ -2,24 +2,126 @@
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+import os
+import warnings
 
-from srlab.errors import ConfigError
+import hydra
+import torch
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+
+from srlab.errors import ConfigError, SRLabError
+
+# smallest HQ patch side each discriminator is meant for, when the class does not say (min_input_size)
+_DISCRIMINATOR_MIN_PATCH = {
+    # 16x downsampling by four stride-2 blocks: below 16 px the last blocks see only padding
+    "srlab.nets.discriminators.VGGStyleDiscriminator": 16,
+    "srlab.nets.discriminators.VanillaDiscriminator": 4,
+}
+_NONFINITE_MODES = ("stop", "skip")
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Raise :class:`ConfigError` for values that would fail (or silently mislead) later.
+    """Raise :class:`ConfigError` (or :class:`SRLabError`) for values that would fail or mislead later.
+
+    Checks data.patch_size (multiple of data.scale, big enough for the discriminator),
+    data.val_fraction, learning rates, model.on_nonfinite, trainer.devices against the machine,
+    and builds the generator on the meta device (no memory) so that a data.scale the net does not
+    support and a model.generator_init file that does not fit it fail here, in one line.
 
     Args:
         cfg: the composed ``train.yaml`` config.
     """
+    _check_data(cfg)
+    _check_model_values(cfg)
+    _check_devices(cfg.trainer)
+    _check_generator(cfg)
+
+
+def _check_data(cfg: DictConfig) -> None:
     data = cfg.data
     scale, patch = int(data.scale), int(data.patch_size)
     if patch % scale:
         raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={scale}; use a multiple of {scale}")
     if "val_fraction" in data and data.val_fraction is not None and not 0.0 < float(data.val_fraction) < 1.0:
         raise ConfigError(f"data.val_fraction={data.val_fraction} must be between 0 and 1 (exclusive)")
+    disc = cfg.model.get("discriminator")
+    if disc is not None and "_target_" in disc:
+        need = _DISCRIMINATOR_MIN_PATCH.get(disc._target_)
+        try:
+            need = getattr(hydra.utils.get_class(disc._target_), "min_input_size", need)
+        except Exception:  # noqa: BLE001 - an unknown class fails with its own message when built
+            pass
+        if need and patch < need:
+            name = disc._target_.rsplit(".", 1)[-1]
+            raise ConfigError(f"data.patch_size={patch} is too small for {name}, which needs patches of at least "
+                              f"{need} px; raise data.patch_size")
+
+
+def _check_model_values(cfg: DictConfig) -> None:
     for key in ("optimizer", "optimizer_g", "optimizer_d"):
         node = cfg.model.get(key)
         if node is not None and "lr" in node and float(node.lr) <= 0:
             raise ConfigError(f"model.{key}.lr={node.lr} must be positive")
+    mode = cfg.model.get("on_nonfinite")
+    if mode is not None and mode not in _NONFINITE_MODES:
+        raise ConfigError(f"model.on_nonfinite={mode!r}: use 'stop' or 'skip'")
+
+
+def _check_devices(trainer: DictConfig) -> None:
+    accelerator = str(trainer.get("accelerator", "auto")).lower()
+    devices = trainer.get("devices", 1)
+    devices = list(devices) if OmegaConf.is_list(devices) else devices
+    gpus = torch.cuda.device_count()  # 0 without CUDA
+    if accelerator in ("gpu", "cuda") and gpus == 0:
+        raise ConfigError(f"trainer.accelerator={accelerator} but torch sees no CUDA GPU on this machine; "
+                          "use trainer.accelerator=cpu (or auto)")
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
+    if isinstance(devices, str):  # Lightning's "2", "0,1", "-1", "auto"
+        text = devices.strip()
+        if "," in text:
+            devices = [int(d) for d in text.split(",") if d.strip().lstrip("-").isdigit()]
+        elif text.lstrip("-").isdigit():
+            devices = int(text)
+    if isinstance(devices, list):  # GPU indices
+        bad = [d for d in devices if not isinstance(d, int) or not 0 <= d < gpus]
+        if on_gpu and bad:
+            raise ConfigError(f"trainer.devices={devices}: no GPU {bad[0]} on this machine (it has {gpus})")
+        return
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices == -1:
+        return  # "auto" and -1 mean every available device
+    if devices < 1:
+        raise ConfigError(f"trainer.devices={devices} must be >= 1 (or -1/auto for all)")
+    have, what = (gpus, "CUDA GPU(s)") if on_gpu else (os.cpu_count() or 1, "CPU core(s)")
+    if devices > have:
+        raise ConfigError(f"trainer.devices={devices} but this machine has {have} {what}; "
+                          f"use trainer.devices={have} or fewer")
+
+
+def _check_generator(cfg: DictConfig) -> None:
+    """Build the generator on the meta device and load model.generator_init into it (shapes only)."""
+    node = cfg.model.get("generator")
+    if node is None or "_target_" not in node:
+        return
+    target = node._target_.rsplit(".", 1)[-1]
+    try:
+        with torch.device("meta"):
+            net = hydra.utils.instantiate(node)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ConfigError) and "scale" in str(cause):
+            raise ConfigError(f"data.scale={cfg.data.scale} is not supported by {target} ({cause})") from None
+        if isinstance(cause, SRLabError):
+            raise ConfigError(f"model.generator: {cause}") from None
+        detail = f"{type(cause).__name__}: {cause}" if cause else str(exc).strip().splitlines()[-1]
+        raise ConfigError(f"model.generator: cannot build {node._target_} ({detail})") from None
+    init = cfg.model.get("generator_init")
+    if init:
+        from srlab.nets.weights import load_generator_weights
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": the shapes are what we check
+            try:
+                load_generator_weights(net, str(init))
+            except SRLabError as exc:
+                raise SRLabError(f"model.generator_init: {exc}") from None
