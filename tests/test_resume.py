@@ -1,4 +1,4 @@
-"""Resume and checkpoint integrity: exact continuation, batch-interval atomic last.ckpt, resume=auto, no NaN model saved."""
+"""Resume and checkpoint integrity: exact continuation, atomic last.ckpt every N batches, resume=auto, no NaN saved."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ from omegaconf import OmegaConf
 
 import srlab.checkpointing as ckpt_mod
 from srlab.checkpoint import safe_torch_load
-from srlab.checkpointing import AtomicCheckpoint, LastCheckpoint, find_resume_checkpoint, resolve_ckpt_path, rng_state, set_rng_state
+from srlab.checkpointing import (
+    AtomicCheckpoint,
+    LastCheckpoint,
+    find_resume_checkpoint,
+    resolve_ckpt_path,
+    rng_state,
+    set_rng_state,
+)
 from srlab.errors import ConfigError, SRLabError
 from srlab.train import run
 from tests.conftest import compose_config
@@ -123,7 +130,8 @@ def test_best_score_survives_a_resume_into_a_new_run_folder(tmp_path):
     new.load_state_dict(old.state_dict())
     trainer = SimpleNamespace(strategy=SimpleNamespace(reduce_boolean_decision=lambda decision, all=True: decision))
     assert new.best_model_path == best and float(new.best_model_score) == 30.0
-    assert not new.check_monitor_top_k(trainer, torch.tensor(29.0)) and new.check_monitor_top_k(trainer, torch.tensor(31.0))
+    assert not new.check_monitor_top_k(trainer, torch.tensor(29.0))
+    assert new.check_monitor_top_k(trainer, torch.tensor(31.0))
     last = LastCheckpoint(dirpath=str(tmp_path / "new"))
     last.load_state_dict({**old.state_dict(), "last_model_path": str(tmp_path / "old" / "last.ckpt")})
     assert last.last_model_path == ""  # the earlier folder's last.ckpt is never touched
