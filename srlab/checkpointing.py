@@ -250,7 +250,10 @@ def find_resume_checkpoint(root: Path, cfg: DictConfig) -> Path | None:
 
 def check_training_checkpoint(path: Path, cfg: DictConfig, key: str = "ckpt_path") -> None:
     """Fail before training when ``path`` cannot be resumed from with ``cfg``'s model, naming ``key``."""
-    obj = safe_torch_load(path)  # one-line SRLabError for missing, unreadable or code-running files
+    try:
+        obj = safe_torch_load(path)  # never runs pickled code
+    except SRLabError as exc:  # missing, unreadable or code-running file
+        raise SRLabError(f"{key}: {exc}") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict) or "loops" not in obj:
         raise SRLabError(f"{key}={path}: not a training checkpoint of srlab.train (no loop/optimizer state); "
                          f"to start from its weights use model.generator_init={path}")
