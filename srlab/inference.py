@@ -250,6 +250,10 @@ def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: in
             py0, px0 = max(y0 - tile_pad, 0), max(x0 - tile_pad, 0)
             py1, px1 = min(y1 + tile_pad, h), min(x1 + tile_pad, w)
             x = lq[:, py0:py1, px0:px1].to(param.device, torch.float32).div_(peak)[None]  # (1, 3, h', w')
+            if x.device.type == "cpu":
+                # a channels_last input makes oneDNN run every conv in NHWC, without layout reorders:
+                # RRDBNet x4 tiles 1.1-1.25x faster, ~25% less memory (`python -m srlab.bench --sections infer`)
+                x = x.contiguous(memory_format=torch.channels_last)
             sr = gen(x.to(param.dtype))[0].float()  # (3, h'*s, w'*s)
             sr = sr[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
             q = sr.clamp_(0, 1).mul_(peak).round_().to(qdtype).permute(1, 2, 0).cpu().numpy()
