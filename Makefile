@@ -2,7 +2,9 @@
 PYTHON ?= python
 export NO_ALBUMENTATIONS_UPDATE := 1
 
-.PHONY: help install test test-fast train smoke clean
+.PHONY: help install test test-fast train smoke sweep search report bench clean
+RUNS ?= $(lastword $(sort $(wildcard multirun/*/*)))
+OUT ?= report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,6 +24,18 @@ train:  ## the default training: the CPU quickstart on the bundled sample photos
 smoke:  ## two training steps, to check an install
 	$(PYTHON) -m srlab.train debug=smoke
 
+sweep:  ## grid sweep: 2 models x 2 G learning rates; add overrides with ARGS="trainer.max_epochs=2"
+	$(PYTHON) -m srlab.train -m model=srgan,esrgan model.optimizer_g.lr=1e-4,2e-4 $(ARGS)
+
+search:  ## Optuna search over ESRGAN lrs and loss weights (resumable, ./optuna.db)
+	$(PYTHON) -m srlab.train hparams_search=esrgan_optuna $(ARGS)
+
+report:  ## HTML+Markdown comparison: make report RUNS="outputs/... multirun/..." OUT=report (default: latest sweep)
+	$(PYTHON) -m srlab.compare $(RUNS) -o $(OUT)
+
+bench:  ## performance harness: ceilings, train steps, data loader, inference (writes experiments/benchmarks/)
+	$(PYTHON) -m srlab.bench $(ARGS)
+
 clean:  ## remove run outputs and caches
-	rm -rf outputs multirun .pytest_cache
+	rm -rf outputs multirun report optuna.db .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

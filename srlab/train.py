@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 from srlab.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.config_checks import validate_config  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
+from srlab.wandb_setup import log_config  # noqa: E402
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -49,6 +50,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         callbacks=_instantiate_group(cfg.get("callbacks")),
         logger=_instantiate_group(cfg.get("logger")),
     )
+    log_config(cfg, trainer.loggers)  # W&B run config = the resolved Hydra config
     return datamodule, model, trainer
 
 
