@@ -6,18 +6,21 @@ default, ``--alpha net`` runs it through the net as a gray image) and reattached
 become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and written back as
 16-bit, and EXIF orientation is applied. Output is PNG unless the input's format is lossless
 (PNG, TIFF, BMP, WebP written losslessly). Outputs are written flat into OUT under a sanitized
-name; an input is never overwritten. A bad file is reported and skipped; the exit code is 1 then.
+name; an input is never overwritten. A bad file (corrupt, truncated, a symlink loop, more pixels than
+``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import glob
 import os
 import re
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -25,7 +28,13 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from srlab.data.images import ImageReadError, list_images
+from srlab.data.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageReadError,
+    get_max_image_pixels,
+    list_images,
+    set_max_image_pixels,
+)
 from srlab.errors import SRLabError
 from srlab.inference import DEFAULT_MODEL, PRECISIONS, SRGenerator, load_generator, upscale_array
 
@@ -43,6 +52,31 @@ _ORIENT = {
     8: lambda a: np.rot90(a, 1),
 }
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
+_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _resolve(path: Path) -> Path | None:
+    """``path.resolve()``, or None where it cannot be resolved (a symlink loop raises RuntimeError on 3.11)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _resolve_reason(path: Path) -> str:
+    try:
+        path.resolve()
+    except RuntimeError:
+        return "symlink loop, the path never reaches a file"
+    except OSError as exc:
+        return "symlink loop, the path never reaches a file" if exc.errno == errno.ELOOP else f"unresolvable ({exc})"
+    return "unresolvable path"
+
+
+def _bomb_reason(pixels: int | None) -> str:
+    count = f"{pixels} pixels" if pixels is not None else "more pixels than allowed"
+    return (f"image has {count}, above the limit {get_max_image_pixels()} "
+            "(--max-image-pixels; raise it only for files you trust)")
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -54,7 +88,21 @@ def read_image(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ImageReadError(path, "missing or not a regular file")
     try:
-        with Image.open(path) as im:
+        # as srlab.data.images: our own limit decides (the same one training uses), Pillow's warning
+        # at half of it is silenced so files between limit/2 and the limit behave as in training
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        found = _PIXELS.search(str(exc))
+        raise ImageReadError(path, _bomb_reason(int(found.group(1)) if found else None)) from None
+    except Exception as exc:  # noqa: BLE001 - OSError (e.g. a symlink loop), unidentified format, ...
+        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
+    if im.width * im.height > get_max_image_pixels():
+        im.close()
+        raise ImageReadError(path, _bomb_reason(im.width * im.height))
+    try:
+        with im:
             # the tile list must be read before getexif(), which decodes a PNG to reach chunks after IDAT
             sixteen = im.mode.startswith("I;16") or any("16" in str(t.args) for t in (im.tile or []))
             orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
@@ -155,10 +203,11 @@ def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set
     if ext not in lossless or (ext == ".bmp" and img.shape[2] == 2):  # BMP has no gray+alpha
         ext = ".png"
     base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
-    out_dir = args.output.resolve()
+    out_dir = _resolve(args.output) or args.output.absolute()
     for i in range(1, 10_000):
         cand = out_dir / f"{base}{'' if i == 1 else f'_{i}'}{ext}"
-        if cand.parent == out_dir and cand not in taken and cand.resolve() not in inputs and cand not in inputs:
+        # a looping link at cand is no input (those were refused) and write_image replaces, not follows, it
+        if cand.parent == out_dir and cand not in taken and _resolve(cand) not in inputs and cand not in inputs:
             taken.add(cand)
             return cand
     raise SRLabError(f"{src}: cannot find a free output name in {out_dir}")
@@ -183,8 +232,10 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
             found = []
             bad.append((item, "no such file or folder"))
         for f in found:
-            key = f.resolve()
-            if key not in seen:
+            key = _resolve(f)
+            if key is None:
+                bad.append((str(f), _resolve_reason(f)))
+            elif key not in seen:
                 seen.add(key)
                 files.append(f)
     return files, bad
@@ -192,14 +243,26 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 def run(args: argparse.Namespace) -> int:
     """Upscale every input; returns the exit code (0 all written, 1 some failed)."""
+    previous = get_max_image_pixels()
+    set_max_image_pixels(args.max_image_pixels)
+    try:  # the limit is process-wide: leave it as found for in-process callers (tests, notebooks)
+        return _run(args)
+    finally:
+        set_max_image_pixels(previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     files, bad = expand_inputs(args.inputs)
     for item, reason in bad:
         print(f"error: {item}: {reason}", file=sys.stderr)
     if not files:
         raise SRLabError("no input images found (give files, folders or glob patterns)")
-    args.output.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file there, a symlink loop, no permission
+        raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
     gen = load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
-    inputs = {f.resolve() for f in files} | {f.absolute() for f in files}
+    inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
     for src in tqdm(files, desc="upscale", unit="img", disable=args.quiet):
@@ -236,10 +299,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", choices=("bicubic", "net"), default="bicubic", help="how alpha is upscaled")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+                   help=f"refuse inputs with more pixels (w*h) than N (default {DEFAULT_MAX_IMAGE_PIXELS}, "
+                        "as training); raise it only for files you trust")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
         p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
+    if args.max_image_pixels < 1:
+        p.error("--max-image-pixels must be >= 1")
     return args
 
 
