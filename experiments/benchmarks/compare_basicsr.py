@@ -1,0 +1,239 @@
+"""srlab vs BasicSR 1.4.2 / Real-ESRGAN 0.3.0 on this machine: ESRGAN train step and tiled inference, as ratios.
+
+Not part of srlab (BasicSR is never a dependency of srlab). Run it from the repository root with
+the interpreter of a separate virtualenv that has them:
+
+    python -m venv /tmp/bsr --system-site-packages      # reuses the installed torch
+    /tmp/bsr/bin/pip install wheel
+    /tmp/bsr/bin/pip install --no-build-isolation basicsr==1.4.2 realesrgan
+    /tmp/bsr/bin/python experiments/benchmarks/compare_basicsr.py [--quick] [--sections train,infer]
+
+Train: srlab's ESRGAN module from ``conf/model/esrgan.yaml`` in ``Trainer.fit`` (what
+``python -m srlab.train model=esrgan`` runs) vs ``ESRGANModel.optimize_parameters`` (BasicSR's
+ESRGAN recipe: L1 1e-2, VGG19 conv5_4 L1 1.0, RaGAN 5e-3, Adam 1e-4 (0.9, 0.99), EMA 0.999) on
+the same nets (srlab's RRDBNet and discriminator weights copied into BasicSR's model), batch 4,
+LQ 32 -> HQ 128, VGG19 with random weights on both sides. Blocks of steps alternate.
+
+Infer: ``srlab.inference.upscale_array`` vs ``RealESRGANer.enhance`` (``pre_pad=0`` as Real-ESRGAN's
+CLI, same ``tile`` and ``tile_pad``) on the same RRDBNet x4 weights and image; outputs must agree
+within 1/255; peak RSS growth of each call (VmHWM reset before it). Memory grows with the image
+for Real-ESRGAN (it keeps float32 copies of the whole output), so it is also compared on a
+4000x3000 image with a zero-cost nearest-neighbour stand-in for the net on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Real-ESRGAN/BasicSR import torchvision.transforms.functional_tensor, renamed in torchvision 0.17
+import torchvision.transforms._functional_tensor as _functional_tensor  # noqa: E402
+
+sys.modules.setdefault("torchvision.transforms.functional_tensor", _functional_tensor)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import lightning as L  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+from srlab.bench import machine_lines  # noqa: E402
+from srlab.bench_infer import NearestStandIn, rrdbnet_x4, test_image  # noqa: E402
+from srlab.bench_train import compose_config, lightning_steps, quiet_lightning, synthetic_batches  # noqa: E402
+from srlab.bench_utils import PeakMemory, gib, interleave, machine_info, median, spread, timed  # noqa: E402
+from srlab.inference import SRGenerator, upscale_array  # noqa: E402
+from srlab.train import build_model  # noqa: E402
+
+CPU = torch.device("cpu")
+
+
+def basicsr_esrgan(srlab_module) -> object:
+    """BasicSR's ESRGANModel with srlab's generator, EMA and discriminator weights (VGG19 random)."""
+    import basicsr.archs.vgg_arch as vgg_arch
+    from basicsr.models.esrgan_model import ESRGANModel
+
+    vgg_arch.vgg.vgg19 = lambda pretrained=False, **kw: torchvision.models.vgg19(weights=None)  # no download
+    adam = {"type": "Adam", "lr": 1e-4, "weight_decay": 0, "betas": [0.9, 0.99]}
+    opt = {
+        "name": "bench", "model_type": "ESRGANModel", "scale": 4, "num_gpu": 0, "is_train": True, "dist": False,
+        "network_g": {"type": "RRDBNet", "num_in_ch": 3, "num_out_ch": 3, "num_feat": 64, "num_block": 23,
+                      "num_grow_ch": 32},
+        "network_d": {"type": "VGGStyleDiscriminator", "num_in_ch": 3, "num_feat": 64},
+        "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
+        "train": {
+            "ema_decay": 0.999, "optim_g": dict(adam), "optim_d": dict(adam),
+            "scheduler": {"type": "MultiStepLR", "milestones": [50000, 100000, 200000, 300000], "gamma": 0.5},
+            "total_iter": 400000, "warmup_iter": -1,
+            "pixel_opt": {"type": "L1Loss", "loss_weight": 1e-2, "reduction": "mean"},
+            "perceptual_opt": {"type": "PerceptualLoss", "layer_weights": {"conv5_4": 1}, "vgg_type": "vgg19",
+                               "use_input_norm": True, "range_norm": False, "perceptual_weight": 1.0,
+                               "style_weight": 0, "criterion": "l1"},
+            "gan_opt": {"type": "GANLoss", "gan_type": "vanilla", "real_label_val": 1.0, "fake_label_val": 0.0,
+                        "loss_weight": 5e-3},
+            "net_d_iters": 1, "net_d_init_iters": 0,
+        },
+        "logger": {"print_freq": 100}, "val": None,
+    }
+    model = ESRGANModel(opt)
+    # the same nets: srlab's modules (and weights), BasicSR's training step and losses
+    model.net_g = copy.deepcopy(srlab_module.generator).train().requires_grad_(True)
+    model.net_g_ema = copy.deepcopy(srlab_module.generator_ema).eval()
+    model.net_d = copy.deepcopy(srlab_module.discriminator).train().requires_grad_(True)
+    model.optimizer_g = torch.optim.Adam(model.net_g.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    model.optimizer_d = torch.optim.Adam(model.net_d.parameters(), lr=1e-4, betas=(0.9, 0.99))
+    model.optimizers = [model.optimizer_g, model.optimizer_d]
+    return model
+
+
+def compare_train(quick: bool) -> list[str]:
+    quiet_lightning()
+    cfg = compose_config("esrgan", CPU)
+    L.seed_everything(0, verbose=False)
+    module = build_model(cfg)
+    bsr = basicsr_esrgan(module)
+    n, rounds = (2, 1) if quick else (3, 2)
+    batches = synthetic_batches(cfg, n + 1, CPU)
+    times: dict[str, list[float]] = {"srlab": [], "basicsr": []}
+    it = 0
+    for r in range(rounds):
+        for kind in ("srlab", "basicsr") if r % 2 == 0 else ("basicsr", "srlab"):
+            if kind == "srlab":
+                times[kind] += lightning_steps(cfg, module, n, CPU, flops=False)[0]
+                continue
+            for i, b in enumerate(batches):
+                it += 1
+                secs = timed(lambda b=b, it=it: (bsr.feed_data(b), bsr.optimize_parameters(it)), CPU)
+                if i:  # the first of each block is not timed (as for srlab)
+                    times[kind].append(secs)
+    s, b = median(times["srlab"]), median(times["basicsr"])
+    return [
+        f"ESRGAN train step, batch 4, LQ 32 -> HQ 128, same nets, VGG19 random; {len(times['srlab'])} timed "
+        "steps each.",
+        "", "| implementation | s/step (min-max) | samples/s |", "|---|---:|---:|",
+        f"| srlab `AdversarialModule` in `Trainer.fit` | {s:.2f} ({spread(times['srlab'])}) | {4 / s:.3f} |",
+        f"| BasicSR 1.4.2 `ESRGANModel.optimize_parameters` | {b:.2f} ({spread(times['basicsr'])}) | {4 / b:.3f} |",
+        "", f"srlab speed-up: **{b / s:.2f}x** (target >= 1.2x).",
+    ]
+
+
+def realesrganer(gen: SRGenerator, tile: int, tile_pad: int):
+    """RealESRGANer on a copy of ``gen.net`` (its weights through a temporary .pth, as the CLI loads them)."""
+    from realesrgan import RealESRGANer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "net.pth"
+        torch.save({"params_ema": gen.net.state_dict()}, path)
+        net = copy.deepcopy(gen.net).to(memory_format=torch.contiguous_format)
+        return RealESRGANer(scale=4, model_path=str(path), model=net, tile=tile, tile_pad=tile_pad, pre_pad=0,
+                            half=False, device=CPU)
+
+
+def _quiet_enhance(upsampler, bgr: np.ndarray) -> np.ndarray:
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per tile
+        return upsampler.enhance(bgr, outscale=4)[0]
+
+
+def compare_infer(quick: bool, size: int, tile: int, tile_pad: int) -> list[str]:
+    gen = rrdbnet_x4(CPU, "fp32")  # srlab's default inference layout is decided by srlab.inference.to_device
+    from srlab.inference import to_device
+
+    gen = to_device(gen, CPU)
+    upsampler = realesrganer(gen, tile, tile_pad)
+    img = test_image(size, size)
+    bgr = np.ascontiguousarray(img[..., ::-1])
+    out: dict[str, np.ndarray] = {}
+    mem: dict[str, list[float]] = {"srlab": [], "Real-ESRGAN": []}
+
+    def run(kind: str) -> None:
+        with PeakMemory(CPU) as pm:
+            if kind == "srlab":
+                out[kind] = upscale_array(gen, img, tile, tile_pad)
+            else:
+                out[kind] = _quiet_enhance(upsampler, bgr)[..., ::-1]  # BGR -> RGB
+        mem[kind].append(pm.growth)
+
+    times = interleave({k: (lambda k=k: run(k)) for k in mem}, reps=1 if quick else 2, device=CPU, warmup=0)
+    diff = int(np.abs(out["srlab"].astype(int) - out["Real-ESRGAN"].astype(int)).max())
+    s, r = median(times["srlab"]), median(times["Real-ESRGAN"])
+    mp = (size * 4) ** 2 / 1e6
+    lines = [
+        f"Tiled inference, RRDBNet x4 (23 blocks) with the same weights, {size}x{size} input, tile {tile}, "
+        f"tile_pad {tile_pad}, Real-ESRGAN pre_pad 0 (its CLI default).", "",
+        "| implementation | s (min-max) | output MP/s | peak RSS growth GiB |", "|---|---:|---:|---:|",
+        f"| srlab `upscale_array` | {s:.1f} ({spread(times['srlab'])}) | {mp / s:.4f} | {gib(max(mem['srlab'])):.3f} |",
+        f"| Real-ESRGAN `RealESRGANer.enhance` | {r:.1f} ({spread(times['Real-ESRGAN'])}) | {mp / r:.4f} | "
+        f"{gib(max(mem['Real-ESRGAN'])):.3f} |",
+        "", f"srlab speed-up: **{r / s:.2f}x** (target >= 1.5x); largest output difference {diff}/255 (must be <= 1); "
+        f"peak memory ratio srlab / Real-ESRGAN {max(mem['srlab']) / max(mem['Real-ESRGAN']):.2f} (target <= 0.5).",
+    ]
+    return lines + _memory_big_image()
+
+
+def _memory_big_image() -> list[str]:
+    """Peak RSS growth on 4000x3000 with the nearest stand-in net (the image-size part of memory)."""
+    gen = SRGenerator(NearestStandIn(), 4, {})
+    from realesrgan import RealESRGANer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "net.pth"
+        torch.save({"params": gen.net.state_dict()}, path)
+        upsampler = RealESRGANer(scale=4, model_path=str(path), model=NearestStandIn(), tile=128, tile_pad=10,
+                                 pre_pad=0, half=False, device=CPU)
+    img = test_image(3000, 4000)
+    bgr = np.ascontiguousarray(img[..., ::-1])
+    rows = []
+    fns = {"srlab": lambda: upscale_array(gen, img, 128, 10), "Real-ESRGAN": lambda: _quiet_enhance(upsampler, bgr)}
+    for kind, fn in fns.items():
+        with PeakMemory(CPU) as pm:
+            secs = timed(fn, CPU)
+        rows.append((kind, pm.growth, secs))
+    ratio = rows[0][1] / rows[1][1]
+    return [
+        "", "Image-size part of the memory: 4000x3000 input (16000x12000 output), tile 128, with a zero-cost "
+        "nearest-neighbour stand-in for the net on both sides (the net's per-tile activations come on top, the same "
+        "for both):", "", "| implementation | peak RSS growth GiB | s |", "|---|---:|---:|",
+        *[f"| {k} | {gib(g):.2f} | {s:.1f} |" for k, g, s in rows],
+        "", f"Peak memory ratio srlab / Real-ESRGAN on 4000x3000: **{ratio:.2f}**.",
+    ]
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sections", default="train,infer")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--size", type=int, default=256, help="infer: input side (default 256)")
+    p.add_argument("--tile", type=int, default=128, help="infer: tile size (default 128)")
+    p.add_argument("--tile-pad", type=int, default=10, help="infer: tile pad (default 10, Real-ESRGAN's)")
+    args = p.parse_args()
+    from importlib.metadata import version
+
+    lines = ["# srlab vs BasicSR / Real-ESRGAN", "", f"Command: `{' '.join(sys.argv)}`", "",
+             *machine_lines(machine_info(CPU)), f"- basicsr {version('basicsr')}, realesrgan {version('realesrgan')}"]
+    print("\n".join(lines), flush=True)
+    for section in args.sections.split(","):
+        block = ["", f"## {section}", ""]
+        if section == "train":
+            block += compare_train(args.quick)
+        else:
+            block += compare_infer(args.quick, args.size, args.tile, args.tile_pad)
+        print("\n".join(block), flush=True)
+        lines += block
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    info = machine_info(CPU)
+    path = out / f"compare_basicsr-{info['host']}-{info['date'].replace(':', '-')}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

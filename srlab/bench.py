@@ -1,0 +1,183 @@
+"""Benchmark harness: ``python -m srlab.bench [--sections ...] [--quick]`` (or ``make bench``); run by hand.
+
+Measures and prints one markdown report and writes it, with the machine description, to
+``experiments/benchmarks/results/<host>-<date>.md`` and ``.json``; a full default run also puts
+it into ``experiments/benchmarks/README.md`` as the latest table for this machine.
+
+Sections (default: all but ``levers``):
+
+- ``ceilings``: fp32 GEMM and 3x3 conv GFLOP/s (NCHW, channels_last, bf16) -- :mod:`srlab.bench_ceilings`
+- ``train``: a step of every model from its real config in ``Trainer.fit`` -- :mod:`srlab.bench_train`
+- ``overhead``: the ESRGAN step in Lightning vs a bare loop -- :mod:`srlab.bench_step`
+- ``profile``: where the ESRGAN step's time goes -- :mod:`srlab.bench_step`
+- ``data``: DataLoader samples/s per source and worker count -- :mod:`srlab.bench_data`
+- ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench_infer`
+- ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench_levers`
+
+All timings compare candidates interleaved and report medians (with min-max), so that the load
+of other processes on a shared machine hits every candidate alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import torch  # noqa: E402
+
+from srlab.bench_utils import REPO_ROOT, machine_info  # noqa: E402
+from srlab.errors import SRLabError  # noqa: E402
+
+SECTIONS = ("ceilings", "train", "overhead", "profile", "data", "infer", "levers")
+DEFAULT_SECTIONS = SECTIONS[:-1]
+OUT_DIR = REPO_ROOT / "experiments" / "benchmarks"
+README_START, README_END = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
+    """Run the chosen sections in order; returns ``{section: result}`` (each printed as it finishes)."""
+    from srlab import bench_ceilings, bench_data, bench_infer, bench_levers, bench_step, bench_train
+
+    results: dict = {}
+    ceiling = None
+    if args.sections & {"ceilings", "train", "infer"}:
+        results["ceilings"] = ceiling = bench_ceilings.run(device, args.quick)
+        say("ceilings", bench_ceilings.table(ceiling))
+    if "train" in args.sections:
+        models = tuple(args.models.split(",")) if args.models else bench_train.MODELS
+        results["train"] = bench_train.run(device, ceiling, args.quick, models)
+        say("train", bench_train.table(results["train"]))
+    if "overhead" in args.sections:
+        results["overhead"] = bench_step.overhead(device, args.quick)
+        say("overhead", bench_step.overhead_table(results["overhead"]))
+    if "profile" in args.sections:
+        results["profile"] = bench_step.profile_step(device, args.quick)
+        say("profile", bench_step.profile_table(results["profile"]))
+    if "data" in args.sections:
+        esrgan = [r for r in results.get("train", {}).get("rows", []) if r["model"] == "esrgan"]
+        step = esrgan[0]["s_per_step"] if esrgan else results.get("overhead", {}).get("lightning_s")
+        results["data"] = bench_data.run(step, args.quick)
+        say("data", bench_data.table(results["data"]))
+    if "infer" in args.sections:
+        results["infer"] = bench_infer.run(device, ceiling, args.quick, args.tile)
+        say("infer", bench_infer.table(results["infer"]))
+    if "levers" in args.sections:
+        levers = args.levers.split(",") if args.levers else [
+            *bench_levers.TRAIN_LEVERS, *(f"infer:{x}" for x in bench_levers.INFER_LEVERS)]
+        train = [x for x in levers if x in bench_levers.TRAIN_LEVERS + ("compile",)]
+        infer = [x[len("infer:"):] for x in levers if x.startswith("infer:")]
+        reps = 2 if args.quick else 3
+        if train:
+            results["levers"] = bench_levers.train_levers(device, args.lever_model, tuple(train), reps=reps)
+            say("levers (training)", bench_levers.table(results["levers"]))
+        if infer:
+            results["levers_infer"] = bench_levers.infer_levers(device, args.tile or 128, tuple(infer), reps=reps)
+            say("levers (inference)", bench_levers.infer_table(results["levers_infer"]))
+    return results
+
+
+def machine_lines(info: dict) -> list[str]:
+    gpu = f"{info['gpu']} ({info.get('gpu_memory_gib')} GiB)" if info["gpu"] else "none"
+    load = ", ".join(f"{x:.1f}" for x in info["load_average_at_start"] or [])
+    return [
+        f"- CPU: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['cpu_capability']}",
+        f"- GPU: {gpu}; benchmark device: {info['device']}",
+        f"- torch {info['torch']} ({info['torch_threads']} threads, {info['torch_interop_threads']} interop, "
+        f"oneDNN {'on' if info['mkldnn'] else 'off'}), lightning {info['lightning']}, Python {info['python']}",
+        f"- host {info['host']}, {info['date']}, commit {info['commit']}"
+        + (" (with local changes)" if info["dirty"] else ""),
+        f"- load average at start (1, 5, 15 min): {load}",
+    ]
+
+
+def write_report(markdown: str, data: dict, out_dir: Path, update_readme: bool) -> Path:
+    """Write ``results/<host>-<date>.md/.json``; optionally replace the README's latest block."""
+    results = out_dir / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^\w.-]+", "_", f"{data['machine']['host']}-{data['machine']['date']}")
+    (results / f"{stem}.md").write_text(markdown)
+    (results / f"{stem}.json").write_text(json.dumps(data, indent=1, default=str))
+    readme = out_dir / "README.md"
+    if update_readme and readme.is_file():
+        text = readme.read_text()
+        if README_START in text and README_END in text:
+            head, rest = text.split(README_START, 1)
+            tail = rest.split(README_END, 1)[1]
+            note = f"_Written by the command below into `results/{stem}.md`._"
+            block = f"{README_START}\n{note}\n\n{markdown}\n{README_END}"
+            readme.write_text(head + block + tail)
+    return results / f"{stem}.md"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m srlab.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--sections", default=",".join(DEFAULT_SECTIONS),
+                   help=f"comma-separated, from {', '.join(SECTIONS)} (default: all but levers)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (minutes, noisier)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--models", default=None, help="train section: comma-separated conf/model names")
+    p.add_argument("--tile", type=int, default=None, help="infer section: tile size (default 128 CPU, 512 GPU)")
+    p.add_argument("--levers", default=None, help="levers section: comma-separated names; training ones as they are "
+                   "(baseline first), inference ones as infer:NAME (infer:nchw first); also compile, infer:compile")
+    p.add_argument("--lever-model", default="esrgan", help="levers section: the model to step")
+    p.add_argument("--out", type=Path, default=OUT_DIR, help="folder for results/ and README.md")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args(argv)
+    args.sections = set(s.strip() for s in args.sections.split(",") if s.strip())
+    unknown = args.sections - set(SECTIONS)
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.models:
+        known = {p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml")}
+        unknown = set(args.models.split(",")) - known
+        if unknown:
+            print(f"error: --models {','.join(sorted(unknown))}: no such conf/model (known: {', '.join(sorted(known))})",
+                  file=sys.stderr)
+            return 2
+    device = _device(args.device)
+    info = machine_info(device)
+    command = "python -m srlab.bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    parts = ["# srlab benchmark", "", f"Command: `{command.strip()}`", "", *machine_lines(info)]
+    print("\n".join(parts), flush=True)
+    started = time.perf_counter()
+
+    def say(section: str, lines: list[str]) -> None:
+        block = ["", f"## {section}", "", *lines]
+        parts.extend(block)
+        print("\n".join(block), flush=True)
+
+    try:
+        results = run_sections(args, device, say)
+    except SRLabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    parts += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
+    markdown = "\n".join(parts) + "\n"
+    if not args.no_write:
+        full = args.sections == set(DEFAULT_SECTIONS) and not args.quick
+        path = write_report(markdown, {"command": command, "machine": info, "results": results}, args.out, full)
+        print(f"\nwritten: {path}" + ("" if full else " (README.md keeps its table: not a full default run)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

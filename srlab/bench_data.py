@@ -1,0 +1,133 @@
+"""Section ``data``: samples/s of the training DataLoader per source and worker count, against the ESRGAN step.
+
+Sources, all from the bundled sample photos and composed from ``conf/data/*.yaml`` (batch 4, HR
+patch 128, the configs' own augmentation and caching):
+
+- ``samples``: decoded photos cached per worker, degraded on the fly (the default data);
+- ``hq_folder``: the same photos as an HQ folder, decoded on every draw, degraded on the fly;
+- ``paired``: HQ/LQ pairs written by ``srlab.prepare`` (whole images), and with sub-images
+  (``--subimage-size 480 --subimage-step 240``, BasicSR's DIV2K recipe).
+
+A rate is measured over a few seconds after the first batch and a 1 s warm-up (worker start-up
+is reported apart, as the first-batch latency, paid again every epoch unless
+``persistent_workers``). The ESRGAN step consumes ``batch / step seconds``; the headroom is
+rate / consumption, the loader's CPU share at that pace ``consumption / rate(1 worker)`` (the
+fraction of one core the workers take from the training step).
+With 0 workers the samples are made in the training process, whose torch ops use 2 threads: tiny
+per-sample tensor ops then pay a thread wake-up each (slow when the cores are busy).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from srlab.bench_utils import median
+from srlab.data.samples import materialize_samples
+from srlab.train import CONFIG_DIR
+
+WORKERS = (0, 1, 2)
+BATCH, PATCH = 4, 128
+
+
+def _data_cfg(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name="train", overrides=[f"data.batch_size={BATCH}", f"data.patch_size={PATCH}",
+                                                      "paths.output_dir=.", *overrides])
+    return cfg.data
+
+
+def _prepare(samples: Path, out: Path, extra: list[str]) -> Path:
+    from srlab import prepare
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if prepare.main([str(samples), "-o", str(out), *extra]) != 0:
+            raise RuntimeError(f"srlab.prepare failed for {out}")
+    return out
+
+
+def sources(work: Path) -> dict[str, list[str]]:
+    """name -> data overrides; writes the paired folders into ``work``."""
+    samples = materialize_samples(_data_cfg(["data=samples"]).samples_dir)
+    whole = _prepare(samples, work / "pairs", [])
+    sub = _prepare(samples, work / "pairs_sub", ["--subimage-size", "480", "--subimage-step", "240"])
+    return {
+        "samples (cached, on-the-fly degradation)": ["data=samples"],
+        "hq_folder (decode per draw, on-the-fly degradation)": ["data=hq_folder", f"data.train_dir={samples}"],
+        "paired (srlab.prepare, whole images)": ["data=paired", f"data.root={whole}"],
+        "paired (srlab.prepare, 480 px sub-images)": ["data=paired", f"data.root={sub}"],
+    }
+
+
+def measure(overrides: list[str], workers: int, seconds: float) -> dict:
+    """First-batch latency, then samples/s over ``seconds`` after a 1 s warm-up (per-worker caches filling)."""
+    data_cfg = _data_cfg(overrides)
+    default_workers = int(data_cfg.num_workers)
+    dm = hydra.utils.instantiate(data_cfg, _convert_="all", num_workers=workers, samples_per_epoch=BATCH * 100_000)
+    dm.prepare_data()
+    dm.setup("fit")
+    start = time.perf_counter()
+    it = iter(dm.train_dataloader())
+    next(it)
+    first = time.perf_counter() - start
+    warm_until = time.perf_counter() + 1.0
+    while time.perf_counter() < warm_until:
+        next(it)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        next(it)
+        n += 1
+    secs = time.perf_counter() - start
+    del it  # shuts the workers down
+    return {"workers": workers, "first_batch_s": first, "samples_per_s": n * BATCH / secs, "batches": n,
+            "default_workers": default_workers}
+
+
+def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
+    """Rates per source and worker count (median of rounds run in alternating worker order)."""
+    logging.getLogger("srlab.data").setLevel(logging.ERROR)
+    seconds, rounds = (3.0, 1) if quick else (6.0, 2)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="srlab-bench-data-") as work:
+        for name, overrides in sources(Path(work)).items():
+            results: dict[int, list[dict]] = {w: [] for w in WORKERS}
+            for r in range(rounds):
+                for w in WORKERS if r % 2 == 0 else WORKERS[::-1]:
+                    results[w].append(measure(overrides, w, seconds))
+            for w, res in results.items():
+                rate = median([x["samples_per_s"] for x in res])
+                row = {"source": name, "workers": w, "default": w == res[0]["default_workers"], "samples_per_s": rate,
+                       "first_batch_s": median([x["first_batch_s"] for x in res])}
+                if esrgan_step_s:
+                    need = BATCH / esrgan_step_s
+                    row.update({"esrgan_needs": need, "headroom": rate / need})
+                rows.append(row)
+    for row in rows:  # CPU share: consumption over what one worker process (one core) delivers
+        one = next(r for r in rows if r["source"] == row["source"] and r["workers"] == 1)
+        if esrgan_step_s:
+            row["cpu_share_at_esrgan_pace"] = row["esrgan_needs"] / one["samples_per_s"]
+    return {"rows": rows, "esrgan_step_s": esrgan_step_s, "batch": BATCH, "patch": PATCH}
+
+
+def table(result: dict) -> list[str]:
+    step = result["esrgan_step_s"]
+    need = f"{BATCH / step:.2f} samples/s (batch {BATCH} / {step:.2f} s)" if step else "n/a (train section not run)"
+    lines = [f"Batch {result['batch']}, HR patch {result['patch']}. The ESRGAN step consumes {need}.", "",
+             "| source | workers | samples/s | first batch s | headroom vs ESRGAN | CPU share at ESRGAN pace |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        head = f"{r['headroom']:.0f}x" if "headroom" in r else "n/a"
+        share = f"{r['cpu_share_at_esrgan_pace']:.1%}" if "cpu_share_at_esrgan_pace" in r else "n/a"
+        w = f"{r['workers']}{' (default)' if r['default'] else ''}"
+        lines.append(f"| {r['source']} | {w} | {r['samples_per_s']:.1f} | {r['first_batch_s']:.2f} | {head} | "
+                     f"{share} |")
+    return lines
