@@ -53,3 +53,16 @@ def smoke_cfg(tmp_path):
         return compose_config(tmp_path / "run", overrides)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """In-process Hydra entry points reconfigure logging onto pytest's capture streams, which are
+    closed after the test; put the previous handlers back so later tests log to live streams."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
