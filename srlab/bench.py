@@ -97,7 +97,8 @@ def machine_lines(info: dict) -> list[str]:
         f"- CPU: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['cpu_capability']}",
         f"- GPU: {gpu}; benchmark device: {info['device']}",
         f"- torch {info['torch']} ({info['torch_threads']} threads, {info['torch_interop_threads']} interop, "
-        f"oneDNN {'on' if info['mkldnn'] else 'off'}), lightning {info['lightning']}, Python {info['python']}",
+        f"oneDNN {'on' if info['mkldnn'] else 'off'}, denormals flushed: {info.get('flush_denormal', False)}), "
+        f"lightning {info['lightning']}, Python {info['python']}",
         f"- host {info['host']}, {info['date']}, commit {info['commit']}"
         + (" (with local changes)" if info["dirty"] else ""),
         f"- load average at start (1, 5, 15 min): {load}",
@@ -150,11 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         known = {p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml")}
         unknown = set(args.models.split(",")) - known
         if unknown:
-            print(f"error: --models {','.join(sorted(unknown))}: no such conf/model (known: {', '.join(sorted(known))})",
-                  file=sys.stderr)
+            names, choices = ",".join(sorted(unknown)), ", ".join(sorted(known))
+            print(f"error: --models {names}: no such conf/model (known: {choices})", file=sys.stderr)
             return 2
     device = _device(args.device)
-    info = machine_info(device)
+    # as srlab.train.run: denormal floats from freshly initialised nets slow CPU kernels several-fold
+    flushing = torch.set_flush_denormal(True)
+    info = {**machine_info(device), "flush_denormal": flushing}
     command = "python -m srlab.bench " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     parts = ["# srlab benchmark", "", f"Command: `{command.strip()}`", "", *machine_lines(info)]
     print("\n".join(parts), flush=True)

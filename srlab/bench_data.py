@@ -38,11 +38,11 @@ WORKERS = (0, 1, 2)
 BATCH, PATCH = 4, 128
 
 
-def _data_cfg(overrides: list[str]):
+def _data_cfg(overrides: list[str], bench_sizes: bool = True):
+    sizes = [f"data.batch_size={BATCH}", f"data.patch_size={PATCH}"] if bench_sizes else []
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train", overrides=[f"data.batch_size={BATCH}", f"data.patch_size={PATCH}",
-                                                      "paths.output_dir=.", *overrides])
+        cfg = compose(config_name="train", overrides=[*sizes, "paths.output_dir=.", *overrides])
     return cfg.data
 
 
@@ -92,6 +92,32 @@ def measure(overrides: list[str], workers: int, seconds: float) -> dict:
             "default_workers": default_workers}
 
 
+def epoch_starts(epochs: int = 3) -> dict:
+    """Seconds to the first batch of epochs 2.. of the default data (2 workers), persistent workers off / on.
+
+    Without ``persistent_workers`` every epoch forks new workers, whose per-worker image caches start
+    empty again; that wait is not hidden behind the training step (the loop blocks on it).
+    """
+    out = {}
+    for persistent in (False, True):
+        data_cfg = _data_cfg(["data=samples"], bench_sizes=False)
+        dm = hydra.utils.instantiate(data_cfg, _convert_="all", persistent_workers=persistent)
+        dm.prepare_data()
+        dm.setup("fit")
+        loader, waits = dm.train_dataloader(), []
+        for _ in range(epochs):
+            start = time.perf_counter()
+            it = iter(loader)
+            next(it)
+            waits.append(time.perf_counter() - start)
+            for _ in it:
+                pass
+        del loader, it
+        out[persistent] = {"epoch_start_s": median(waits[1:]), "batches_per_epoch": len(dm.train_dataloader()),
+                           "workers": int(data_cfg.num_workers), "batch": int(data_cfg.batch_size)}
+    return out
+
+
 def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
     """Rates per source and worker count (median of rounds run in alternating worker order)."""
     logging.getLogger("srlab.data").setLevel(logging.ERROR)
@@ -115,7 +141,8 @@ def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
         one = next(r for r in rows if r["source"] == row["source"] and r["workers"] == 1)
         if esrgan_step_s:
             row["cpu_share_at_esrgan_pace"] = row["esrgan_needs"] / one["samples_per_s"]
-    return {"rows": rows, "esrgan_step_s": esrgan_step_s, "batch": BATCH, "patch": PATCH}
+    return {"rows": rows, "esrgan_step_s": esrgan_step_s, "batch": BATCH, "patch": PATCH,
+            "epoch_starts": epoch_starts(2 if quick else 3)}
 
 
 def table(result: dict) -> list[str]:
@@ -130,4 +157,11 @@ def table(result: dict) -> list[str]:
         w = f"{r['workers']}{' (default)' if r['default'] else ''}"
         lines.append(f"| {r['source']} | {w} | {r['samples_per_s']:.1f} | {r['first_batch_s']:.2f} | {head} | "
                      f"{share} |")
+    starts = result.get("epoch_starts")
+    if starts:
+        off, on = starts[False], starts[True]
+        lines += ["", f"Epoch start (wait for the first batch of a later epoch), default data `samples` as configured "
+                  f"({off['workers']} workers, batch {off['batch']}, {off['batches_per_epoch']} batches per epoch): "
+                  f"persistent_workers=false **{off['epoch_start_s']:.2f} s**, true **{on['epoch_start_s']:.2f} s**."]
     return lines
+

@@ -112,6 +112,11 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def paired_speedup(base: list[float], other: list[float]) -> float:
+    """Median over rounds of base[r] / other[r]: each pair ran back to back, so slow load drifts cancel."""
+    return median([b / o for b, o in zip(base, other)])
+
+
 def spread(xs: list[float]) -> str:
     """``min-max`` of a list of seconds, for the tables (shows how noisy a median is)."""
     return f"{min(xs):.3g}-{max(xs):.3g}" if xs else ""
