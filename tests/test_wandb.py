@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,17 @@ def read_wandb_records(path: Path) -> list:
         record.ParseFromString(raw)
         records.append(record)
     return records
+
+
+def _read_finished_run(path: Path, timeout: float = 60.0) -> list:
+    """Records of a finished run; W&B's service may still be flushing the log when finish() returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = read_wandb_records(path)
+        kinds = {r.WhichOneof("record_type") for r in records}
+        if {"run", "exit"} <= kinds or time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
 
 
 def _history(records: list) -> list[dict]:
@@ -99,7 +111,7 @@ def test_offline_run_logs_config_metrics_and_grids(no_key, smoke_cfg, capsys):
     assert len(run_dirs) == 1, "expected one offline W&B run in the run folder"
     run_dir = run_dirs[0]
     assert list((run_dir / "files" / "media" / "images").rglob("*.png")), "comparison grid not logged"
-    records = read_wandb_records(next(run_dir.glob("run-*.wandb")))
+    records = _read_finished_run(next(run_dir.glob("run-*.wandb")))
     run_record = next(r.run for r in records if r.WhichOneof("record_type") == "run")
     assert run_record.run_group == "smoke" and list(run_record.tags) == ["unit"]
     assert run_record.display_name == f"smoke-{out.parent.name}_{out.name}" and "debug=smoke" in run_record.notes
