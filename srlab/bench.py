@@ -119,7 +119,8 @@ def write_report(markdown: str, data: dict, out_dir: Path, update_readme: bool) 
             head, rest = text.split(README_START, 1)
             tail = rest.split(README_END, 1)[1]
             note = f"_Written by the command below into `results/{stem}.md`._"
-            block = f"{README_START}\n{note}\n\n{markdown}\n{README_END}"
+            demoted = re.sub(r"^(#+) ", r"\1## ", markdown, flags=re.M)  # under the README's own headings
+            block = f"{README_START}\n{note}\n\n{demoted}\n{README_END}"
             readme.write_text(head + block + tail)
     return results / f"{stem}.md"
 

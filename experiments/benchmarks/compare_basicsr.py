@@ -97,7 +97,7 @@ def compare_train(quick: bool) -> list[str]:
     L.seed_everything(0, verbose=False)
     module = build_model(cfg)
     bsr = basicsr_esrgan(module)
-    n, rounds = (2, 1) if quick else (3, 2)
+    n, rounds = (2, 1) if quick else (2, 4)
     batches = synthetic_batches(cfg, n + 1, CPU)
     kinds = ("srlab", "basicsr", "basicsr+flush")
     times: dict[str, list[float]] = {k: [] for k in kinds}
