@@ -59,7 +59,7 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
         say("ceilings", bench_ceilings.table(ceiling))
     if "train" in args.sections:
         models = tuple(args.models.split(",")) if args.models else bench_train.MODELS
-        results["train"] = bench_train.run(device, ceiling, args.quick, models)
+        results["train"] = bench_train.run(device, ceiling, args.quick, models, args.set)
         say("train", bench_train.table(results["train"]))
     if "overhead" in args.sections:
         results["overhead"] = bench_step.overhead(device, args.quick)
@@ -78,8 +78,14 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
     if "levers" in args.sections:
         levers = args.levers.split(",") if args.levers else [
             *bench_levers.TRAIN_LEVERS, *(f"infer:{x}" for x in bench_levers.INFER_LEVERS)]
-        train = [x for x in levers if x in bench_levers.TRAIN_LEVERS + ("compile",)]
+        train = [x for x in levers if x in bench_levers.TRAIN_LEVERS + bench_levers.OPTIONAL_TRAIN_LEVERS]
         infer = [x[len("infer:"):] for x in levers if x.startswith("infer:")]
+        known_infer = (*bench_levers.INFER_LEVERS, "compile")
+        unknown = [x for x in levers if x not in train and x[len("infer:"):] not in known_infer]
+        if unknown:
+            raise SRLabError(f"--levers: unknown {', '.join(unknown)}; training levers: "
+                             f"{', '.join(bench_levers.TRAIN_LEVERS + bench_levers.OPTIONAL_TRAIN_LEVERS)}; "
+                             f"inference: {', '.join('infer:' + x for x in known_infer)}")
         reps = 2 if args.quick else 3
         if train:
             results["levers"] = bench_levers.train_levers(device, args.lever_model, tuple(train), reps=reps)
@@ -92,6 +98,9 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
 
 def machine_lines(info: dict) -> list[str]:
     gpu = f"{info['gpu']} ({info.get('gpu_memory_gib')} GiB)" if info["gpu"] else "none"
+    if info.get("tf32"):
+        gpu += (f", TF32 for fp32 convs {'on' if info['tf32']['cudnn_conv'] else 'off'}"
+                f" / matmuls {'on' if info['tf32']['matmul'] else 'off'}")
     load = ", ".join(f"{x:.1f}" for x in info["load_average_at_start"] or [])
     return [
         f"- CPU: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['cpu_capability']}",
@@ -132,9 +141,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (minutes, noisier)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--models", default=None, help="train section: comma-separated conf/model names")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="train section: a config override for every model (repeatable), e.g. "
+                   "--set model.channels_last=true --set trainer.precision=16-mixed")
     p.add_argument("--tile", type=int, default=None, help="infer section: tile size (default 128 CPU, 512 GPU)")
     p.add_argument("--levers", default=None, help="levers section: comma-separated names; training ones as they are "
-                   "(baseline first), inference ones as infer:NAME (infer:nchw first); also compile, infer:compile")
+                   "(baseline first), inference ones as infer:NAME (infer:nchw first); also compile, cl_bf16, cl_fused, "
+                   "cl_compile, infer:compile")
     p.add_argument("--lever-model", default="esrgan", help="levers section: the model to step")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="folder for results/ and README.md")
     p.add_argument("--no-write", action="store_true", help="print only")
@@ -177,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parts += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
     markdown = "\n".join(parts) + "\n"
     if not args.no_write:
-        full = args.sections == set(DEFAULT_SECTIONS) and not args.quick
+        full = args.sections == set(DEFAULT_SECTIONS) and not args.quick and not args.set
         path = write_report(markdown, {"command": command, "machine": info, "results": results}, args.out, full)
         print(f"\nwritten: {path}" + ("" if full else " (README.md keeps its table: not a full default run)"))
     return 0

@@ -9,7 +9,8 @@ config, once per variant (same seed, same weights), and time the variants altern
   ``foreach=True`` / ``fused=True``), whatever the config says;
 - ``finite_checks``: plus the module's per-step ``bool(torch.isfinite(loss))`` host reads;
 - ``bf16``: forward passes under bf16 autocast;
-- ``compile``: ``torch.compile`` of the generator (compile time reported separately).
+- ``compile``: ``torch.compile`` of the generator (compile time reported separately);
+- ``cl_bf16``, ``cl_fused``, ``cl_compile``: channels_last combined with the other lever.
 
 Inference levers time the forward of one padded tile of RRDBNet x4 (23 blocks):
 
@@ -34,6 +35,7 @@ from srlab.bench_utils import interleave, median, paired_speedup, spread
 from srlab.train import build_model
 
 TRAIN_LEVERS = ("baseline", "channels_last", "for_loop", "foreach", "fused", "finite_checks", "bf16")
+OPTIONAL_TRAIN_LEVERS = ("compile", "cl_bf16", "cl_fused", "cl_compile")  # run only when named
 INFER_LEVERS = ("nchw", "channels_last", "channels_last_no_grad")
 CL = torch.channels_last
 
@@ -43,18 +45,18 @@ def _variant(name: str, cfg, device: torch.device) -> tuple[Callable[[dict], Non
     L.seed_everything(0, verbose=False)
     module = build_model(cfg)
     kwargs: dict = {}
-    cl = name in ("channels_last", "cl_fused", "cl_compile")
+    cl = name == "channels_last" or name.startswith("cl_")
     if cl:
         module = module.to(memory_format=CL)
     if name == "foreach":
         kwargs["optimizer_kwargs"] = {"foreach": True, "fused": False}
-    if name == "fused":
+    if name in ("fused", "cl_fused"):
         kwargs["optimizer_kwargs"] = {"fused": True}
     if name == "for_loop":
         kwargs["optimizer_kwargs"] = {"foreach": False, "fused": False}
     if name == "finite_checks":
         kwargs["finite_checks"] = True
-    if name == "bf16":
+    if name in ("bf16", "cl_bf16"):
         kwargs["autocast_dtype"] = torch.bfloat16
     if name in ("compile", "cl_compile"):
         module.generator = torch.compile(module.generator)

@@ -135,13 +135,18 @@ def lightning_steps(cfg: DictConfig, model: L.LightningModule, n: int, device: t
     return timer.step_times(skip=1), timer.flops
 
 
-def run(device: torch.device, ceiling: dict | None, quick: bool = False, models: tuple[str, ...] = MODELS) -> dict:
-    """Seconds per step, samples/s, FLOPs and fraction of the conv ceiling of every model."""
+def run(device: torch.device, ceiling: dict | None, quick: bool = False, models: tuple[str, ...] = MODELS,
+        overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Seconds per step, samples/s, FLOPs and fraction of the conv ceiling of every model.
+
+    ``overrides`` (Hydra ``KEY=VALUE``) apply to every model, e.g. ``model.channels_last=true``.
+    """
     quiet_lightning()
     rows = []
-    n = 2 if quick else 4
+    # a GPU step is milliseconds: more of them cost nothing and steady the median
+    n = (2 if quick else 4) * (3 if device.type == "cuda" else 1)
     for name in models:
-        cfg = compose_config(name, device)
+        cfg = compose_config(name, device, list(overrides))
         L.seed_everything(0, verbose=False)
         model = build_model(cfg)
         times, flops = lightning_steps(cfg, model, n, device)
@@ -153,10 +158,11 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, models:
             "gflop_per_step": flops / 1e9, "gflops": flops / step / 1e9,
         })
         if ceiling:
-            key = "conv_ceiling_bf16_gflops" if "bf16" in rows[-1]["precision"] else "conv_ceiling_gflops"
+            half = "16" in rows[-1]["precision"] and "32" not in rows[-1]["precision"]  # bf16 or fp16 mixed
+            key = "conv_ceiling_bf16_gflops" if half else "conv_ceiling_gflops"
             rows[-1]["fraction_of_conv_ceiling"] = rows[-1]["gflops"] / ceiling[key]
         del model
-    return {"rows": rows, "patch": PATCH, "vgg_weights": "random"}
+    return {"rows": rows, "patch": PATCH, "vgg_weights": "random", "overrides": list(overrides)}
 
 
 def table(result: dict) -> list[str]:
@@ -168,6 +174,8 @@ def table(result: dict) -> list[str]:
         "| model | generator | batch | precision | s/step | samples/s | GFLOP/step | GFLOP/s | of conv ceiling |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
+    if result.get("overrides"):
+        lines[1:1] = ["", "Overrides on every model: " + " ".join(f"`{o}`" for o in result["overrides"]) + "."]
     for r in result["rows"]:
         frac = f"{r['fraction_of_conv_ceiling']:.0%}" if "fraction_of_conv_ceiling" in r else "n/a"
         lines.append(

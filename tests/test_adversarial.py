@@ -67,6 +67,20 @@ def test_bf16_mixed_precision_trains_with_manual_optimization(smoke_cfg, model):
     assert run(cfg) is not None
 
 
+def test_channels_last_puts_every_net_and_batch_in_nhwc(smoke_cfg):
+    cfg = smoke_cfg("esrgan", extra=["model.channels_last=true", "trainer.limit_train_batches=2",
+                                     "data.samples_per_epoch=4", "trainer.limit_val_batches=0"])
+    model = build_model(cfg)
+    seen = []
+    model.generator.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[])
+    trainer.fit(model, datamodule=hydra.utils.instantiate(cfg.data, _convert_="all"))
+    convs = [p for p in model.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert len(seen) == 2 and all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
+    assert model.hparams.channels_last is True
+
+
 @pytest.mark.slow
 def test_esrgan_pixel_loss_goes_down_on_sample_photos(smoke_cfg):
     """A short real run (tens of steps) on the bundled photos: the generator learns."""

@@ -41,6 +41,8 @@ class SRModule(L.LightningModule):
         ema_decay: generator EMA decay (0 disables); validation and export then use the EMA copy.
         generator_init: weights to start the generator from (an srlab checkpoint or export, or
             published ESRGAN/Real-ESRGAN/BasicSR weights), e.g. ESRGAN's stage-1 RRDBNet.
+        channels_last: keep every net and batch in channels_last (NHWC) memory format, the
+            layout GPU tensor cores and oneDNN's fastest convolutions work in.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class SRModule(L.LightningModule):
         metrics: dict | None = None,
         ema_decay: float = 0.0,
         generator_init: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         if generator_init:
@@ -66,12 +69,26 @@ class SRModule(L.LightningModule):
         self.crop_border = int(metrics.get("crop_border", 0))
         self.test_y_channel = bool(metrics.get("test_y_channel", False))
         self.ema_decay = float(ema_decay)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator_ema = _frozen_copy(generator) if self.ema_decay > 0 else None
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
         self.val_psnr_bicubic = PeakSignalNoiseRatio(data_range=1.0)
         # bicubic PSNR depends only on the (fixed) validation set: measured once, logged every epoch
         self.register_buffer("psnr_bicubic", torch.tensor(float("nan")))
+
+    # ----------------------------------------------------------------- memory format
+    def setup(self, stage: str) -> None:
+        # before the strategy moves the module and builds the optimizers; `.to` keeps the
+        # Parameter objects, so optimizers and EMA still point at the same tensors
+        if self.memory_format is torch.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if self.memory_format is torch.contiguous_format or not isinstance(batch, dict):
+            return batch
+        return {k: v.contiguous(memory_format=self.memory_format) if torch.is_tensor(v) and v.dim() == 4 else v
+                for k, v in batch.items()}
 
     # ----------------------------------------------------------------- inference
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
