@@ -44,7 +44,7 @@ def overhead(device: torch.device, quick: bool = False) -> dict:
             if kind == "lightning":
                 block[kind] = lightning_steps(cfg, model, n, device, flops=False)[0]
             else:
-                model.train()
+                model.to(device).train()  # Trainer.fit's teardown moved it back to the CPU
                 block[kind] = []
                 for i, batch in enumerate(batches):
                     secs = timed(lambda b=batch: plain(b), device)

@@ -13,6 +13,7 @@ import hydra  # noqa: E402
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.errors import InstantiationException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
@@ -35,7 +36,12 @@ def _instantiate_group(group: DictConfig | None) -> list:
 def build_model(cfg: DictConfig) -> L.LightningModule:
     """Instantiate ``cfg.model`` with the generator's config recorded in its hparams."""
     # plain containers (not DictConfig) in hparams keep checkpoints loadable with weights_only=True
-    model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    try:
+        model = hydra.utils.instantiate(cfg.model, _convert_="all")
+    except InstantiationException as exc:  # srlab's own one-line errors come out unwrapped
+        if isinstance(exc.__cause__, SRLabError):
+            raise exc.__cause__ from None
+        raise
     # the generator's own config, so export/evaluate/upscale rebuild it from a checkpoint alone
     model.hparams["net_config"] = OmegaConf.to_container(cfg.model.generator, resolve=True)
     return model

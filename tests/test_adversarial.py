@@ -67,18 +67,23 @@ def test_bf16_mixed_precision_trains_with_manual_optimization(smoke_cfg, model):
     assert run(cfg) is not None
 
 
-def test_channels_last_puts_every_net_and_batch_in_nhwc(smoke_cfg):
-    cfg = smoke_cfg("esrgan", extra=["model.channels_last=true", "trainer.limit_train_batches=2",
+@pytest.mark.parametrize(("setting", "nhwc"), [("true", True), ("auto", False)])  # auto: NHWC on CUDA only
+def test_channels_last_puts_every_net_and_batch_in_nhwc(smoke_cfg, setting, nhwc):
+    cfg = smoke_cfg("esrgan", extra=[f"model.channels_last={setting}", "trainer.limit_train_batches=2",
                                      "data.samples_per_epoch=4", "trainer.limit_val_batches=0"])
     model = build_model(cfg)
     seen = []
     model.generator.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[])
     trainer.fit(model, datamodule=hydra.utils.instantiate(cfg.data, _convert_="all"))
-    convs = [p for p in model.parameters() if p.dim() == 4]
-    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
-    assert len(seen) == 2 and all(x.is_contiguous(memory_format=torch.channels_last) for x in seen)
-    assert model.hparams.channels_last is True
+    convs = [p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) == nhwc for p in convs)
+    assert len(seen) == 2 and all(x.is_contiguous(memory_format=torch.channels_last) == nhwc for x in seen)
+
+
+def test_channels_last_rejects_other_values(smoke_cfg):
+    with pytest.raises(SRLabError, match="model.channels_last='sometimes'"):
+        build_model(smoke_cfg("esrgan", extra=["model.channels_last=sometimes"]))
 
 
 @pytest.mark.slow

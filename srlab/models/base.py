@@ -12,6 +12,7 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from srlab.data.transforms import denormalize
+from srlab.errors import ConfigError
 from srlab.nets.weights import load_generator_weights
 
 
@@ -42,7 +43,8 @@ class SRModule(L.LightningModule):
         generator_init: weights to start the generator from (an srlab checkpoint or export, or
             published ESRGAN/Real-ESRGAN/BasicSR weights), e.g. ESRGAN's stage-1 RRDBNet.
         channels_last: keep every net and batch in channels_last (NHWC) memory format, the
-            layout GPU tensor cores and oneDNN's fastest convolutions work in.
+            layout GPU tensor cores work in; ``"auto"`` turns it on when training on a CUDA GPU
+            (measured faster there: experiments/benchmarks) and leaves it off on CPUs.
     """
 
     def __init__(
@@ -55,7 +57,7 @@ class SRModule(L.LightningModule):
         metrics: dict | None = None,
         ema_decay: float = 0.0,
         generator_init: str | None = None,
-        channels_last: bool = False,
+        channels_last: bool | str = False,
     ) -> None:
         super().__init__()
         if generator_init:
@@ -69,7 +71,10 @@ class SRModule(L.LightningModule):
         self.crop_border = int(metrics.get("crop_border", 0))
         self.test_y_channel = bool(metrics.get("test_y_channel", False))
         self.ema_decay = float(ema_decay)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last not in (True, False, "auto"):
+            raise ConfigError(f"model.channels_last={channels_last!r}: use true, false or auto")
+        self.channels_last = channels_last
+        self.memory_format = torch.channels_last if channels_last is True else torch.contiguous_format
         self.generator_ema = _frozen_copy(generator) if self.ema_decay > 0 else None
         self.val_psnr = PeakSignalNoiseRatio(data_range=1.0)
         self.val_ssim = StructuralSimilarityIndexMeasure(data_range=1.0)
@@ -81,6 +86,8 @@ class SRModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         # before the strategy moves the module and builds the optimizers; `.to` keeps the
         # Parameter objects, so optimizers and EMA still point at the same tensors
+        if self.channels_last == "auto" and self.trainer.strategy.root_device.type == "cuda":
+            self.memory_format = torch.channels_last
         if self.memory_format is torch.channels_last:
             self.to(memory_format=torch.channels_last)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
@@ -53,15 +54,24 @@ class SRResNet(nn.Module):
         scale: 2, 3, 4 or 8.
         num_feat: trunk width.
         num_block: number of residual blocks.
+        bicubic_residual: add bicubic upsampling of ``lq`` to the output, so the net learns only
+            the residual (as RRDBNet's option; off in SRGAN). The state dict is unchanged by it.
 
     Raises:
         ConfigError: unsupported scale.
     """
 
     def __init__(
-        self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 6
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        scale: int = 4,
+        num_feat: int = 64,
+        num_block: int = 6,
+        bicubic_residual: bool = False,
     ) -> None:
         super().__init__()
+        self.bicubic_residual = bicubic_residual
         if scale not in _SHUFFLE_STEPS:
             raise ConfigError(
                 f"model.generator.scale={scale}: SRResNet supports scale 2, 3, 4 or 8 (set data.scale accordingly)"
@@ -77,4 +87,7 @@ class SRResNet(nn.Module):
         """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale)."""
         feat = self.conv_first(lq)  # (B, F, h, w)
         feat = feat + self.conv_body(self.body(feat))
-        return self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
+        sr = self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
+        if self.bicubic_residual:
+            sr = sr + F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
+        return sr

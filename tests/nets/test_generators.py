@@ -36,6 +36,17 @@ def test_srresnet_shapes(scale: int) -> None:
     assert net(torch.rand(2, 3, 8, 6)).shape == (2, 3, 8 * scale, 6 * scale)
 
 
+@pytest.mark.parametrize("factory", [RRDBNet, SRResNet])
+def test_bicubic_residual_adds_bicubic_upsampling_with_the_same_weights(factory) -> None:  # noqa: ANN001
+    small = {"num_feat": 8, "num_block": 1, **({"num_grow_ch": 4} if factory is RRDBNet else {})}
+    plain, residual = factory(**small), factory(**small, bicubic_residual=True)
+    residual.load_state_dict(plain.state_dict())  # the option adds no parameters
+    plain.eval(), residual.eval()
+    lq = torch.rand(1, 3, 8, 8)
+    bicubic = torch.nn.functional.interpolate(lq, scale_factor=4, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(residual(lq), plain(lq) + bicubic)
+
+
 @pytest.mark.parametrize("scale", [2, 4, 8])
 def test_vanilla_generator_shapes_and_range(scale: int) -> None:
     sr = VanillaGenerator(scale=scale, num_feat=8)(torch.rand(2, 3, 8, 6) * 50)
