@@ -24,8 +24,8 @@ train:  ## the default training: the CPU quickstart on the bundled sample photos
 smoke:  ## two training steps, to check an install
 	$(PYTHON) -m srlab.train debug=smoke
 
-sweep:  ## grid sweep: 2 models x 2 G learning rates; add overrides with ARGS="trainer.max_epochs=2"
-	$(PYTHON) -m srlab.train -m model=srgan,esrgan model.optimizer_g.lr=1e-4,2e-4 $(ARGS)
+sweep:  ## demo grid sweep, CPU-sized (phase 2's small nets, 1 epoch): SRGAN/ESRGAN x 2 G learning rates
+	$(PYTHON) -m srlab.train -m experiment=phase2 model.optimizer_g.lr=1e-4,2e-4 trainer.max_epochs=1 $(ARGS)
 
 search:  ## Optuna search over ESRGAN lrs and loss weights (resumable, ./optuna.db)
 	$(PYTHON) -m srlab.train hparams_search=esrgan_optuna $(ARGS)
