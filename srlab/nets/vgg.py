@@ -74,7 +74,8 @@ def _imagenet_state_dict() -> dict:
     raise SRLabError(
         f"ImageNet VGG19 weights for the perceptual loss are not available offline ({reason}): put {VGG19_URL} "
         f"at {cache}, or give a local file with model.perceptual_loss.vgg_weights=/path/to/vgg19.pth, or run "
-        "with model.perceptual_loss.vgg_weights=random (randomly initialised features, not a real perceptual loss)"
+        "with model.perceptual_loss.vgg_weights=random (randomly initialised features, not a real perceptual loss; "
+        "in a sweep over models write ++model.perceptual_loss.vgg_weights=random)"
     )
 
 
