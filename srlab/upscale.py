@@ -33,6 +33,7 @@ from srlab.data.images import (
     ImageReadError,
     get_max_image_pixels,
     list_images,
+    open_image,
     set_max_image_pixels,
 )
 from srlab.errors import SRLabError
@@ -52,7 +53,6 @@ _ORIENT = {
     8: lambda a: np.rot90(a, 1),
 }
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
-_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
 def _resolve(path: Path) -> Path | None:
@@ -73,11 +73,6 @@ def _resolve_reason(path: Path) -> str:
     return "unresolvable path"
 
 
-def _bomb_reason(pixels: int | None) -> str:
-    count = f"{pixels} pixels" if pixels is not None else "more pixels than allowed"
-    return (f"image has {count}, above the limit {get_max_image_pixels()} "
-            "(--max-image-pixels; raise it only for files you trust)")
-
 
 def read_image(path: Path) -> np.ndarray:
     """Read a file as (H, W, C) uint8 or uint16, C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
@@ -87,20 +82,11 @@ def read_image(path: Path) -> np.ndarray:
     """
     if not path.is_file():
         raise ImageReadError(path, "missing or not a regular file")
-    try:
-        # as srlab.data.images: our own limit decides (the same one training uses), Pillow's warning
-        # at half of it is silenced so files between limit/2 and the limit behave as in training
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
-    except Image.DecompressionBombError as exc:
-        found = _PIXELS.search(str(exc))
-        raise ImageReadError(path, _bomb_reason(int(found.group(1)) if found else None)) from None
-    except Exception as exc:  # noqa: BLE001 - OSError (e.g. a symlink loop), unidentified format, ...
-        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
-    if im.width * im.height > get_max_image_pixels():
-        im.close()
-        raise ImageReadError(path, _bomb_reason(im.width * im.height))
+    # training's pixel limit and header checks; Pillow's warning at half the limit is silenced so
+    # files between limit/2 and the limit behave as in training
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = open_image(path, setting="--max-image-pixels")
     try:
         with im:
             # the tile list must be read before getexif(), which decodes a PNG to reach chunks after IDAT

@@ -91,12 +91,13 @@ def _os_reason(exc: OSError) -> str:
     return f"unreadable ({exc.strerror or exc})"
 
 
-def _bomb_reason(pixels: int | None, limit: int) -> str:
+# where a user raises the pixel limit; srlab.upscale names only its own option
+LIMIT_SETTING = "data.max_image_pixels / --max-image-pixels"
+
+
+def _bomb_reason(pixels: int | None, limit: int, setting: str) -> str:
     count = f"{pixels} pixels" if pixels is not None else "more pixels than allowed"
-    return (
-        f"image has {count}, above the limit {limit} (data.max_image_pixels / --max-image-pixels; "
-        "raise it only for files you trust)"
-    )
+    return f"image has {count}, above the limit {limit} ({setting}; raise it only for files you trust)"
 
 
 def _check_file(path: Path) -> None:
@@ -110,14 +111,23 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(path, "empty file (0 bytes)")
 
 
-def _open(path: Path, max_pixels: int | None) -> Image.Image:
-    """Open lazily (header only) with the pixel limit enforced; the caller closes the image."""
+def open_image(path: Path, max_pixels: int | None = None, setting: str = LIMIT_SETTING) -> Image.Image:
+    """Open lazily (header only) with the pixel limit enforced; the caller closes the image.
+
+    Args:
+        path: image file.
+        max_pixels: as in :func:`load_rgb`.
+        setting: the option a refusal names for raising the limit.
+
+    Raises:
+        ImageReadError: not an image, a corrupt header, an OS error, or too many pixels.
+    """
     limit = min(max_pixels or _max_pixels, _max_pixels)
     try:
         img = Image.open(path)
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        raise ImageReadError(path, _bomb_reason(int(found.group(1)) if found else None, limit)) from None
+        raise ImageReadError(path, _bomb_reason(int(found.group(1)) if found else None, limit, setting)) from None
     except UnidentifiedImageError:
         raise ImageReadError(path, "not an image (Pillow does not recognise its format)") from None
     except OSError as exc:
@@ -127,7 +137,7 @@ def _open(path: Path, max_pixels: int | None) -> Image.Image:
     w, h = img.size
     if w * h > limit:
         img.close()
-        raise ImageReadError(path, _bomb_reason(w * h, limit))
+        raise ImageReadError(path, _bomb_reason(w * h, limit, setting))
     return img
 
 
@@ -190,7 +200,7 @@ def load_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     with warnings.catch_warnings():
         # We enforce our own limit above; Pillow's warning at half of it is noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = _open(path, max_pixels)
+        img = open_image(path, max_pixels)
         try:
             with img:
                 img.load()  # full decode: truncation and corrupt data surface here
@@ -221,9 +231,9 @@ def image_size(path: str | Path, max_pixels: int | None = None, verify: bool = T
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             if verify:  # verify() must run right after open and leaves the image unusable: open twice
-                with _open(path, max_pixels) as img:
+                with open_image(path, max_pixels) as img:
                     img.verify()
-            with _open(path, max_pixels) as img:
+            with open_image(path, max_pixels) as img:
                 w, h = img.size
                 orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
         except ImageReadError:
