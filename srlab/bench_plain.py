@@ -69,9 +69,15 @@ class PlainStep:
             torch.cuda.synchronize(self.device)
         self.phases[name] += time.perf_counter() - start
 
-    def _check(self, loss: torch.Tensor) -> None:
+    def _update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, net: str) -> None:
+        """Check ``loss``, backpropagate it and step ``optimizer`` (phases "<net> backward" / "<net> optimizer")."""
         if self.finite_checks and not bool(torch.isfinite(loss)):
             raise FloatingPointError("non-finite loss")
+        with self._phase(f"{net} backward"):
+            loss.backward()
+        with self._phase(f"{net} optimizer"):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
     def __call__(self, batch: dict) -> None:
         m, lq, gt, phase = self.m, batch["lq"], batch["gt"], self._phase
@@ -83,12 +89,7 @@ class PlainStep:
         if not self.adversarial:
             with phase("G loss forward"), self._autocast():
                 loss = m.pixel_loss(sr, gt)
-            self._check(loss)
-            with phase("G backward"):
-                loss.backward()
-            with phase("G optimizer"):
-                self.opt_g.step()
-                self.opt_g.zero_grad(set_to_none=True)
+            self._update(loss, self.opt_g, "G")
             with phase("EMA + schedulers"):
                 m.update_ema()
                 if self.sched_g is not None:
@@ -98,23 +99,13 @@ class PlainStep:
         with phase("G loss forward (pixel, VGG, D)"), self._autocast():
             parts = m.generator_losses(sr, gt, adversarial=True)
             g_loss = torch.stack(list(parts.values())).sum()
-        self._check(g_loss)
-        with phase("G backward"):
-            g_loss.backward()
-        with phase("G optimizer"):
-            self.opt_g.step()
-            self.opt_g.zero_grad(set_to_none=True)
+        self._update(g_loss, self.opt_g, "G")
         m.discriminator.requires_grad_(True)
         with phase("EMA + schedulers"):
             m.update_ema()
         with phase("D forward (D step)"), self._autocast():
             d_loss = m.adversarial_loss.discriminator_loss(m.discriminator(gt), m.discriminator(sr.detach()))
-        self._check(d_loss)
-        with phase("D backward"):
-            d_loss.backward()
-        with phase("D optimizer"):
-            self.opt_d.step()
-            self.opt_d.zero_grad(set_to_none=True)
+        self._update(d_loss, self.opt_d, "D")
         with phase("EMA + schedulers"):
             for sched in (self.sched_g, self.sched_d):
                 if sched is not None:
