@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 
 import hydra
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 
+from srlab.bench_train import compose_train
 from srlab.bench_utils import median
 from srlab.data.samples import materialize_samples
-from srlab.train import CONFIG_DIR
 
 WORKERS = (0, 1, 2)
 BATCH, PATCH = 4, 128
@@ -40,10 +38,7 @@ BATCH, PATCH = 4, 128
 
 def _data_cfg(overrides: list[str], bench_sizes: bool = True):
     sizes = [f"data.batch_size={BATCH}", f"data.patch_size={PATCH}"] if bench_sizes else []
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train", overrides=[*sizes, "paths.output_dir=.", *overrides])
-    return cfg.data
+    return compose_train([*sizes, "paths.output_dir=.", *overrides]).data
 
 
 def _prepare(samples: Path, out: Path, extra: list[str]) -> Path:

@@ -9,8 +9,7 @@ image's tile grid. Where the whole job is small enough (GPU, or a small image) i
 Peak memory is split the way it grows: with **tile size** (activations of one tile: measured on
 one tile of a 1-block RRDBNet of full width, since in inference each block frees the previous
 one's activations) and with **image size** (input copy and uint8 output: measured on the whole
-image with a zero-cost nearest-neighbour stand-in for the net). Untiled runs are done where the
-activations fit; others are reported as skipped with the estimate that ruled them out.
+image with a zero-cost nearest-neighbour stand-in for the net).
 """
 
 from __future__ import annotations
@@ -27,18 +26,16 @@ from srlab.inference import SRGenerator, build_net, model_net_config, upscale_ar
 
 IMAGES = {"1000x1000": (1000, 1000), "4000x3000": (3000, 4000)}  # name -> (H, W)
 TILE_PAD = 16  # srlab.upscale's default
-CL = torch.channels_last
 
 
 def rrdbnet_x4(device: torch.device, variant: str = "fp32", num_block: int | None = None) -> SRGenerator:
-    """RRDBNet x4 as ``conf/model/esrgan.yaml`` builds it (seeded random weights): ``fp32``/``bf16``, ``+cl``."""
+    """RRDBNet x4 as ``conf/model/esrgan.yaml`` builds it (seeded random weights), in ``fp32`` or ``bf16``."""
     cfg = model_net_config("esrgan")
     if num_block is not None:
         cfg["num_block"] = num_block
     torch.manual_seed(0)
     gen = SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False)
-    dtype = torch.bfloat16 if "bf16" in variant else torch.float32
-    return gen.to(device, dtype, memory_format=CL if "cl" in variant else torch.contiguous_format)
+    return gen.to(device, torch.bfloat16 if variant == "bf16" else torch.float32)
 
 
 class NearestStandIn(nn.Module):

@@ -45,6 +45,13 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=f".*{message}")
 
 
+def compose_train(overrides: list[str]) -> DictConfig:
+    """``conf/train.yaml`` composed with ``overrides``, as ``python -m srlab.train`` composes it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose(config_name="train", overrides=overrides)
+
+
 def compose_config(model: str, device: torch.device, extra: list[str] | None = None,
                    out_dir: str | None = None) -> DictConfig:
     """``conf/train.yaml`` with ``model=NAME``, batch and patch of the benchmark, VGG weights random."""
@@ -54,9 +61,7 @@ def compose_config(model: str, device: torch.device, extra: list[str] | None = N
         f"trainer={'gpu' if device.type == 'cuda' else 'cpu'}", "callbacks=none", f"paths.output_dir={out_dir}",
         *(extra or []),
     ]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train", overrides=overrides)
+    cfg = compose_train(overrides)
     with open_dict(cfg):
         if cfg.model.get("perceptual_loss"):
             cfg.model.perceptual_loss.vgg_weights = "random"
