@@ -46,7 +46,7 @@ from srlab.bench import machine_lines  # noqa: E402
 from srlab.bench_infer import NearestStandIn, rrdbnet_x4, test_image  # noqa: E402
 from srlab.bench_train import compose_config, lightning_steps, quiet_lightning, synthetic_batches  # noqa: E402
 from srlab.bench_utils import PeakMemory, gib, interleave, machine_info, median, spread, timed  # noqa: E402
-from srlab.inference import SRGenerator, upscale_array  # noqa: E402
+from srlab.inference import SRGenerator, to_device, upscale_array  # noqa: E402
 from srlab.train import build_model  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -150,10 +150,7 @@ def _quiet_enhance(upsampler, bgr: np.ndarray) -> np.ndarray:
 
 
 def compare_infer(quick: bool, size: int, tile: int, tile_pad: int) -> list[str]:
-    gen = rrdbnet_x4(CPU, "fp32")  # srlab's default inference layout is decided by srlab.inference.to_device
-    from srlab.inference import to_device
-
-    gen = to_device(gen, CPU)
+    gen = to_device(rrdbnet_x4(CPU, "fp32"), CPU)  # as srlab.upscale loads a generator
     upsampler = realesrganer(gen, tile, tile_pad)
     img = test_image(size, size)
     bgr = np.ascontiguousarray(img[..., ::-1])
@@ -224,8 +221,9 @@ def main() -> int:
     from importlib.metadata import version
 
     torch.set_flush_denormal(True)  # both sides of the inference comparison; train sets it per block
+    info = machine_info(CPU)
     lines = ["# srlab vs BasicSR / Real-ESRGAN", "", f"Command: `{' '.join(sys.argv)}`", "",
-             *machine_lines(machine_info(CPU)), f"- basicsr {version('basicsr')}, realesrgan {version('realesrgan')}"]
+             *machine_lines(info), f"- basicsr {version('basicsr')}, realesrgan {version('realesrgan')}"]
     print("\n".join(lines), flush=True)
     for section in args.sections.split(","):
         block = ["", f"## {section}", ""]
@@ -237,7 +235,6 @@ def main() -> int:
         lines += block
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    info = machine_info(CPU)
     path = out / f"compare_basicsr-{info['host']}-{info['date'].replace(':', '-')}.md"
     path.write_text("\n".join(lines) + "\n")
     print(f"\nwritten: {path}")
