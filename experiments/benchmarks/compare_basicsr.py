@@ -220,8 +220,8 @@ def main() -> int:
     args = p.parse_args()
     from importlib.metadata import version
 
-    torch.set_flush_denormal(True)  # both sides of the inference comparison; train sets it per block
-    info = machine_info(CPU)
+    # both sides of the inference comparison; train sets it per block
+    info = {**machine_info(CPU), "flush_denormal": torch.set_flush_denormal(True)}
     lines = ["# srlab vs BasicSR / Real-ESRGAN", "", f"Command: `{' '.join(sys.argv)}`", "",
              *machine_lines(info), f"- basicsr {version('basicsr')}, realesrgan {version('realesrgan')}"]
     print("\n".join(lines), flush=True)
