@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 
 from srlab.errors import SRLabError
-from srlab.sweep import (METRICS_CSV, SUMMARY_COLUMNS, find_runs, markdown_table, short_overrides,
+from srlab.runs.sweep import (METRICS_CSV, SUMMARY_COLUMNS, find_runs, markdown_table, short_overrides,
                          summarize_run)
 
 COLUMNS = [*SUMMARY_COLUMNS, ("generator params", "params", "{:,.0f}"), ("s/step", "step_time", "{:.3g}")]
@@ -38,7 +38,7 @@ class RunInfo:
 
 def count_params(run_dir: Path) -> tuple[float, str]:
     """Generator parameter count from a checkpoint's state dict, and the generator's class name."""
-    from srlab.checkpoint import safe_torch_load
+    from srlab.weights import safe_torch_load
 
     ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.name != "last.ckpt")
     if not ckpts:
@@ -95,7 +95,7 @@ def _labels(runs: list[Path]) -> list[str]:
 
 def collect(paths: list[str | Path]) -> list[RunInfo]:
     """Expand run and sweep folders into the runs to compare (each once, in the order given)."""
-    from srlab.plots import read_metrics
+    from srlab.runs.plots import read_metrics
 
     runs: list[Path] = []
     for path in paths:
@@ -203,7 +203,7 @@ def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, 
 
 def build_report(paths: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
     """Compare the runs under ``paths``; write ``report.html`` and ``report.md`` into ``out_dir``."""
-    from srlab.plots import plot_runs
+    from srlab.runs.plots import plot_runs
 
     infos = collect(paths)
     out_dir = Path(out_dir)

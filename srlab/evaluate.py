@@ -24,10 +24,10 @@ from tqdm import tqdm
 
 from srlab.data.degradations import degrade, modcrop
 from srlab.data.images import list_images, load_rgb
+from srlab.data.resize import resize_uint8
 from srlab.errors import SRLabError
 from srlab.inference import SRGenerator, load_generator, upscale_array
 from srlab.metrics import LPIPS, mean_metric, psnr, ssim
-from srlab.resize import resize_uint8
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")

@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import save_file
 
 from srlab.errors import SRLabError
-from srlab.inference import META_NET_CONFIG, META_NORMALIZED, build_net, read_torch_file
-from srlab.nets.weights import load_generator_weights
+from srlab.inference import build_net
+from srlab.weights import META_NET_CONFIG, META_NORMALIZED, load_generator_weights, read_torch_file
 
 
 def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:

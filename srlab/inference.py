@@ -9,10 +9,8 @@ Every file is read with ``safe_torch_load`` (``weights_only``) or safetensors: n
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -20,16 +18,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from srlab.checkpoint import safe_torch_load
 from srlab.errors import SRLabError
-from srlab.nets.weights import load_generator_weights
+from srlab.weights import load_generator_weights, read_weights
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DEFAULT_MODEL = "esrgan"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-# srlab metadata keys inside an exported .safetensors header
-META_NET_CONFIG = "srlab_net_config"
-META_NORMALIZED = "srlab_normalized_input"
 
 
 class SRGenerator(nn.Module):
@@ -92,51 +86,6 @@ def build_net(net_config: dict, origin: str) -> nn.Module:
         raise SRLabError(f"{origin}: cannot build the generator {net_config.get('_target_')} ({exc})") from None
 
 
-def read_torch_file(path: Path) -> Any:
-    """``safe_torch_load`` that also turns the odd errors of corrupt files (KeyError, ...) into one line."""
-    try:
-        return safe_torch_load(path)
-    except SRLabError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged pickle can fail with almost any exception
-        raise SRLabError(f"{path}: not a readable torch weights file ({type(exc).__name__}: {exc})") from None
-
-
-def _json_config(text: str, where: str) -> dict:
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SRLabError(f"{where}: its net config is not valid json ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise SRLabError(f"{where}: its net config is a {type(cfg).__name__}, not a mapping with _target_")
-    return cfg
-
-
-def _read_weights(path: Path) -> tuple[Any, dict | None, bool]:
-    """Load a weights file; return (object for load_generator_weights, embedded net config, normalized)."""
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            obj = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
-        cfg = _json_config(meta[META_NET_CONFIG], str(path)) if META_NET_CONFIG in meta else None
-        return obj, cfg, meta.get(META_NORMALIZED, "false") == "true"
-    obj = read_torch_file(path)
-    if not isinstance(obj, dict):
-        raise SRLabError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
-    hp = obj.get("hyper_parameters")
-    if isinstance(hp, dict) and hp.get("net_config") is not None:  # a Lightning checkpoint of srlab.train
-        return obj, dict(hp["net_config"]), bool(hp.get("normalized_input", False))
-    meta = obj.get("srlab") if isinstance(obj.get("srlab"), dict) else {}  # written by srlab.export
-    cfg = _json_config(meta["net_config_json"], str(path)) if isinstance(meta.get("net_config_json"), str) else None
-    return obj, cfg, bool(meta.get("normalized_input", False))
-
-
 def load_generator(
     weights: str | Path,
     model: str | dict | None = None,
@@ -157,13 +106,7 @@ def load_generator(
     path = Path(weights).expanduser()
     if not path.is_file():
         raise SRLabError(f"weights={path}: no such file")
-    obj, net_config, normalized = _read_weights(path)
-    sidecar = path.with_suffix(".json")
-    if net_config is None and sidecar.is_file():
-        try:
-            net_config = _json_config(sidecar.read_text(), str(sidecar))
-        except OSError as exc:
-            raise SRLabError(f"{sidecar}: not readable ({exc})") from None
+    obj, net_config, normalized = read_weights(path)
     if net_config is not None:
         origin = str(path)
     elif isinstance(model, dict):

@@ -17,10 +17,10 @@ from hydra.errors import InstantiationException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
-from srlab.checkpointing import resolve_ckpt_path  # noqa: E402
-from srlab.config_checks import validate_config  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
-from srlab.wandb_setup import log_config  # noqa: E402
+from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
+from srlab.runs.checks import validate_config  # noqa: E402
+from srlab.runs.wandb_setup import log_config  # noqa: E402
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")

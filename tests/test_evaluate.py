@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from srlab.data.resize import resize_uint8
 from srlab.evaluate import main
 from srlab.metrics import psnr
-from srlab.resize import resize_uint8
 from tests.test_inference import save_ckpt, save_evil
 
 

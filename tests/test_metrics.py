@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
+from srlab.data.resize import imresize, resize_matrix, resize_uint8
 from srlab.metrics import LPIPS, mean_metric, psnr, rgb_to_y, ssim, to_uint8_hwc
-from srlab.resize import imresize, resize_matrix, resize_uint8
 
 
 def test_psnr_constant_offset():

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from srlab.checkpoint import safe_torch_load
 from srlab.errors import ConfigError
 from srlab.train import run
+from srlab.weights import safe_torch_load
 
 MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan"]
 

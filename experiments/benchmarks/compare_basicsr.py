@@ -42,10 +42,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from srlab.bench import machine_lines  # noqa: E402
-from srlab.bench_infer import NearestStandIn, rrdbnet_x4, test_image  # noqa: E402
-from srlab.bench_train import compose_config, lightning_steps, quiet_lightning, synthetic_batches  # noqa: E402
-from srlab.bench_utils import PeakMemory, gib, interleave, machine_info, median, spread, timed  # noqa: E402
+from srlab.bench.harness import machine_lines  # noqa: E402
+from srlab.bench.infer import NearestStandIn, rrdbnet_x4, test_image  # noqa: E402
+from srlab.bench.train import compose_config, lightning_steps, quiet_lightning, synthetic_batches  # noqa: E402
+from srlab.bench.utils import PeakMemory, gib, interleave, machine_info, median, spread, timed  # noqa: E402
 from srlab.inference import SRGenerator, to_device, upscale_array  # noqa: E402
 from srlab.train import build_model  # noqa: E402
 

@@ -13,7 +13,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from srlab.errors import SRLabError
 from srlab.models.base import HPARAMS_IGNORE, SRModule
-from srlab.reliability import gradient_norm, loss_scaler_active
+from srlab.models.nonfinite import gradient_norm, loss_scaler_active
 
 
 class AdversarialModule(SRModule):

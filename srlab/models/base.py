@@ -13,7 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from srlab.data.transforms import denormalize
 from srlab.errors import ConfigError
-from srlab.nets.weights import load_generator_weights
+from srlab.weights import load_generator_weights
 
 
 # nets, losses and optimizer/scheduler factories stay out of hparams: checkpoints must hold only

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from srlab.models.base import HPARAMS_IGNORE, SRModule
-from srlab.reliability import check_nonfinite_mode, finite_or_handle, gradient_norm, loss_scaler_active
+from srlab.models.nonfinite import check_nonfinite_mode, finite_or_handle, gradient_norm, loss_scaler_active
 
 
 class RestorationModule(SRModule):

@@ -6,7 +6,6 @@ from srlab.nets.rrdbnet import RRDBNet
 from srlab.nets.srresnet import SRResNet
 from srlab.nets.vanilla import VanillaGenerator
 from srlab.nets.vgg import VGGFeatureExtractor
-from srlab.nets.weights import extract_generator_state_dict, load_generator_weights
 
 __all__ = [
     "Autoencoder",
@@ -16,6 +15,4 @@ __all__ = [
     "VGGStyleDiscriminator",
     "VanillaDiscriminator",
     "VanillaGenerator",
-    "extract_generator_state_dict",
-    "load_generator_weights",
 ]

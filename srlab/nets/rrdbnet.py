@@ -75,7 +75,7 @@ class RRDBNet(nn.Module):
 
     ``conv_first`` -> ``body`` (``num_block`` RRDBs) -> ``conv_body`` + long skip -> nearest x2 +
     ``conv_upN`` + LeakyReLU per doubling -> ``conv_hr`` -> ``conv_last``. Published ESRGAN and
-    Real-ESRGAN weights load without remapping (see ``srlab.nets.weights``). Scale 2 and 1
+    Real-ESRGAN weights load without remapping (see ``srlab.weights``). Scale 2 and 1
     pixel-unshuffle the input as Real-ESRGAN does (input channels x4 / x16), so such inputs need
     height and width divisible by 2 / 4. Scale 8 adds ``conv_up3``. The default x4 net has
     16,697,987 parameters.

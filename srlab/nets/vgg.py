@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srlab.checkpoint import safe_torch_load
+from srlab.weights import safe_torch_load
 from srlab.errors import SRLabError
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"

@@ -1,6 +1,6 @@
 """Section ``levers``: A/B measurements of the speed levers, interleaved in one run (slow; run by hand).
 
-Training levers run the bare-loop step (:mod:`srlab.bench_plain`) of one model built from its
+Training levers run the bare-loop step (:mod:`srlab.bench.plain`) of one model built from its
 config, once per variant (same seed, same weights), and time the variants alternately:
 
 - ``baseline``: the config as it is;
@@ -28,10 +28,10 @@ from typing import Callable
 import lightning as L
 import torch
 
-from srlab.bench_infer import TILE_PAD, flops_per_pixel, rrdbnet_x4
-from srlab.bench_plain import PlainStep
-from srlab.bench_train import compose_config, synthetic_batches
-from srlab.bench_utils import interleave, median, paired_speedup, spread
+from srlab.bench.infer import TILE_PAD, flops_per_pixel, rrdbnet_x4
+from srlab.bench.plain import PlainStep
+from srlab.bench.train import compose_config, synthetic_batches
+from srlab.bench.utils import interleave, median, paired_speedup, spread
 from srlab.train import build_model
 
 TRAIN_LEVERS = ("baseline", "channels_last", "for_loop", "foreach", "fused", "finite_checks", "bf16")

@@ -10,7 +10,7 @@ import torch
 
 from srlab.errors import SRLabError
 from srlab.nets import RRDBNet, VGGStyleDiscriminator
-from srlab.nets.weights import extract_generator_state_dict, load_generator_weights
+from srlab.weights import extract_generator_state_dict, load_generator_weights
 
 TINY = {"num_feat": 8, "num_block": 2, "num_grow_ch": 4}
 
@@ -87,7 +87,7 @@ def test_in_memory_state_dict_and_extract_helper() -> None:
 
 
 def test_old_layout_conversion_scale8_names() -> None:
-    from srlab.nets.weights import convert_old_esrgan
+    from srlab.weights import convert_old_esrgan
 
     w = torch.zeros(1)
     old = {f"model.{i}.weight": w for i in (0, 3, 6, 9, 11, 13)} | {"model.1.sub.5.weight": w}

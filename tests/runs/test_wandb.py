@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from srlab import wandb_setup
 from srlab.errors import SRLabError
+from srlab.runs import wandb_setup
 
 
 def read_wandb_records(path: Path) -> list:

@@ -18,9 +18,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-import srlab.checkpointing as ckpt_mod
-from srlab.checkpoint import safe_torch_load
-from srlab.checkpointing import (
+from srlab.runs.checkpointing import (
+import srlab.runs.checkpointing as ckpt_mod
+from srlab.weights import safe_torch_load
     AtomicCheckpoint,
     LastCheckpoint,
     find_resume_checkpoint,
@@ -32,7 +32,7 @@ from srlab.errors import ConfigError, SRLabError
 from srlab.train import run
 from tests.conftest import compose_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # ESRGAN structure (two optimizers, two schedulers, EMA, batch counter) without the VGG19 cost
 GAN = ["model=esrgan", "debug=smoke", "model.generator.num_feat=8", "model.generator.num_block=1",
        "model.generator.num_grow_ch=4", "model.discriminator.num_feat=8", "model.perceptual_loss=null"]

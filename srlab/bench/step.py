@@ -1,7 +1,7 @@
 """Sections ``overhead`` and ``profile``: the ESRGAN step under Lightning vs a bare loop, and where its time goes.
 
 ``overhead``: the same module (same nets, losses, EMA) trained alternately by ``Trainer.fit``
-over N synthetic batches and by the bare PyTorch loop of :mod:`srlab.bench_plain` over N
+over N synthetic batches and by the bare PyTorch loop of :mod:`srlab.bench.plain` over N
 batches, a few rounds in alternating order; ratio = bare-loop step / Lightning step (1.0 = no
 overhead; the target is >= 0.95). The first batch of every block is not timed.
 
@@ -17,9 +17,9 @@ import lightning as L
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from srlab.bench_plain import PlainStep
-from srlab.bench_train import compose_config, lightning_steps, quiet_lightning, synthetic_batches
-from srlab.bench_utils import median, spread, timed
+from srlab.bench.plain import PlainStep
+from srlab.bench.train import compose_config, lightning_steps, quiet_lightning, synthetic_batches
+from srlab.bench.utils import median, spread, timed
 from srlab.train import build_model
 
 

@@ -12,7 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
-from srlab.plots import plot_runs, read_metrics
+from srlab.runs.plots import plot_runs, read_metrics
 
 GRID_COLUMNS = ("LQ (bicubic x{scale})", "output", "HQ")
 

@@ -6,13 +6,13 @@ it into ``experiments/benchmarks/README.md`` as the latest table for this machin
 
 Sections (default: all but ``levers``):
 
-- ``ceilings``: fp32 GEMM and 3x3 conv GFLOP/s (NCHW, channels_last, bf16) -- :mod:`srlab.bench_ceilings`
-- ``train``: a step of every model from its real config in ``Trainer.fit`` -- :mod:`srlab.bench_train`
-- ``overhead``: the ESRGAN step in Lightning vs a bare loop -- :mod:`srlab.bench_step`
-- ``profile``: where the ESRGAN step's time goes -- :mod:`srlab.bench_step`
-- ``data``: DataLoader samples/s per source and worker count -- :mod:`srlab.bench_data`
-- ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench_infer`
-- ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench_levers`
+- ``ceilings``: fp32 GEMM and 3x3 conv GFLOP/s (NCHW, channels_last, bf16) -- :mod:`srlab.bench.ceilings`
+- ``train``: a step of every model from its real config in ``Trainer.fit`` -- :mod:`srlab.bench.train`
+- ``overhead``: the ESRGAN step in Lightning vs a bare loop -- :mod:`srlab.bench.step`
+- ``profile``: where the ESRGAN step's time goes -- :mod:`srlab.bench.step`
+- ``data``: DataLoader samples/s per source and worker count -- :mod:`srlab.bench.data`
+- ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench.infer`
+- ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench.levers`
 
 All timings compare candidates interleaved and report medians (with min-max), so that the load
 of other processes on a shared machine hits every candidate alike.
@@ -33,7 +33,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import torch  # noqa: E402
 
-from srlab.bench_utils import REPO_ROOT, machine_info  # noqa: E402
+from srlab.bench.utils import REPO_ROOT, machine_info  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
 
 SECTIONS = ("ceilings", "train", "overhead", "profile", "data", "infer", "levers")
@@ -50,49 +50,49 @@ def _device(name: str) -> torch.device:
 
 def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
     """Run the chosen sections in order; returns ``{section: result}`` (each printed as it finishes)."""
-    from srlab import bench_ceilings, bench_data, bench_infer, bench_levers, bench_step, bench_train
+    from srlab.bench import ceilings, data, infer, levers, step, train
 
     results: dict = {}
     ceiling = None
     if args.sections & {"ceilings", "train", "infer"}:
-        results["ceilings"] = ceiling = bench_ceilings.run(device, args.quick)
-        say("ceilings", bench_ceilings.table(ceiling))
+        results["ceilings"] = ceiling = ceilings.run(device, args.quick)
+        say("ceilings", ceilings.table(ceiling))
     if "train" in args.sections:
-        models = tuple(args.models.split(",")) if args.models else bench_train.MODELS
-        results["train"] = bench_train.run(device, ceiling, args.quick, models, args.set)
-        say("train", bench_train.table(results["train"]))
+        models = tuple(args.models.split(",")) if args.models else train.MODELS
+        results["train"] = train.run(device, ceiling, args.quick, models, args.set)
+        say("train", train.table(results["train"]))
     if "overhead" in args.sections:
-        results["overhead"] = bench_step.overhead(device, args.quick)
-        say("overhead", bench_step.overhead_table(results["overhead"]))
+        results["overhead"] = step.overhead(device, args.quick)
+        say("overhead", step.overhead_table(results["overhead"]))
     if "profile" in args.sections:
-        results["profile"] = bench_step.profile_step(device, args.quick)
-        say("profile", bench_step.profile_table(results["profile"]))
+        results["profile"] = step.profile_step(device, args.quick)
+        say("profile", step.profile_table(results["profile"]))
     if "data" in args.sections:
         esrgan = [r for r in results.get("train", {}).get("rows", []) if r["model"] == "esrgan"]
-        step = esrgan[0]["s_per_step"] if esrgan else results.get("overhead", {}).get("lightning_s")
-        results["data"] = bench_data.run(step, args.quick)
-        say("data", bench_data.table(results["data"]))
+        s_per_step = esrgan[0]["s_per_step"] if esrgan else results.get("overhead", {}).get("lightning_s")
+        results["data"] = data.run(s_per_step, args.quick)
+        say("data", data.table(results["data"]))
     if "infer" in args.sections:
-        results["infer"] = bench_infer.run(device, ceiling, args.quick, args.tile)
-        say("infer", bench_infer.table(results["infer"]))
+        results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
+        say("infer", infer.table(results["infer"]))
     if "levers" in args.sections:
-        levers = args.levers.split(",") if args.levers else [
-            *bench_levers.TRAIN_LEVERS, *(f"infer:{x}" for x in bench_levers.INFER_LEVERS)]
-        train = [x for x in levers if x in bench_levers.TRAIN_LEVERS + bench_levers.OPTIONAL_TRAIN_LEVERS]
-        infer = [x[len("infer:"):] for x in levers if x.startswith("infer:")]
-        known_infer = (*bench_levers.INFER_LEVERS, "compile")
-        unknown = [x for x in levers if x not in train and x[len("infer:"):] not in known_infer]
+        names = args.levers.split(",") if args.levers else [
+            *levers.TRAIN_LEVERS, *(f"infer:{x}" for x in levers.INFER_LEVERS)]
+        train_names = [x for x in names if x in levers.TRAIN_LEVERS + levers.OPTIONAL_TRAIN_LEVERS]
+        infer_names = [x[len("infer:"):] for x in names if x.startswith("infer:")]
+        known_infer = (*levers.INFER_LEVERS, "compile")
+        unknown = [x for x in names if x not in train_names and x[len("infer:"):] not in known_infer]
         if unknown:
             raise SRLabError(f"--levers: unknown {', '.join(unknown)}; training levers: "
-                             f"{', '.join(bench_levers.TRAIN_LEVERS + bench_levers.OPTIONAL_TRAIN_LEVERS)}; "
+                             f"{', '.join(levers.TRAIN_LEVERS + levers.OPTIONAL_TRAIN_LEVERS)}; "
                              f"inference: {', '.join('infer:' + x for x in known_infer)}")
         reps = 2 if args.quick else 3
-        if train:
-            results["levers"] = bench_levers.train_levers(device, args.lever_model, tuple(train), reps=reps)
-            say("levers (training)", bench_levers.table(results["levers"]))
-        if infer:
-            results["levers_infer"] = bench_levers.infer_levers(device, args.tile or 128, tuple(infer), reps=reps)
-            say("levers (inference)", bench_levers.infer_table(results["levers_infer"]))
+        if train_names:
+            results["levers"] = levers.train_levers(device, args.lever_model, tuple(train_names), reps=reps)
+            say("levers (training)", levers.table(results["levers"]))
+        if infer_names:
+            results["levers_infer"] = levers.infer_levers(device, args.tile or 128, tuple(infer_names), reps=reps)
+            say("levers (inference)", levers.infer_table(results["levers_infer"]))
     return results
 
 
@@ -195,6 +195,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwritten: {path}" + ("" if full else " (README.md keeps its table: not a full default run)"))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,8 +21,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
-from srlab.checkpoint import safe_torch_load
 from srlab.errors import ConfigError, SRLabError
+from srlab.weights import safe_torch_load
 
 log = logging.getLogger(__name__)
 LAST = "last.ckpt"

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import hydra
 
-from srlab.bench_train import compose_train
-from srlab.bench_utils import median
+from srlab.bench.train import compose_train
+from srlab.bench.utils import median
 from srlab.data.samples import materialize_samples
 
 WORKERS = (0, 1, 2)

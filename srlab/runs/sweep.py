@@ -92,7 +92,7 @@ def short_overrides(text: str) -> str:
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
-    from srlab.plots import read_metrics
+    from srlab.runs.plots import read_metrics
 
     nan = float("nan")
     row: dict[str, Any] = {key: nan for _, key, _ in SUMMARY_COLUMNS}

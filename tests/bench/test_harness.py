@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from srlab import bench, bench_train
+from srlab.bench import harness as bench
+from srlab.bench import train as bench_train
 
 
 def test_set_overrides_reach_the_train_section_and_its_table():

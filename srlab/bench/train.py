@@ -25,7 +25,7 @@ from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from srlab.bench_utils import median, spread, sync
+from srlab.bench.utils import median, spread, sync
 from srlab.train import CONFIG_DIR, build_model
 
 MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan")

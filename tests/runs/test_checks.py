@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from srlab.config_checks import validate_config
 from srlab.errors import ConfigError, SRLabError
 from srlab.nets.discriminators import VGGStyleDiscriminator
 from srlab.nets.rrdbnet import RRDBNet
+from srlab.runs.checks import validate_config
 from tests.conftest import TINY_NETS, compose_config
 
 MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan"]

@@ -117,7 +117,7 @@ def _check_generator(cfg: DictConfig) -> None:
         raise ConfigError(f"model.generator: cannot build {node._target_} ({detail})") from None
     init = cfg.model.get("generator_init")
     if init:
-        from srlab.nets.weights import load_generator_weights
+        from srlab.weights import load_generator_weights
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": the shapes are what we check

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from srlab.bench_utils import interleave, median
+from srlab.bench.utils import interleave, median
 
 CONV_CHANNELS, CONV_SIZE = 64, 128
 

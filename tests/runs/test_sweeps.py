@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from srlab.errors import SRLabError
-from srlab.sweep import find_runs, write_summary
+from srlab.runs.sweep import find_runs, write_summary
 from tests.conftest import TINY_NETS, compose_config
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
@@ -62,7 +62,7 @@ def test_sweep_configs_compose(tmp_path):
     assert set(cfg.hydra.sweeper.params) == {"model.optimizer_g.lr", "model.optimizer_d.lr",
                                              "model.loss_weights.pixel", "model.loss_weights.adversarial"}
     assert cfg.hydra.sweeper.storage.startswith("sqlite:///") and cfg.model.discriminator is not None
-    assert cfg.hydra.callbacks.sweep_summary._target_ == "srlab.sweep.SweepSummary"  # conf/hydra/default.yaml
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "srlab.runs.sweep.SweepSummary"  # conf/hydra/default.yaml
     for launcher, target in (("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher")):
         cfg = compose_config(tmp_path, [f"hydra/launcher={launcher}"])
         assert cfg.hydra.launcher._target_.endswith(target)

@@ -1,0 +1,7 @@
+"""``python -m srlab.bench``: the benchmark harness (:mod:`srlab.bench.harness`)."""
+
+import sys
+
+from srlab.bench.harness import main
+
+sys.exit(main())
