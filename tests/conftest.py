@@ -29,6 +29,7 @@ TINY_NETS = {
               "model.perceptual_loss.vgg_weights=random"],
     "esrgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4",
                "model.discriminator.num_feat=8", "model.perceptual_loss.vgg_weights=random"],
+    "srvgg": ["model.generator.num_feat=8", "model.generator.num_conv=2"],
 }
 
 

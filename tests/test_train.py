@@ -14,7 +14,7 @@ from srlab.errors import ConfigError
 from srlab.train import run
 from srlab.weights import safe_torch_load
 
-MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan"]
+MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan", "srvgg"]
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -4,6 +4,7 @@ from srlab.nets.autoencoder import Autoencoder
 from srlab.nets.discriminators import VanillaDiscriminator, VGGStyleDiscriminator
 from srlab.nets.rrdbnet import RRDBNet
 from srlab.nets.srresnet import SRResNet
+from srlab.nets.srvgg import SRVGGNetCompact
 from srlab.nets.vanilla import VanillaGenerator
 from srlab.nets.vgg import VGGFeatureExtractor
 
@@ -11,6 +12,7 @@ __all__ = [
     "Autoencoder",
     "RRDBNet",
     "SRResNet",
+    "SRVGGNetCompact",
     "VGGFeatureExtractor",
     "VGGStyleDiscriminator",
     "VanillaDiscriminator",
