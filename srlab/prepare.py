@@ -1,11 +1,16 @@
 """Make HQ/LQ training pairs from a folder of HQ images, as the origin report did (and a little more).
 
-    python -m srlab.prepare INPUT_DIR -o OUT_DIR [--scale 4] [--blur-radius 1.5] [--augment-copies 3]
-        [--subimage-size 480 --subimage-step 240] [--fixed-size 640] [--workers N] [--seed 0]
+    python -m srlab.prepare INPUT_DIR -o OUT_DIR [--scale 4] [--blur-radius 1.5] [--bicubic pil|matlab]
+        [--hq-scales 1,0.5] [--augment-copies 3] [--subimage-size 480 --subimage-step 240] [--fixed-size 640]
+        [--workers N] [--seed 0]
 
 Writes ``OUT/HQ/00000.png`` and ``OUT/LQ/00000.png`` (same names), then a summary on stdout and in
 ``OUT/prepare_summary.json`` with every skipped file and its reason and the source of every pair.
-Per image: [augmented copies] -> [fixed resize] -> [sub-images] -> modcrop -> degrade.
+Per image: [augmented copies] -> [HQ scales] -> [fixed resize] -> [sub-images] -> modcrop -> degrade.
+``--hq-scales 1,0.5`` also shrinks every HQ (and augmented copy) by each factor with Pillow's
+antialiased Lanczos before pairs are cut (BasicSR's multiscale DF2K trick: more scene scales, and a
+JPEG's 8 px blocking mostly averages away). The standard benchmark protocol is
+``--blur-radius 0 --bicubic matlab`` (or ``pil``): plain bicubic 1/scale.
 Bad files are skipped and named; the run never stops for them. Exit code 0 when at least one pair
 was written, 2 (with ``error: ...``) when there was nothing usable.
 """
@@ -27,6 +32,7 @@ from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
 from srlab.errors import SRLabError
+from srlab.resize import RESIZE_METHODS
 
 
 def positions(length: int, size: int, step: int) -> list[int]:
@@ -49,6 +55,19 @@ def variants(hq: Image.Image, args: argparse.Namespace, rng: np.random.Generator
     return out
 
 
+def hq_scaled(variant: str, img: Image.Image, factors: list[float], scale: int) -> list[tuple[str, Image.Image]]:
+    """``img`` shrunk by each factor (Lanczos, antialiased; 1 = as is); copies smaller than ``scale`` are left out."""
+    out = []
+    for f in factors:
+        if f == 1:
+            out.append((variant, img))
+            continue
+        size = (round(img.width * f), round(img.height * f))
+        if min(size) >= scale:
+            out.append((f"{variant}@{f:g}", img.resize(size, Image.LANCZOS)))
+    return out
+
+
 def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
     """Make every pair of one source image under temporary names; return what was written or why not."""
     index, path, args = job
@@ -61,7 +80,8 @@ def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
         return {"index": index, "path": path, "error": f"{hq.width}x{hq.height} is smaller than the scale {args.scale}"}
     rng = np.random.default_rng([args.seed, index])  # same copies whatever the worker count
     written = []
-    for variant, img in variants(hq, args, rng):
+    scaled = [v for variant, img in variants(hq, args, rng) for v in hq_scaled(variant, img, args.hq_scales, args.scale)]
+    for variant, img in scaled:
         if args.fixed_size:
             img = img.resize((args.fixed_size, args.fixed_size), Image.BICUBIC)
         boxes = [(0, 0, img.width, img.height)]
@@ -71,7 +91,7 @@ def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
                      for y in positions(img.height, size, args.subimage_step)
                      for x in positions(img.width, size, args.subimage_step)]
         for box in boxes:
-            gt, lq = make_pair(img.crop(box), args.scale, args.blur_radius, args.order)
+            gt, lq = make_pair(img.crop(box), args.scale, args.blur_radius, args.order, args.bicubic)
             tmp = f".tmp_{index:06d}_{len(written):05d}.png"
             gt.save(Path(args.output) / "HQ" / tmp)
             lq.save(Path(args.output) / "LQ" / tmp)
@@ -86,6 +106,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scale", type=int, default=4, help="downscaling factor (default 4)")
     p.add_argument("--blur-radius", type=float, default=1.5, help="Gaussian blur radius, 0 = none (default 1.5)")
     p.add_argument("--order", choices=ORDERS, default="resize_then_blur", help="degradation order")
+    p.add_argument("--bicubic", choices=RESIZE_METHODS, default="pil",
+                   help="LQ bicubic: pil (Image.resize, the report) or matlab (imresize, published tables); default pil")
+    p.add_argument("--hq-scales", type=_factors, default=[1.0], metavar="F[,F...]",
+                   help="also shrink each HQ by these factors (antialiased) before cutting, e.g. 1,0.5 (default 1)")
     p.add_argument("--augment-copies", type=int, default=0, help="extra warped copies per image (the report: 3)")
     p.add_argument("--subimage-size", type=int, default=None, help="cut HQ into overlapping crops of this size")
     p.add_argument("--subimage-step", type=int, default=None, help="step between crops (default size / 2)")
@@ -100,8 +124,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _factors(text: str) -> list[float]:
+    """``"1,0.5"`` -> ``[1.0, 0.5]``; each factor in (0, 1], none twice."""
+    try:
+        factors = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 1,0.5") from None
+    if not all(0 < f <= 1 for f in factors) or len(set(factors)) != len(factors):
+        raise argparse.ArgumentTypeError(f"{text!r}: each factor must lie in (0, 1] and appear once, e.g. 1,0.5")
+    return factors
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    check_degradation(args.scale, args.blur_radius, args.order)
+    check_degradation(args.scale, args.blur_radius, args.order, args.bicubic)
+    if args.fixed_size and args.hq_scales != [1.0]:
+        raise SRLabError("--hq-scales and --fixed-size both set the HQ size; use one of them")
     for name in ("subimage_size", "fixed_size"):
         value = getattr(args, name)
         if value is not None and (value < args.scale or value % args.scale):

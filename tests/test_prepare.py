@@ -116,3 +116,51 @@ def test_workers_give_the_same_pairs(tmp_path, capsys):
     for out, workers in (("w1", "1"), ("w2", "2")):
         assert _run(capsys, src, "-o", tmp_path / out, "--augment-copies", "1", "--workers", workers)[0] == 0
     assert [hq.read_bytes() for hq, _ in _pairs(tmp_path / "w1")] == [hq.read_bytes() for hq, _ in _pairs(tmp_path / "w2")]
+
+
+def test_hq_scales_add_antialiased_smaller_copies_before_cutting(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(rgb_array(0, (48, 40))).save(src / "a.png")
+    assert _run(capsys, src, "-o", tmp_path / "out", "--hq-scales", "1,0.5,0.05", "--blur-radius", "0")[0] == 0
+    (hq1, lq1), (hq2, lq2) = _pairs(tmp_path / "out")  # 0.05 would be 2x2, below the scale: left out
+    original = Image.fromarray(rgb_array(0, (48, 40)))
+    assert np.array_equal(np.asarray(Image.open(hq1)), np.asarray(original))
+    assert np.array_equal(np.asarray(Image.open(hq2)), np.asarray(original.resize((24, 20), Image.LANCZOS)))
+    assert Image.open(lq2).size == (6, 5)
+    summary = json.loads((tmp_path / "out" / "prepare_summary.json").read_text())
+    assert [p["variant"] for p in summary["pairs"]] == ["original", "original@0.5"]
+    assert summary["settings"]["hq_scales"] == [1.0, 0.5, 0.05]
+
+
+def test_bicubic_choice_makes_the_lq_with_that_kernel(tmp_path, capsys):
+    from srlab.resize import imresize
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(rgb_array(0, (48, 40))).save(src / "a.png")
+    lqs = {}
+    for kind in ("pil", "matlab"):
+        assert _run(capsys, src, "-o", tmp_path / kind, "--blur-radius", "0", "--bicubic", kind)[0] == 0
+        (hq, lq), = _pairs(tmp_path / kind)
+        lqs[kind] = np.asarray(Image.open(lq))
+    hq = np.asarray(Image.open(hq))
+    assert np.array_equal(lqs["matlab"], imresize(hq, size=(10, 12)))
+    assert np.array_equal(lqs["pil"], np.asarray(Image.fromarray(hq).resize((12, 10), Image.BICUBIC)))
+    assert not np.array_equal(lqs["pil"], lqs["matlab"])
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--hq-scales", "1,2"], "in (0, 1]"), (["--hq-scales", "1,x"], "comma-separated"),
+    (["--bicubic", "cv2"], "invalid choice"), (["--hq-scales", "1,0.5", "--fixed-size", "64"], "use one of them"),
+])
+def test_bad_hq_scales_and_bicubic_give_one_error_line(tmp_path, capsys, args, why):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(rgb_array(0)).save(src / "a.png")
+    try:
+        code, _, err = _run(capsys, src, "-o", tmp_path / "out", *args)
+    except SystemExit as exc:  # argparse rejects the value itself
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and why in err
+    assert len([line for line in err.splitlines() if "error:" in line]) == 1

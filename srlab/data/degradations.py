@@ -1,8 +1,10 @@
-"""The report's degradation (bicubic 1/scale, then Gaussian blur radius 1.5) and plain bicubic, in Pillow.
+"""The report's degradation (bicubic 1/scale, then Gaussian blur radius 1.5) and plain bicubic.
 
-Pillow is the reference on purpose: the origin report made its LQ images with exactly
+Pillow is the default on purpose: the origin report made its LQ images with exactly
 ``hq.resize((w // s, h // s), Image.BICUBIC).filter(ImageFilter.GaussianBlur(radius=1.5))``,
-and any other resize (OpenCV, torch) differs from it by a few grey levels.
+and any other resize (OpenCV, torch) differs from it by a few grey levels. ``resize="matlab"``
+swaps in MATLAB's ``imresize`` bicubic (:mod:`srlab.resize`), the one published benchmark
+tables made their LR with; the blur stays Pillow's.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from srlab.errors import ConfigError
+from srlab.resize import RESIZE_METHODS, resize_uint8
 
 ORDERS = ("resize_then_blur", "blur_then_resize")
 
 
-def check_degradation(scale: int, blur_radius: float, order: str) -> None:
+def check_degradation(scale: int, blur_radius: float, order: str, resize: str = "pil") -> None:
+    """Raise :class:`ConfigError` naming the ``data.degradation`` key that is out of range."""
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ConfigError(f"data.scale must be a positive integer, got {scale!r}")
     if blur_radius is None or blur_radius < 0:
         raise ConfigError(f"data.degradation.blur_radius must be >= 0 (0 disables the blur), got {blur_radius!r}")
     if order not in ORDERS:
         raise ConfigError(f"data.degradation.order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if resize not in RESIZE_METHODS:
+        raise ConfigError(f"data.degradation.resize must be one of {', '.join(RESIZE_METHODS)}, got {resize!r}")
 
 
 def modcrop(img: Image.Image | np.ndarray, scale: int) -> Image.Image | np.ndarray:
@@ -43,7 +49,7 @@ def modcrop(img: Image.Image | np.ndarray, scale: int) -> Image.Image | np.ndarr
 
 
 def degrade(
-    hq: Image.Image, scale: int = 4, blur_radius: float = 1.5, order: str = "resize_then_blur"
+    hq: Image.Image, scale: int = 4, blur_radius: float = 1.5, order: str = "resize_then_blur", resize: str = "pil"
 ) -> Image.Image:
     """Make the LQ image of ``modcrop(hq, scale)`` the way the origin report did.
 
@@ -53,14 +59,15 @@ def degrade(
         scale: downscaling factor.
         blur_radius: ``ImageFilter.GaussianBlur`` radius; 0 disables the blur (plain bicubic).
         order: ``"resize_then_blur"`` (the report) or ``"blur_then_resize"``.
+        resize: bicubic implementation, ``"pil"`` (the report) or ``"matlab"`` (published tables).
 
     Returns:
         The LQ image, size ``(w // scale, h // scale)``.
 
     Raises:
-        ConfigError: invalid scale, radius or order; or the image is smaller than ``scale``.
+        ConfigError: invalid scale, radius, order or resize; or the image is smaller than ``scale``.
     """
-    check_degradation(scale, blur_radius, order)
+    check_degradation(scale, blur_radius, order, resize)
     hq = modcrop(hq, scale)
     w, h = hq.size
     if w == 0 or h == 0:
@@ -68,7 +75,7 @@ def degrade(
     blur = ImageFilter.GaussianBlur(radius=blur_radius) if blur_radius > 0 else None
     if order == "blur_then_resize" and blur is not None:
         hq = hq.filter(blur)
-    lq = hq.resize((w // scale, h // scale), Image.BICUBIC)
+    lq = Image.fromarray(resize_uint8(np.asarray(hq), (h // scale, w // scale), resize))
     if order == "resize_then_blur" and blur is not None:
         lq = lq.filter(blur)
     return lq
@@ -85,7 +92,7 @@ def bicubic(hq: Image.Image, scale: int = 4) -> Image.Image:
 
 
 def make_pair(
-    hq: Image.Image, scale: int = 4, blur_radius: float = 1.5, order: str = "resize_then_blur"
+    hq: Image.Image, scale: int = 4, blur_radius: float = 1.5, order: str = "resize_then_blur", resize: str = "pil"
 ) -> tuple[Image.Image, Image.Image]:
     """Return ``(modcrop(hq), degrade(hq))``: an exactly aligned HQ/LQ pair.
 
@@ -94,5 +101,6 @@ def make_pair(
         scale: downscaling factor.
         blur_radius: Gaussian blur radius, 0 for none.
         order: see :func:`degrade`.
+        resize: ``"pil"`` or ``"matlab"`` bicubic, see :func:`degrade`.
     """
-    return modcrop(hq, scale), degrade(hq, scale, blur_radius, order)
+    return modcrop(hq, scale), degrade(hq, scale, blur_radius, order, resize)

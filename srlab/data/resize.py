@@ -18,6 +18,7 @@ from PIL import Image
 
 # Keys' cubic convolution parameter used by MATLAB (and Pillow)
 _A = -0.5
+RESIZE_METHODS = ("pil", "matlab")
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:

@@ -51,6 +51,8 @@ def test_bad_settings_name_the_key():
         degrade(hq, blur_radius=-1)
     with pytest.raises(ConfigError, match="data.scale"):
         degrade(hq, scale=0)
+    with pytest.raises(ConfigError, match="data.degradation.resize"):
+        degrade(hq, resize="cv2")
 
 
 @pytest.mark.parametrize("blur", [0.0, 1.5])
