@@ -1,7 +1,8 @@
 """Benchmark generators against bicubic: ``python -m srlab.evaluate weights=... 'benchmarks=[...]' out=DIR``.
 
 For every benchmark image: HR is modcropped to the scale, LR is made from it (``degradation``,
-``resize``) unless the folder holds LQ files, and bicubic plus every generator upscale LR.
+``resize``) unless the folder holds LQ files (:mod:`srlab.data.benchmarks`, as training validation
+on ``data.val_sets`` makes it), and bicubic plus every generator upscale LR.
 PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y). Writes ``results.csv``,
 ``results.json``, ``per_image.csv``, ``results.md`` (also printed) and comparison figures to ``out``.
 """
@@ -13,7 +14,6 @@ import json
 import logging
 import shlex
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
@@ -22,59 +22,15 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from srlab.data.degradations import degrade, modcrop
-from srlab.data.images import list_images, load_rgb
-from srlab.data.resize import resize_uint8
+from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.errors import SRLabError
 from srlab.inference import SRGenerator, load_generator, upscale_array
-from srlab.metrics import LPIPS, mean_metric, psnr, ssim
+from srlab.metrics import LPIPS, METRICS, mean_metric, measure
+from srlab.data.resize import resize_uint8
 
 log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
 _GENERIC_STEMS = {"last", "best", "generator", "model", "net_g", "params"}
-
-
-@dataclass
-class Benchmark:
-    """One benchmark: HR files and, for paired folders, their LQ files."""
-
-    name: str
-    hr: list[Path]
-    lq: dict[Path, Path] = field(default_factory=dict)
-
-
-def find_benchmark(folder: str | Path, scale: int = 4) -> Benchmark:
-    """Read ``<set>/HR`` (+ optional ``<set>/LQ`` or ``<set>/LR``), or a folder of HR images."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise SRLabError(f"benchmarks: {folder} {'is not a folder' if folder.exists() else 'does not exist'}")
-    hr_dir = folder / "HR" if (folder / "HR").is_dir() else folder
-    name = folder.parent.name if folder.name == "HR" else folder.name
-    hr = list_images(hr_dir, recursive=False)
-    if not hr:
-        raise SRLabError(f"benchmarks: {hr_dir} holds no images (png, jpg, webp, bmp, tif)")
-    lq_dir = next((folder / d for d in ("LQ", "LR") if (folder / d).is_dir() and hr_dir != folder), None)
-    if lq_dir is None:
-        return Benchmark(name, hr)
-    lq_files = {p.stem.lower(): p for p in list_images(lq_dir, recursive=False)}
-    lq = {}
-    for p in hr:  # BasicSR names LR files like baby.png or babyx4.png
-        stem = p.stem.lower()
-        match = next((lq_files[k] for k in (stem, f"{stem}x{scale}", f"{stem}_x{scale}") if k in lq_files), None)
-        if match is None:
-            raise SRLabError(f"benchmarks: {lq_dir} has no LQ file for {p.name}")
-        lq[p] = match
-    return Benchmark(name, hr, lq)
-
-
-def make_lq(hr: np.ndarray, cfg: DictConfig) -> np.ndarray:
-    """LR of a modcropped uint8 HR image as ``degradation`` and ``resize`` say."""
-    if cfg.degradation == "bicubic":
-        return resize_uint8(hr, (hr.shape[0] // cfg.scale, hr.shape[1] // cfg.scale), cfg.resize)
-    if cfg.degradation == "blur":  # always Pillow: exactly what srlab's training data used
-        return np.asarray(degrade(Image.fromarray(hr), scale=cfg.scale, blur_radius=cfg.blur_radius))
-    raise SRLabError(f"degradation={cfg.degradation}: use bicubic or blur")
 
 
 def _as_list(value) -> list:
@@ -109,19 +65,6 @@ def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
     return methods
 
 
-def measure(sr: np.ndarray, hr: np.ndarray, crop: int, lpips: LPIPS | None) -> dict[str, float]:
-    """BasicSR PSNR/SSIM on RGB and Y (and LPIPS) of one uint8 image pair."""
-    row = {
-        "psnr_rgb": psnr(sr, hr, crop),
-        "ssim_rgb": ssim(sr, hr, crop),
-        "psnr_y": psnr(sr, hr, crop, y_channel=True),
-        "ssim_y": ssim(sr, hr, crop, y_channel=True),
-    }
-    if lpips is not None:
-        row["lpips"] = lpips(sr, hr, crop)
-    return row
-
-
 def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
     mode = str(cfg.lpips).lower()
     if mode in ("false", "off", "none", "0"):
@@ -135,10 +78,7 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
     rows = []
     bicubic = f"bicubic ({cfg.resize})"
     for i, path in enumerate(tqdm(bench.hr, desc=bench.name, unit="img")):
-        hr = modcrop(np.asarray(load_rgb(path)), cfg.scale)  # gray files (Set14 bridge) become RGB, as BasicSR
-        lq = np.asarray(load_rgb(bench.lq[path])) if path in bench.lq else make_lq(hr, cfg)
-        if lq.shape[0] * cfg.scale != hr.shape[0] or lq.shape[1] * cfg.scale != hr.shape[1]:
-            raise SRLabError(f"{bench.lq.get(path, path)}: LQ {lq.shape[1]}x{lq.shape[0]} is not 1/{cfg.scale} of HR")
+        hr, lq = load_pair(bench, path, cfg.scale, cfg.degradation, cfg.resize, cfg.blur_radius)
         outputs = {bicubic: resize_uint8(lq, hr.shape[:2], cfg.resize)}
         for label, gen in methods:
             outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad)
@@ -178,7 +118,7 @@ def _fmt(v: float, digits: int) -> str:
 def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str) -> str:
     """One markdown table per benchmark, with the protocol stated above it."""
     lq = (f"{cfg.resize} bicubic 1/{cfg.scale}" if cfg.degradation == "bicubic"
-          else f"Pillow bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}")
+          else f"{cfg.resize} bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}")
     lines = [
         "# srlab evaluation", "", f"`{command}`", "",
         f"x{cfg.scale}; LR: {lq} of the modcropped HR (LQ files used where the benchmark has them); "
@@ -239,6 +179,7 @@ def save_figure(path: Path, hr, lq, outputs: dict, per: dict, crop: int, scale: 
 
 def run(cfg: DictConfig) -> list[dict]:
     """Evaluate as configured; returns the summary rows (also written to ``cfg.out``)."""
+    check_lq_protocol(cfg.degradation, cfg.resize, cfg.blur_radius)
     benches = [find_benchmark(b, cfg.scale) for b in _as_list(cfg.benchmarks)]
     if not benches:
         raise SRLabError("benchmarks: give at least one folder, e.g. 'benchmarks=[data/Set5]'")

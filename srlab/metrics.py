@@ -128,6 +128,23 @@ def ssim(img, img2, crop_border: int = 0, y_channel: bool = False) -> float:
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[-1])]))
 
 
+# the per-image row of evaluate and of whole-image validation on data.val_sets
+METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
+
+
+def measure(sr: np.ndarray, hr: np.ndarray, crop_border: int, lpips: LPIPS | None = None) -> dict[str, float]:
+    """BasicSR PSNR/SSIM on RGB and Y (and LPIPS when given) of one uint8 image pair, keyed by :data:`METRICS`."""
+    row = {
+        "psnr_rgb": psnr(sr, hr, crop_border),
+        "ssim_rgb": ssim(sr, hr, crop_border),
+        "psnr_y": psnr(sr, hr, crop_border, y_channel=True),
+        "ssim_y": ssim(sr, hr, crop_border, y_channel=True),
+    }
+    if lpips is not None:
+        row["lpips"] = lpips(sr, hr, crop_border)
+    return row
+
+
 def mean_metric(values: list[float]) -> float:
     """Mean over images; one ``inf`` PSNR (a perfect image) makes the mean ``inf``, NaN if empty."""
     return float(np.mean(values)) if values else float("nan")

@@ -32,7 +32,7 @@ from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
 from srlab.errors import SRLabError
-from srlab.resize import RESIZE_METHODS
+from srlab.data.resize import RESIZE_METHODS
 
 
 def positions(length: int, size: int, step: int) -> list[int]:

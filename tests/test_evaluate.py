@@ -120,6 +120,8 @@ def test_errors_exit_2_with_one_line(tmp_path, bench, capsys):
     (tmp_path / "bad.pth").write_bytes(b"junk")
     code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", f"weights={tmp_path / 'bad.pth'}", out])
     assert code == 2 and "bad.pth" in err[0]
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", "resize=cv2", out])
+    assert code == 2 and err == ["error: resize=cv2: use pil or matlab"]
 
 
 def test_unsafe_weights_refused(tmp_path, bench, capsys):

@@ -134,7 +134,7 @@ def test_hq_scales_add_antialiased_smaller_copies_before_cutting(tmp_path, capsy
 
 
 def test_bicubic_choice_makes_the_lq_with_that_kernel(tmp_path, capsys):
-    from srlab.resize import imresize
+    from srlab.data.resize import imresize
 
     src = tmp_path / "in"
     src.mkdir()

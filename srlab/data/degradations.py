@@ -3,7 +3,7 @@
 Pillow is the default on purpose: the origin report made its LQ images with exactly
 ``hq.resize((w // s, h // s), Image.BICUBIC).filter(ImageFilter.GaussianBlur(radius=1.5))``,
 and any other resize (OpenCV, torch) differs from it by a few grey levels. ``resize="matlab"``
-swaps in MATLAB's ``imresize`` bicubic (:mod:`srlab.resize`), the one published benchmark
+swaps in MATLAB's ``imresize`` bicubic (:mod:`srlab.data.resize`), the one published benchmark
 tables made their LR with; the blur stays Pillow's.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from srlab.errors import ConfigError
-from srlab.resize import RESIZE_METHODS, resize_uint8
+from srlab.data.resize import RESIZE_METHODS, resize_uint8
 
 ORDERS = ("resize_then_blur", "blur_then_resize")
 
