@@ -31,8 +31,8 @@ from tqdm import tqdm
 from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
-from srlab.errors import SRLabError
 from srlab.data.resize import RESIZE_METHODS
+from srlab.errors import SRLabError
 
 
 def positions(length: int, size: int, step: int) -> list[int]:

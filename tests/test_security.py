@@ -2,7 +2,7 @@
 
 evaluate, upscale, export and inference have their own code-running-pickle tests
 (tests/test_evaluate.py, test_upscale.py, test_export.py, test_inference.py::test_unsafe_pickle_refused,
-tests/nets/test_weights.py); upscale's output-path containment is tests/test_upscale.py::
+tests/test_weights.py); upscale's output-path containment is tests/test_upscale.py::
 test_names_cannot_escape_and_inputs_never_overwritten and test_symlink_in_output_is_replaced_not_followed.
 """
 

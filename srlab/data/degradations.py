@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageFilter
 
-from srlab.errors import ConfigError
 from srlab.data.resize import RESIZE_METHODS, resize_uint8
+from srlab.errors import ConfigError
 
 ORDERS = ("resize_then_blur", "blur_then_resize")
 

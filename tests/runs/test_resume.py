@@ -18,9 +18,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from srlab.runs.checkpointing import (
 import srlab.runs.checkpointing as ckpt_mod
-from srlab.weights import safe_torch_load
+from srlab.errors import ConfigError, SRLabError
+from srlab.runs.checkpointing import (
     AtomicCheckpoint,
     LastCheckpoint,
     find_resume_checkpoint,
@@ -28,8 +28,8 @@ from srlab.weights import safe_torch_load
     rng_state,
     set_rng_state,
 )
-from srlab.errors import ConfigError, SRLabError
 from srlab.train import run
+from srlab.weights import safe_torch_load
 from tests.conftest import compose_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -340,7 +340,7 @@ def test_ckpt_path_is_checked_before_training(tmp_path):
 # ----------------------------------------------------------------- a real kill
 def _train_cli(*args: str, cwd: Path, throttle: bool = False) -> subprocess.Popen:
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    extra = ["+callbacks.throttle._target_=tests.test_resume.Throttle"] if throttle else []
+    extra = ["+callbacks.throttle._target_=tests.runs.test_resume.Throttle"] if throttle else []
     return subprocess.Popen([sys.executable, "-m", "srlab.train", *GAN, *args, *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
