@@ -9,6 +9,7 @@ from torch import nn
 from srlab.errors import ConfigError
 
 _ACT_TYPES = ("prelu", "relu", "leakyrelu")
+_RESIDUALS = ("nearest", "bicubic")
 
 
 def _activation(act_type: str, num_feat: int) -> nn.Module:
@@ -42,9 +43,13 @@ class SRVGGNetCompact(nn.Module):
         upscale: any integer factor >= 1 (one PixelShuffle does it; num_out_ch must equal num_in_ch
             for the residual).
         act_type: ``prelu``, ``relu`` or ``leakyrelu`` (slope 0.1).
+        residual: upsampling of ``lq`` that the output is added to: ``nearest`` (Real-ESRGAN's,
+            what its published weights expect) or ``bicubic`` (a better start for PSNR training: a
+            freshly initialised net is already close to the bicubic baseline; it learned faster in
+            the one-CPU-hour study, experiments/cpu_hour). Not stored in the state dict.
 
     Raises:
-        ConfigError: unknown ``act_type``, ``upscale`` < 1, or in/out channels that differ.
+        ConfigError: unknown ``act_type`` or ``residual``, ``upscale`` < 1, or in/out channels that differ.
     """
 
     def __init__(
@@ -55,10 +60,13 @@ class SRVGGNetCompact(nn.Module):
         num_conv: int = 16,
         upscale: int = 4,
         act_type: str = "prelu",
+        residual: str = "nearest",
     ) -> None:
         super().__init__()
         if act_type not in _ACT_TYPES:
             raise ConfigError(f"model.generator.act_type={act_type!r}: use one of {', '.join(_ACT_TYPES)}")
+        if residual not in _RESIDUALS:
+            raise ConfigError(f"model.generator.residual={residual!r}: use one of {', '.join(_RESIDUALS)}")
         if not isinstance(upscale, int) or upscale < 1:
             raise ConfigError(f"model.generator.upscale={upscale}: SRVGGNetCompact needs an integer scale >= 1")
         if num_in_ch != num_out_ch:
@@ -72,11 +80,14 @@ class SRVGGNetCompact(nn.Module):
             self.body.extend([nn.Conv2d(num_feat, num_feat, 3, 1, 1), _activation(act_type, num_feat)])
         self.body.append(nn.Conv2d(num_feat, num_out_ch * upscale * upscale, 3, 1, 1))
         self.upsampler = nn.PixelShuffle(upscale)
+        self.residual = residual
 
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
         """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C, h*upscale, w*upscale)."""
         feat = lq
         for layer in self.body:
             feat = layer(feat)  # (B, F, h, w); the last conv gives (B, C*upscale^2, h, w)
-        base = F.interpolate(lq, scale_factor=self.upscale, mode="nearest")  # (B, C, h*upscale, w*upscale)
+        # (B, C, h*upscale, w*upscale); align_corners only exists for the bicubic mode
+        extra = {"align_corners": False} if self.residual == "bicubic" else {}
+        base = F.interpolate(lq, scale_factor=self.upscale, mode=self.residual, **extra)
         return self.upsampler(feat) + base

@@ -45,9 +45,19 @@ def test_output_is_body_plus_nearest_upsampled_input() -> None:
         torch.testing.assert_close(net(lq), lq.repeat_interleave(3, -2).repeat_interleave(3, -1))
 
 
+def test_bicubic_residual_adds_the_bicubic_upsampled_input() -> None:
+    net = SRVGGNetCompact(num_feat=8, num_conv=1, upscale=4, residual="bicubic").eval()
+    torch.nn.init.zeros_(net.body[-1].weight)
+    torch.nn.init.zeros_(net.body[-1].bias)
+    lq = torch.rand(1, 3, 6, 7)
+    expected = torch.nn.functional.interpolate(lq, scale_factor=4, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        torch.testing.assert_close(net(lq), expected)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"act_type": "gelu"}, "act_type='gelu'"), ({"upscale": 0}, "upscale=0"), ({"num_out_ch": 1}, "num_out_ch=1")],
+    [({"act_type": "gelu"}, "act_type='gelu'"), ({"residual": "bilinear"}, "residual='bilinear'"), ({"upscale": 0}, "upscale=0"), ({"num_out_ch": 1}, "num_out_ch=1")],
 )
 def test_bad_options_raise_config_error(kwargs: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
