@@ -7,7 +7,9 @@
 - ``paired``: HQ/LQ pairs, ``root/HQ`` + ``root/LQ`` as ``srlab.prepare`` writes them (or ``hq_dir`` + ``lq_dir``).
 
 Validation comes from ``val_dir`` (an HQ folder, or for ``paired`` a folder with HQ/ and LQ/) or,
-when that is unset, from a seeded ``val_fraction`` split of the training images.
+when that is unset, from a seeded ``val_fraction`` split of the training images; ``val_sets`` adds
+whole-image benchmark validation (:mod:`srlab.data.val_sets`), one dataloader per set after the
+crops' (``val_fraction: 0`` without ``val_dir``: benchmarks only, every image trains).
 Nothing is read before :meth:`setup`; config mistakes raise :class:`srlab.errors.ConfigError` there.
 """
 
@@ -20,12 +22,14 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from srlab.data.val_sets import BenchmarkValSet, parse_val_sets, unbatched
 from srlab.errors import ConfigError, SRLabError
 
 log = logging.getLogger("srlab.data")
@@ -42,15 +46,15 @@ def _worker_init(max_image_pixels: int, worker_id: int) -> None:
 
 
 def _plain(value):
-    """OmegaConf containers -> plain dicts (Hydra passes nested config as DictConfig)."""
+    """OmegaConf containers -> plain dicts/lists (Hydra passes nested config as DictConfig/ListConfig)."""
     try:
-        from omegaconf import DictConfig, OmegaConf
+        from omegaconf import OmegaConf
 
-        if isinstance(value, DictConfig):
+        if OmegaConf.is_config(value):
             return OmegaConf.to_container(value, resolve=True)
     except ImportError:  # pragma: no cover
         pass
-    return dict(value) if value is not None else None
+    return dict(value) if isinstance(value, dict) else value
 
 
 class SRDataModule(L.LightningDataModule):
@@ -64,7 +68,9 @@ class SRDataModule(L.LightningDataModule):
         lq_dir: LQ folder for ``paired`` when not ``root/LQ``.
         val_dir: validation folder; ``None`` splits ``val_fraction`` off the training images.
         samples_dir: where the sample photographs are written (``None``: ``~/.cache/srlab/samples``).
-        val_fraction: share of training images held out when ``val_dir`` is unset, in (0, 1).
+        val_fraction: share of training images held out when ``val_dir`` is unset, in (0, 1); 0 holds
+            none out (then ``val_sets`` must be given).
+        val_sets: benchmark folders validated on whole images, see :mod:`srlab.data.val_sets`.
         scale: SR factor; the model's scale should be ``${data.scale}``.
         patch_size: HQ training patch side, a multiple of ``scale``; smaller images are skipped.
         val_patch_size: HQ center-crop side for validation; ``None`` = whole images (batch size 1).
@@ -86,12 +92,14 @@ class SRDataModule(L.LightningDataModule):
                  samples_dir=None, val_fraction=0.25, scale=4, patch_size=128, val_patch_size=None,
                  degradation=None, augment=None, normalize=False, batch_size=16, val_batch_size=4, num_workers=2,
                  pin_memory=False, persistent_workers=False, samples_per_epoch=None, seed=0,
-                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False):
+                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False, val_sets=None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.hp = dict(self.hparams)
         self.hp["degradation"], self.hp["augment"] = _plain(degradation), _plain(augment)
+        self.hp["val_sets"] = _plain(val_sets)
         self.train_set = self.val_set = None
+        self.val_benchmarks: list[BenchmarkValSet] = []
 
     @property
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -109,8 +117,9 @@ class SRDataModule(L.LightningDataModule):
             v = hp[key]
             if (v is not None or key == "patch_size") and (not isinstance(v, int) or v < s or v % s):
                 raise ConfigError(f"data.{key}={v} must be a positive multiple of data.scale={s} (e.g. {s * 32})")
-        if hp["val_dir"] is None and not 0 < hp["val_fraction"] < 1:
-            raise ConfigError(f"data.val_fraction={hp['val_fraction']} must be in (0, 1), or set data.val_dir")
+        if hp["val_dir"] is None and not 0 < hp["val_fraction"] < 1 and not (hp["val_fraction"] == 0 and hp["val_sets"]):
+            raise ConfigError(f"data.val_fraction={hp['val_fraction']} must be in (0, 1), or set data.val_dir "
+                              "(0 holds nothing out: then give data.val_sets)")
         for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
             if hp[key] is not None and (not isinstance(hp[key], int) or hp[key] < 1):
                 raise ConfigError(f"data.{key} must be a positive integer, got {hp[key]!r}")
@@ -128,13 +137,18 @@ class SRDataModule(L.LightningDataModule):
             return
         self._validate()
         set_max_image_pixels(self.hp["max_image_pixels"])
+        self.val_benchmarks = parse_val_sets(self.hp["val_sets"], self.hp["scale"], self.hp["max_image_pixels"])
         if self.hp["source"] == "paired":
             self._setup_paired()
         else:
             self._setup_hq()
-        log.info("data: %d training images, %d validation images", len(self.train_set.items), len(self.val_set.items))
+        sets = "".join(f", {b.spec.name} {len(b)}" for b in self.val_benchmarks)
+        log.info("data: %d training images, validation: %d crops%s", len(self.train_set.items),
+                 len(self.val_set.items) if self.val_set else 0, sets)
 
     def _split(self, items: list, where: str) -> tuple[list, list]:
+        if self.hp["val_fraction"] == 0:  # benchmarks only (checked in _validate)
+            return items, []
         if len(items) < 2:
             raise SRLabError(f"{where}: {len(items)} usable image(s) cannot be split into train and val; "
                              "add images or set data.val_dir")
@@ -168,7 +182,7 @@ class SRDataModule(L.LightningDataModule):
         kw = {**self._kwargs(True), "degradation": hp["degradation"]}
         if hp["val_dir"] is None:
             train_files, val_files = self._split(good, str(folder))
-            self.val_set = HQFolderDataset(val_files, **{**kw, "train": False}, sizes=sizes)
+            self.val_set = HQFolderDataset(val_files, **{**kw, "train": False}, sizes=sizes) if val_files else None
         else:
             train_files = good
             self.val_set = HQFolderDataset(Path(hp["val_dir"]).expanduser(), **{**kw, "train": False})
@@ -190,7 +204,8 @@ class SRDataModule(L.LightningDataModule):
         pairs = match_pairs(hq_dir, lq_dir, hp["scale"])
         if hp["val_dir"] is None:
             train_pairs, val_pairs = self._split(pairs, f"{hq_dir} + {lq_dir}")
-            self.val_set = PairedFolderDataset(hq_dir, lq_dir, **{**kw, "train": False}, pairs=val_pairs)
+            if val_pairs:
+                self.val_set = PairedFolderDataset(hq_dir, lq_dir, **{**kw, "train": False}, pairs=val_pairs)
         else:
             train_pairs, val = None, Path(hp["val_dir"]).expanduser()
             self.val_set = PairedFolderDataset(val / "HQ", val / "LQ", **{**kw, "train": False})
@@ -207,11 +222,28 @@ class SRDataModule(L.LightningDataModule):
         """Shuffled random patches, ``samples_per_epoch`` of them."""
         return self._loader(self.train_set, self.hp["batch_size"], shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
-        """Validation images in a fixed order; batch size 1 for whole images (they differ in size)."""
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
+        """The validation crops (fixed order; batch 1 for whole images); with ``val_sets``, a list of
+        the crops' loader (if any) and one loader per set."""
         bs = self.hp["val_batch_size"] if self.hp["val_patch_size"] else 1
-        return self._loader(self.val_set, bs, shuffle=False)
+        crops = [self._loader(self.val_set, bs, shuffle=False)] if self.val_set is not None else []
+        if not self.val_benchmarks:
+            return crops[0]
+        return crops + [self._benchmark_loader(b) for b in self.val_benchmarks]
 
-    def test_dataloader(self) -> DataLoader:
+    def _benchmark_loader(self, dataset: BenchmarkValSet) -> DataLoader:
+        """Batch 1, in the main process (the dataset keeps its samples); under DDP each rank a shard, none twice."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        sampler = None
+        if world > 1:
+            if len(dataset) < world:
+                raise ConfigError(f"data.val_sets ({dataset.spec.name}): {len(dataset)} image(s) for {world} "
+                                  "processes; each process needs one")
+            # Lightning's default DistributedSampler pads shards with repeats, which would bias the mean
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=world, rank=self.trainer.global_rank,
+                                                   shuffle=False)
+        return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=0, collate_fn=unbatched)
+
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
         """Same images as validation."""
         return self.val_dataloader()

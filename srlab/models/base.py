@@ -13,7 +13,12 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from srlab.data.transforms import denormalize
 from srlab.errors import ConfigError
+from srlab.inference import SRGenerator
+from srlab.models.benchmark_scores import BenchmarkScores
 from srlab.weights import load_generator_weights
+
+# what validation on crops (data.val_dir / data.val_fraction) logs; data.val_sets add val/<set>/...
+CROP_METRICS = ("val/psnr", "val/ssim", "val/psnr_bicubic")
 
 
 # nets, losses and optimizer/scheduler factories stay out of hparams: checkpoints must hold only
@@ -31,6 +36,9 @@ class SRModule(L.LightningModule):
     ``val/psnr`` and ``val/ssim`` on [0, 1] RGB (or Y, per ``metrics.test_y_channel``) with
     ``metrics.crop_border`` pixels removed, plus ``val/psnr_bicubic``: plain bicubic upsampling
     of the same LQ images, computed once so every run shows whether it beats bicubic.
+    Whole-image benchmark samples (``data.val_sets``) are scored as ``evaluate`` scores them
+    (:mod:`srlab.models.benchmark_scores`): ``val/<set>/psnr_y``, ``ssim_y``, ``psnr``, ``ssim``,
+    and the same with ``_bicubic`` once. Both use the EMA generator when there is one.
 
     Args:
         generator: the network that maps ``lq`` (B, 3, h, w) to ``sr`` (B, 3, h*scale, w*scale).
@@ -81,6 +89,7 @@ class SRModule(L.LightningModule):
         self.val_psnr_bicubic = PeakSignalNoiseRatio(data_range=1.0)
         # bicubic PSNR depends only on the (fixed) validation set: measured once, logged every epoch
         self.register_buffer("psnr_bicubic", torch.tensor(float("nan")))
+        self.benchmark_scores = BenchmarkScores()
 
     # ----------------------------------------------------------------- memory format
     def setup(self, stage: str) -> None:
@@ -122,7 +131,9 @@ class SRModule(L.LightningModule):
             ema_buf.copy_(buf)
 
     # ----------------------------------------------------------------- validation
-    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        if "set" in batch:  # a whole benchmark image of data.val_sets
+            return self._validate_benchmark(batch)
         lq, gt = batch["lq"], batch["gt"]
         sr = self.to_unit_range(self(lq))
         gt = self.to_unit_range(gt)
@@ -137,21 +148,43 @@ class SRModule(L.LightningModule):
         # returned for the comparison-grid callback
         return {"lq_bicubic": bicubic, "sr": sr, "gt": gt}
 
+    def _validate_benchmark(self, sample: dict) -> dict:
+        net = self.generator_ema if self.generator_ema is not None else self.generator
+        gen = SRGenerator(net, self.scale, {}, self.normalized_input)
+        # fp32 like evaluate's default, whatever mixed precision training uses
+        with torch.autocast(self.device.type, enabled=False):
+            sr = self.benchmark_scores.score(gen, sample, crop_border=self.scale)
+        images = {"lq_bicubic": sample["bicubic"], "sr": sr, "gt": sample["hr"]}
+        # (1, 3, H, W) in [0, 1] for the comparison-grid callback
+        return {"set": sample["set"], **{k: torch.tensor(v).permute(2, 0, 1)[None].float() / 255 for k, v in images.items()}}
+
+    def on_validation_epoch_start(self) -> None:
+        self.benchmark_scores.reset()
+
     def _measuring_bicubic(self) -> bool:
         return bool(torch.isnan(self.psnr_bicubic)) and not self.trainer.sanity_checking
 
     def on_validation_epoch_end(self) -> None:
+        final = not self.trainer.sanity_checking
+        # every rank takes part (the rows are gathered); each logs the same values
+        for name, value in self.benchmark_scores.summary(final).items():
+            self.log(name, value, sync_dist=False, add_dataloader_idx=False, prog_bar=name.endswith("/psnr_y"))
+        if not self.val_psnr.update_called:  # benchmarks only: no crops
+            return
         if self._measuring_bicubic():
             self.psnr_bicubic.fill_(self.val_psnr_bicubic.compute())
             self.val_psnr_bicubic.reset()
-        self.log("val/psnr", self.val_psnr.compute(), prog_bar=True, sync_dist=False)
-        self.log("val/ssim", self.val_ssim.compute(), prog_bar=True, sync_dist=False)
-        self.log("val/psnr_bicubic", self.psnr_bicubic, sync_dist=False)
+        self.log("val/psnr", self.val_psnr.compute(), prog_bar=True, sync_dist=False, add_dataloader_idx=False)
+        self.log("val/ssim", self.val_ssim.compute(), prog_bar=True, sync_dist=False, add_dataloader_idx=False)
+        self.log("val/psnr_bicubic", self.psnr_bicubic, sync_dist=False, add_dataloader_idx=False)
         self.val_psnr.reset()
         self.val_ssim.reset()
 
-    def test_step(self, batch: dict, batch_idx: int) -> dict:
-        return self.validation_step(batch, batch_idx)
+    def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
+        return self.validation_step(batch, batch_idx, dataloader_idx)
+
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
 
     def on_test_epoch_end(self) -> None:
         self.on_validation_epoch_end()

@@ -20,39 +20,51 @@ GRID_COLUMNS = ("LQ (bicubic x{scale})", "output", "HQ")
 class ComparisonGrid(L.Callback):
     """Saves a fixed set of validation images as ``LQ bicubic | output | HQ`` rows each validation epoch.
 
+    Validation crops go to ``output_dir/val_epoch{E}.png``; each ``data.val_sets`` benchmark gets its
+    own grid of whole images, ``output_dir/<set>/val_epoch{E}.png``. Under DDP rank 0 draws what it
+    validated (its shard of each benchmark).
+
     Args:
         output_dir: folder for ``val_epoch{E}.png`` files.
-        num_images: how many validation images (the first ones, so the same every epoch).
+        num_images: how many validation images per grid (the first ones, so the same every epoch).
     """
 
     def __init__(self, output_dir: str, num_images: int = 4) -> None:
         self.output_dir = Path(output_dir)
         self.num_images = num_images
-        self._rows: list[torch.Tensor] = []
+        self._rows: dict[str | None, list[torch.Tensor]] = {}  # None: the validation crops
         self.last_path: Path | None = None
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._rows = []
+        self._rows = {}
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        if trainer.sanity_checking or not isinstance(outputs, dict) or len(self._rows) >= self.num_images:
+        if trainer.sanity_checking or not isinstance(outputs, dict):
             return
+        rows = self._rows.setdefault(outputs.get("set"), [])
         for lq_up, sr, gt in zip(outputs["lq_bicubic"], outputs["sr"], outputs["gt"]):
-            if len(self._rows) < self.num_images:
-                self._rows.append(torch.stack([lq_up, sr, gt]).float().cpu())  # (3, C, H, W)
+            if len(rows) < self.num_images:
+                rows.append(torch.stack([lq_up, sr, gt]).float().cpu())  # (3, C, H, W)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self._rows or not trainer.is_global_zero:
+        if trainer.sanity_checking or not trainer.is_global_zero:
             return
         labels = [c.format(scale=getattr(pl_module, "scale", "")) for c in GRID_COLUMNS]
-        image = render_grid(self._rows, labels, title=f"epoch {trainer.current_epoch}, step {trainer.global_step}")
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        self.last_path = self.output_dir / f"val_epoch{trainer.current_epoch:03d}.png"
-        image.save(self.last_path)
-        for logger in trainer.loggers:
-            # W&B (and any logger with log_image) receives the same picture
-            if hasattr(logger, "log_image"):
-                logger.log_image(key="val/comparison", images=[str(self.last_path)], step=trainer.global_step)
+        for name, rows in self._rows.items():
+            if not rows:
+                continue
+            title = f"{name + ', ' if name else ''}epoch {trainer.current_epoch}, step {trainer.global_step}"
+            folder = self.output_dir / name if name else self.output_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"val_epoch{trainer.current_epoch:03d}.png"
+            render_grid(rows, labels, title=title).save(path)
+            if name is None:
+                self.last_path = path
+            for logger in trainer.loggers:
+                # W&B (and any logger with log_image) receives the same picture
+                if hasattr(logger, "log_image"):
+                    key = f"val/{name}/comparison" if name else "val/comparison"
+                    logger.log_image(key=key, images=[str(path)], step=trainer.global_step)
 
 
 def render_grid(rows: list[torch.Tensor], labels: list[str], title: str = "") -> Image.Image:

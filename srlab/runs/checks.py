@@ -10,7 +10,9 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from srlab.data.val_sets import parse_val_sets, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
+from srlab.models.base import CROP_METRICS
 
 # smallest HQ patch side each discriminator is meant for, when the class does not say (min_input_size)
 _DISCRIMINATOR_MIN_PATCH = {
@@ -33,6 +35,7 @@ def validate_config(cfg: DictConfig) -> None:
         cfg: the composed ``train.yaml`` config.
     """
     _check_data(cfg)
+    _check_monitor(cfg)
     _check_model_values(cfg)
     _check_devices(cfg.trainer)
     _check_generator(cfg)
@@ -43,8 +46,14 @@ def _check_data(cfg: DictConfig) -> None:
     scale, patch = int(data.scale), int(data.patch_size)
     if patch % scale:
         raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={scale}; use a multiple of {scale}")
-    if "val_fraction" in data and data.val_fraction is not None and not 0.0 < float(data.val_fraction) < 1.0:
-        raise ConfigError(f"data.val_fraction={data.val_fraction} must be between 0 and 1 (exclusive)")
+    fraction = data.get("val_fraction")
+    benchmarks_only = fraction == 0 and data.get("val_sets") and data.get("val_dir") is None
+    if fraction is not None and not 0.0 < float(fraction) < 1.0 and not benchmarks_only:
+        raise ConfigError(f"data.val_fraction={fraction} must be between 0 and 1 (exclusive); "
+                          "0 (no held-out crops) only with data.val_sets")
+    # every benchmark entry read (headers only) now, before the model and trainer are built
+    parse_val_sets(OmegaConf.to_container(data.val_sets, resolve=True) if OmegaConf.is_config(data.get("val_sets"))
+                   else data.get("val_sets"), scale, data.get("max_image_pixels"))
     disc = cfg.model.get("discriminator")
     if disc is not None and "_target_" in disc:
         need = _DISCRIMINATOR_MIN_PATCH.get(disc._target_)
@@ -56,6 +65,20 @@ def _check_data(cfg: DictConfig) -> None:
             name = disc._target_.rsplit(".", 1)[-1]
             raise ConfigError(f"data.patch_size={patch} is too small for {name}, which needs patches of at least "
                               f"{need} px; raise data.patch_size")
+
+
+def _check_monitor(cfg: DictConfig) -> None:
+    """``monitor`` (best checkpoint, early stopping) must name a validation metric this run logs."""
+    monitor = cfg.get("monitor")
+    if not isinstance(monitor, str) or not monitor.startswith("val/"):
+        return  # train/... metrics and custom callbacks are the user's call
+    data = cfg.data
+    names = [str(e.get("name")) for e in (data.get("val_sets") or []) if isinstance(e, (dict, DictConfig))]
+    logged = val_set_metric_names(names)
+    if not (data.get("val_fraction") == 0 and data.get("val_dir") is None):
+        logged = [*CROP_METRICS, *logged]
+    if monitor not in logged:
+        raise ConfigError(f"monitor={monitor}: no such validation metric in this run; it logs {', '.join(logged)}")
 
 
 def _check_model_values(cfg: DictConfig) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import hydra
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -131,3 +132,20 @@ def test_val_dir_and_worker_init(tmp_path):
     finally:
         torch.set_num_threads(threads)
         images.set_max_image_pixels(limit)
+
+
+def test_val_sets_add_one_whole_image_loader_per_set(tmp_path, samples_dir):
+    from tests.test_val_sets import make_benchmark
+
+    bench = make_benchmark(tmp_path / "Tiny")
+    cfg = compose_config(tmp_path, ["data=samples", f"data.samples_dir={samples_dir}",
+                                    *[f"data.{k}={v}" for k, v in SMALL.items()],
+                                    f"data.val_sets=[{{name: Tiny, dir: '{bench}', resize: matlab}}]"])
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all")
+    dm.setup("fit")
+    crops, tiny = dm.val_dataloader()
+    assert next(iter(crops))["gt"].shape == (2, 3, 32, 32)
+    samples = list(tiny)
+    assert [s["image"] for s in samples] == ["img0.png", "img1.png", "img2.png"]
+    assert samples[2]["hr"].shape == (48, 40, 3) and samples[2]["lq"].shape == (12, 10, 3)  # 41x50 modcropped
+    assert samples[0]["hr"].dtype == np.uint8 and samples[0]["set"] == "Tiny"

@@ -1,0 +1,153 @@
+"""Whole-image benchmark validation during training (``data.val_sets``), LR made as ``evaluate`` makes it.
+
+Each entry is a benchmark folder (``<set>/HR`` with optional ``<set>/LQ`` or ``LR``, or a folder of
+HR images, exactly what ``python -m srlab.evaluate benchmarks=[...]`` reads)::
+
+    val_sets:
+      - {name: Set5, dir: /data/Set5, degradation: bicubic, resize: matlab}
+      - {name: Set14, dir: /data/Set14}
+
+Every entry is checked when the data module is set up, before any training: a missing or empty
+folder, an unreadable image, or one too small to measure stops the run with one line naming the
+entry. Samples are whole uint8 images (batch size 1), each set its own dataloader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
+from srlab.data.images import scan_images
+from srlab.errors import ConfigError, SRLabError
+from srlab.metrics import METRICS
+from srlab.data.resize import resize_uint8
+
+# SSIM's Gaussian window (srlab.metrics): the least HR side left after the crop border
+_SSIM_WINDOW = 11
+# metrics.METRICS -> the name logged under val/<set>/: RGB as plain psnr/ssim, as BasicSR logs them
+VAL_SET_KEYS = {"psnr_rgb": "psnr", "ssim_rgb": "ssim", "psnr_y": "psnr_y", "ssim_y": "ssim_y"}
+
+
+@dataclass(frozen=True)
+class ValSetSpec:
+    """One ``data.val_sets`` entry; the LR keys mean what they mean in ``conf/evaluate.yaml``.
+
+    Args:
+        name: the metric prefix, ``val/<name>/psnr_y``.
+        dir: the benchmark folder.
+        degradation: ``bicubic`` (plain bicubic 1/scale) or ``blur`` (the report's bicubic + blur).
+        resize: bicubic implementation of the LR and of the bicubic row, ``pil`` or ``matlab``.
+        blur_radius: Gaussian blur radius of ``degradation: blur``.
+        tile: inference tile size in LR pixels for large images (0: whole image), as ``evaluate``'s.
+        tile_pad: context around each tile, as ``evaluate``'s.
+    """
+
+    name: str
+    dir: str
+    degradation: str = "bicubic"
+    resize: str = "pil"
+    blur_radius: float = 1.5
+    tile: int = 0
+    tile_pad: int = 16
+
+
+def min_side(scale: int) -> int:
+    """Least HR side (after modcrop) whose PSNR/SSIM can be measured with ``crop_border = scale``."""
+    need = 2 * scale + _SSIM_WINDOW
+    return -(-need // scale) * scale
+
+
+def parse_val_sets(entries, scale: int, max_image_pixels: int | None = None) -> list["BenchmarkValSet"]:
+    """Check every ``data.val_sets`` entry and build its dataset.
+
+    Args:
+        entries: the list from the config (mappings with ``name``, ``dir`` and optional LR keys).
+        scale: the SR factor (LQ files, modcrop, crop border).
+        max_image_pixels: the decompression-bomb limit.
+
+    Raises:
+        ConfigError / SRLabError: one line naming the entry (``data.val_sets[i] (name)``).
+    """
+    if entries is None:
+        return []
+    if isinstance(entries, (str, dict)) or not hasattr(entries, "__iter__"):
+        raise ConfigError(f"data.val_sets must be a list of {{name, dir}} entries, got {entries!r}")
+    known = {f.name for f in fields(ValSetSpec)}
+    sets: list[BenchmarkValSet] = []
+    for i, entry in enumerate(entries):
+        key = f"data.val_sets[{i}]"
+        if not isinstance(entry, dict) or not {"name", "dir"} <= set(entry):
+            raise ConfigError(f"{key}: give a mapping with name and dir, e.g. {{name: Set5, dir: /data/Set5}}; got {entry!r}")
+        if set(entry) - known:
+            raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(set(entry) - known))}; known: {', '.join(sorted(known))}")
+        spec = ValSetSpec(**entry)
+        if not isinstance(spec.name, str) or not spec.name or "/" in spec.name:
+            raise ConfigError(f"{key}.name={spec.name!r}: give a non-empty name without '/' (it becomes val/<name>/psnr_y)")
+        if spec.name in {s.spec.name for s in sets}:
+            raise ConfigError(f"{key}.name={spec.name}: two val_sets share this name; names must differ")
+        key = f"{key} ({spec.name})"
+        check_lq_protocol(spec.degradation, spec.resize, spec.blur_radius, key=f"{key}.")
+        if not isinstance(spec.tile, int) or spec.tile < 0 or not isinstance(spec.tile_pad, int) or spec.tile_pad < 0:
+            raise ConfigError(f"{key}: tile and tile_pad must be integers >= 0, got {spec.tile!r}, {spec.tile_pad!r}")
+        bench = find_benchmark(spec.dir, scale, key=f"{key}.dir")
+        _check_images(bench, scale, max_image_pixels, key)
+        sets.append(BenchmarkValSet(spec, bench, scale))
+    return sets
+
+
+def _check_images(bench: Benchmark, scale: int, max_image_pixels: int | None, key: str) -> None:
+    """Every HR (and given LQ) file readable, and every HR big enough to measure after modcrop."""
+    files = [*bench.hr, *bench.lq.values()]
+    sizes, bad = scan_images(files, max_image_pixels)
+    if bad:
+        path, reason = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise SRLabError(f"{key}: {path}: {reason}{more}; a benchmark must be complete")
+    need = min_side(scale)
+    for p in bench.hr:
+        w, h = sizes[p]
+        if min(w - w % scale, h - h % scale) < need:
+            raise SRLabError(f"{key}: {p.name} is {w}x{h}, smaller than {need} px, the least a whole-image "
+                             f"PSNR/SSIM needs at x{scale} ({scale} px border cropped each side, 11 px SSIM window)")
+
+
+class BenchmarkValSet(Dataset):
+    """One benchmark as whole-image validation samples, LR made by :func:`srlab.data.benchmarks.load_pair`.
+
+    A sample is ``{"set", "index", "image", "hr", "lq", "bicubic", "tile", "tile_pad"}`` with uint8
+    (H, W, 3) arrays: ``hr`` modcropped, ``lq`` its LR, ``bicubic`` the LR upscaled by ``resize``
+    (evaluate's bicubic row). Samples are made once and kept (benchmarks are small).
+    """
+
+    def __init__(self, spec: ValSetSpec, bench: Benchmark, scale: int) -> None:
+        self.spec, self.bench, self.scale = spec, bench, scale
+        self._cache: dict[int, dict] = {}
+
+    @property
+    def items(self) -> list[Path]:
+        return self.bench.hr
+
+    def __len__(self) -> int:
+        return len(self.bench.hr)
+
+    def __getitem__(self, index: int) -> dict:
+        if index not in self._cache:
+            s, path = self.spec, self.bench.hr[index]
+            hr, lq = load_pair(self.bench, path, self.scale, s.degradation, s.resize, s.blur_radius)
+            self._cache[index] = {"set": s.name, "index": index, "image": path.name, "hr": hr, "lq": lq,
+                                  "bicubic": resize_uint8(lq, hr.shape[:2], s.resize),
+                                  "tile": s.tile, "tile_pad": s.tile_pad}
+        return self._cache[index]
+
+
+def unbatched(samples: list[dict]) -> dict:
+    """``collate_fn`` of the batch-1 val-set loaders: the sample itself, arrays left as uint8 numpy."""
+    return samples[0]
+
+
+def val_set_metric_names(names: list[str]) -> list[str]:
+    """Every metric whole-image validation logs for sets ``names`` (to check ``monitor`` against)."""
+    return [f"val/{n}/{VAL_SET_KEYS[m]}{suffix}" for n in names for m in METRICS for suffix in ("", "_bicubic")]
