@@ -1,4 +1,14 @@
-"""Errors that srlab reports to the user as one line instead of a traceback."""
+"""Errors that srlab reports to the user as one line instead of a traceback, and the CLI wrapper that does it."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+EXIT_USER_ERROR = 2  # what every srlab command exits with on a bad config or input (argparse's usage code)
 
 
 class SRLabError(Exception):
@@ -7,3 +17,46 @@ class SRLabError(Exception):
 
 class ConfigError(SRLabError):
     """An invalid configuration value; the message names the key."""
+
+
+def user_errors(fn: Callable | None = None, *, hydra_task: bool = False) -> Callable:
+    """Wrap a CLI entry point: an :class:`SRLabError` becomes one ``error: <message>`` line and exit status 2.
+
+    Argparse entry points (``main(argv) -> int``) return 2 for ``sys.exit(main())``. Hydra task
+    functions (``hydra_task=True``) exit, since Hydra drops what they return; inside a sweep the
+    line starts with the job's number and overrides, so the failing job can be found and rerun.
+
+    Args:
+        fn: the entry point.
+        hydra_task: ``fn`` runs under ``@hydra.main``.
+    """
+    if fn is None:
+        return functools.partial(user_errors, hydra_task=hydra_task)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SRLabError as exc:
+            message = f"error: {_job_prefix() if hydra_task else ''}{exc}"
+            if hydra_task:  # also into the run's log file, beside everything else the run wrote
+                logging.getLogger(fn.__module__).error(message)
+            print(message, file=sys.stderr)
+            if hydra_task:
+                sys.exit(EXIT_USER_ERROR)
+            return EXIT_USER_ERROR
+
+    return wrapper
+
+
+def _job_prefix() -> str:
+    """``job N (overrides): `` inside a Hydra multirun, else empty."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return ""
+    from omegaconf import OmegaConf
+
+    hc = HydraConfig.get()
+    return f"job {OmegaConf.select(hc, 'job.num', default='?')} ({' '.join(hc.overrides.task)}): "

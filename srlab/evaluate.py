@@ -22,14 +22,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from srlab.config import CONFIG_DIR
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
-from srlab.errors import SRLabError
+from srlab.data.resize import resize_uint8
+from srlab.errors import SRLabError, user_errors
 from srlab.inference import SRGenerator, load_generator, upscale_array
 from srlab.metrics import LPIPS, METRICS, mean_metric, measure
-from srlab.data.resize import resize_uint8
 
 log = logging.getLogger(__name__)
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 _GENERIC_STEMS = {"last", "best", "generator", "model", "net_g", "params"}
 
 
@@ -215,12 +215,9 @@ def _command() -> str:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@user_errors(hydra_task=True)
 def _hydra_main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run(cfg)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,13 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch import nn
 
+from srlab.config import model_net_config
 from srlab.errors import SRLabError
 from srlab.weights import load_generator_weights, read_weights
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DEFAULT_MODEL = "esrgan"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -49,31 +48,6 @@ class SRGenerator(nn.Module):
         from srlab.data.transforms import denormalize, normalize
 
         return denormalize(self.net(normalize(lq)))
-
-
-def model_net_config(name: str, scale: int = 4) -> dict:
-    """The generator's Hydra config from ``conf/model/<name>.yaml`` (``data.scale`` set to ``scale``).
-
-    Args:
-        name: a file name in ``conf/model`` without ``.yaml``.
-        scale: value for the ``${data.scale}`` interpolation in the model config.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    if not (CONF_DIR / "model" / f"{name}.yaml").is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-        raise SRLabError(f"model={name}: no conf/model/{name}.yaml (known: {', '.join(known)})")
-    if GlobalHydra.instance().is_initialized():  # inside a running Hydra app or a test's compose
-        cfg = compose(overrides=[f"+model={name}"])
-    else:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            cfg = compose(overrides=[f"+model={name}"])
-    if "generator" not in cfg.model:
-        raise SRLabError(f"model={name}: conf/model/{name}.yaml has no 'generator' node")
-    # model configs take their scale from ${data.scale}: give them a root that has it
-    root = OmegaConf.create({"data": {"scale": scale, "normalize": False}, "model": {"generator": cfg.model.generator}})
-    return OmegaConf.to_container(root.model.generator, resolve=True)
 
 
 def build_net(net_config: dict, origin: str) -> nn.Module:

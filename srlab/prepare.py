@@ -32,7 +32,7 @@ from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
 from srlab.data.resize import RESIZE_METHODS
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, user_errors
 
 
 def positions(length: int, size: int, step: int) -> list[int]:
@@ -195,14 +195,11 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code."""
     args = parse_args(argv)
-    try:
-        summary = run(args)
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    summary = run(args)
     skipped = summary["skipped"]
     print(f"wrote {summary['pairs_written']} pairs from {summary['images_used']} images to {summary['output']}, "
           f"{len(skipped)} skipped")
@@ -210,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  skipped {item['path']}: {item['reason']}")
     print(f"summary: {Path(summary['output']) / 'prepare_summary.json'}")
     if not summary["pairs_written"]:
-        print(f"error: no usable image in {args.input} ({len(skipped)} skipped, see above)", file=sys.stderr)
-        return 2
+        raise SRLabError(f"no usable image in {args.input} ({len(skipped)} skipped, see above)")
     return 0
 
 

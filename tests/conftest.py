@@ -12,12 +12,10 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("SRLAB_DATA_DIR", tempfile.mkdtemp(prefix="srlab-tests-"))
 
 import pytest  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, open_dict, read_write  # noqa: E402
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from srlab.config import compose_train  # noqa: E402
 
 # small nets that keep each model's structure; appended to the overrides of model tests
 TINY_NETS = {
@@ -35,9 +33,7 @@ TINY_NETS = {
 
 def compose_config(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` as ``python -m srlab.train`` would, writing into ``output_dir``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    cfg = compose_train(overrides, config_name, return_hydra_config=True)
     with read_write(cfg), open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.paths.output_dir = str(output_dir)

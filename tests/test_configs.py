@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
 import pytest
 from omegaconf import OmegaConf
 
+from srlab.config import CONFIG_DIR
 from srlab.train import build_model
-from tests.conftest import CONFIG_DIR, TINY_NETS, compose_config
+from tests.conftest import TINY_NETS, compose_config
 
 CONF = Path(CONFIG_DIR)
 
@@ -44,3 +46,20 @@ def test_other_groups_compose_and_instantiate(tmp_path, group):
             for item in (cfg.get(group) or {}).values():
                 if item is not None and "_target_" in item and "Wandb" not in item._target_:
                     assert hydra.utils.instantiate(item) is not None
+
+
+def test_user_configs_join_through_hydra_searchpath(tmp_path, monkeypatch):
+    """README "Your own configs": my_conf/model/mynet.yaml is model=mynet, the package untouched."""
+    from srlab.train import main
+
+    (tmp_path / "my_conf" / "model").mkdir(parents=True)
+    (tmp_path / "my_conf" / "model" / "mynet.yaml").write_text(
+        "defaults:\n  - quickstart\n  - _self_\ngenerator:\n  num_feat: 8\n  num_block: 1\n  num_grow_ch: 4\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["srlab.train", "hydra.searchpath=[file://my_conf]", "model=mynet", "debug=smoke",
+                                      "callbacks=none", "hydra.run.dir=run"])
+    main()
+    saved = OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml")
+    assert saved.model.generator.num_feat == 8 and saved.model.generator._target_ == "srlab.nets.rrdbnet.RRDBNet"
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
+    assert not (Path(CONFIG_DIR) / "model" / "mynet.yaml").exists()

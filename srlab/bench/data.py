@@ -28,7 +28,7 @@ from pathlib import Path
 
 import hydra
 
-from srlab.bench.train import compose_train
+from srlab.config import compose_train
 from srlab.bench.utils import median
 from srlab.data.samples import materialize_samples
 

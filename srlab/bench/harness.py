@@ -34,7 +34,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import torch  # noqa: E402
 
 from srlab.bench.utils import REPO_ROOT, machine_info  # noqa: E402
-from srlab.errors import SRLabError  # noqa: E402
+from srlab.config import model_names  # noqa: E402
+from srlab.errors import SRLabError, user_errors  # noqa: E402
 
 SECTIONS = ("ceilings", "train", "overhead", "profile", "data", "infer", "levers")
 DEFAULT_SECTIONS = SECTIONS[:-1]
@@ -159,15 +160,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry: measure the chosen sections, print and write the report."""
     args = parse_args(argv)
     if args.models:
-        known = {p.stem for p in (REPO_ROOT / "conf" / "model").glob("*.yaml")}
-        unknown = set(args.models.split(",")) - known
+        unknown = set(args.models.split(",")) - set(model_names())
         if unknown:
-            names, choices = ",".join(sorted(unknown)), ", ".join(sorted(known))
-            print(f"error: --models {names}: no such conf/model (known: {choices})", file=sys.stderr)
-            return 2
+            raise SRLabError(f"--models {','.join(sorted(unknown))}: no such conf/model "
+                             f"(known: {', '.join(model_names())})")
     device = _device(args.device)
     # as srlab.train.run: denormal floats from freshly initialised nets slow CPU kernels several-fold
     flushing = torch.set_flush_denormal(True)
@@ -182,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         parts.extend(block)
         print("\n".join(block), flush=True)
 
-    try:
-        results = run_sections(args, device, say)
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    results = run_sections(args, device, say)
     parts += ["", f"Total benchmark time: {time.perf_counter() - started:.0f} s."]
     markdown = "\n".join(parts) + "\n"
     if not args.no_write:

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.bench.utils import PeakMemory, count_flops, gib, interleave, median, timed
-from srlab.inference import SRGenerator, build_net, model_net_config, upscale_array
+from srlab.config import model_net_config
+from srlab.inference import SRGenerator, build_net, upscale_array
 
 IMAGES = {"1000x1000": (1000, 1000), "4000x3000": (3000, 4000)}  # name -> (H, W)
 TILE_PAD = 16  # srlab.upscale's default

@@ -19,14 +19,13 @@ import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from srlab.bench.utils import median, spread, sync
-from srlab.train import CONFIG_DIR, build_model
+from srlab.config import compose_train
+from srlab.train import build_model
 
 MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan")
 PATCH = 128  # HR patch side; LQ is PATCH / 4
@@ -43,13 +42,6 @@ def quiet_lightning() -> None:
     for message in ("does not have many workers", "Checkpoint directory", "no `val_dataloader`", "LeafSpec",
                     "smaller than the logging interval", "infer the `batch_size`", "logs directory .* exists"):
         warnings.filterwarnings("ignore", message=f".*{message}")
-
-
-def compose_train(overrides: list[str]) -> DictConfig:
-    """``conf/train.yaml`` composed with ``overrides``, as ``python -m srlab.train`` composes it."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return compose(config_name="train", overrides=overrides)
 
 
 def compose_config(model: str, device: torch.device, extra: list[str] | None = None,
