@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from srlab.errors import SRLabError
+from srlab.errors import user_errors
 from srlab.runs.sweep import (METRICS_CSV, SUMMARY_COLUMNS, find_runs, markdown_table, short_overrides,
                          summarize_run)
 
@@ -38,7 +38,7 @@ class RunInfo:
 
 def count_params(run_dir: Path) -> tuple[float, str]:
     """Generator parameter count from a checkpoint's state dict, and the generator's class name."""
-    from srlab.weights import safe_torch_load
+    from srlab.weights import safe_torch_load, stored_net_config
 
     ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.name != "last.ckpt")
     if not ckpts:
@@ -46,7 +46,7 @@ def count_params(run_dir: Path) -> tuple[float, str]:
     ckpt = safe_torch_load(ckpts[0])
     state = ckpt.get("state_dict", {}) if isinstance(ckpt, dict) else {}
     params = sum(t.numel() for k, t in state.items() if k.startswith("generator."))
-    target = str(((ckpt.get("hyper_parameters") or {}).get("net_config") or {}).get("_target_", ""))
+    target = str((stored_net_config(ckpt, str(ckpts[0])).config or {}).get("_target_", ""))
     return float(params) if params else float("nan"), target.rsplit(".", 1)[-1]
 
 
@@ -225,17 +225,14 @@ def build_report(paths: list[str | Path], out_dir: str | Path) -> tuple[Path, Pa
     return html_path, md_path
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; SRLabError becomes ``error: <message>`` and exit code 2."""
     parser = argparse.ArgumentParser(prog="python -m srlab.compare", description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="run folders (outputs/<date>/<time>) or sweep folders (multirun/...)")
     parser.add_argument("-o", "--out", default="report", help="output folder (default: ./report)")
     args = parser.parse_args(argv)
-    try:
-        html_path, md_path = build_report(args.paths, args.out)
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    html_path, md_path = build_report(args.paths, args.out)
     print(f"wrote {html_path} and {md_path}")
     return 0
 

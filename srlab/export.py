@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, user_errors
 from srlab.inference import build_net
-from srlab.weights import META_NET_CONFIG, META_NORMALIZED, load_generator_weights, read_torch_file
+from srlab.weights import export_metadata, load_generator_weights, safe_torch_load, stored_net_config
 
 
 def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:
@@ -40,11 +40,10 @@ def export_generator(ckpt: str | Path, out_dir: str | Path) -> dict[str, Path]:
         the written paths by kind: ``safetensors``, ``pth``, ``json``.
     """
     ckpt = Path(ckpt).expanduser()
-    obj = read_torch_file(ckpt)
+    obj = safe_torch_load(ckpt)
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict):
         raise SRLabError(f"{ckpt}: not a Lightning checkpoint of srlab.train (no 'state_dict')")
-    hp = obj.get("hyper_parameters") or {}
-    net_config = hp.get("net_config") if isinstance(hp, dict) else None
+    net_config, normalized = stored_net_config(obj, str(ckpt))
     if not isinstance(net_config, dict) or "_target_" not in net_config:
         raise SRLabError(
             f"{ckpt}: hyper_parameters has no net_config (the generator's Hydra config); "
@@ -55,34 +54,28 @@ def export_generator(ckpt: str | Path, out_dir: str | Path) -> dict[str, Path]:
     if not params:
         raise SRLabError(f"{ckpt}: its state_dict has no 'generator.' weights")
     chosen = params_ema or params
-    net_config = dict(net_config)
     # build and load now, so a broken checkpoint fails here and not in someone else's tool
     load_generator_weights(build_net(net_config, str(ckpt)), chosen, strict=True)
 
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
-    normalized = bool(hp.get("normalized_input", False))
     paths = {k: out_dir / f"generator.{k}" for k in ("safetensors", "pth", "json")}
-    meta = {META_NET_CONFIG: json.dumps(net_config), META_NORMALIZED: str(normalized).lower(), "format": "pt"}
-    save_file(chosen, str(paths["safetensors"]), metadata=meta)
-    basicsr = {"params": params, **({"params_ema": params_ema} if params_ema else {})}
-    basicsr["srlab"] = {"net_config_json": json.dumps(net_config), "normalized_input": normalized}
+    header, pth_meta = export_metadata(net_config, normalized)
+    save_file(chosen, str(paths["safetensors"]), metadata={**header, "format": "pt"})
+    basicsr = {"params": params, **({"params_ema": params_ema} if params_ema else {}), **pth_meta}
     torch.save(basicsr, paths["pth"])
     paths["json"].write_text(json.dumps(net_config, indent=2) + "\n")
     return paths
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; one-line ``error:`` and exit 2 on user errors."""
     p = argparse.ArgumentParser(prog="python -m srlab.export", description=__doc__.splitlines()[0])
     p.add_argument("ckpt", help="Lightning checkpoint written by srlab.train")
     p.add_argument("-o", "--output", required=True, help="output folder")
     args = p.parse_args(argv)
-    try:
-        paths = export_generator(args.ckpt, args.output)
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    paths = export_generator(args.ckpt, args.output)
     for kind, path in paths.items():
         print(f"wrote {path}")
     if paths:

@@ -80,7 +80,7 @@ def load_generator(
     path = Path(weights).expanduser()
     if not path.is_file():
         raise SRLabError(f"weights={path}: no such file")
-    obj, net_config, normalized = read_weights(path)
+    obj, (net_config, normalized) = read_weights(path)
     if net_config is not None:
         origin = str(path)
     elif isinstance(model, dict):

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.vgg import VGGFeatureExtractor
+from srlab.nets.vgg import VGGFeatureExtractor, vgg19_layer_index
+from srlab.weights.vgg import vgg19_features
 
 _CRITERIA = {"l1": F.l1_loss, "mse": F.mse_loss}
 
@@ -105,21 +106,29 @@ class PerceptualLoss(nn.Module):
     Args:
         layer: VGG19 layer name (``convX_Y``, ``reluX_Y``, ``poolX``).
         criterion: ``"l1"`` or ``"mse"``.
-        vgg_weights: ``"imagenet"``, ``"random"`` or a path; see ``VGGFeatureExtractor``.
+        vgg_weights: ``"imagenet"``, ``"random"`` or a path; see ``srlab.weights.vgg.vgg19_features``.
+            The model configs take it from the top-level ``vgg_weights`` key.
         use_input_norm: apply ImageNet mean/std inside the extractor.
+        seed: seed of the ``"random"`` features.
+
+    Attributes:
+        weights_source: ``"imagenet:<file>"``, ``"random(seed=N)"`` or ``"file:<path>"``.
     """
 
     def __init__(
-        self, layer: str = "conv5_4", criterion: str = "l1", vgg_weights: str = "imagenet", use_input_norm: bool = True
+        self,
+        layer: str = "conv5_4",
+        criterion: str = "l1",
+        vgg_weights: str = "imagenet",
+        use_input_norm: bool = True,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self._fn = _criterion(criterion, "perceptual_loss.criterion")
-        self.vgg = VGGFeatureExtractor(layer=layer, use_input_norm=use_input_norm, weights=vgg_weights)
-
-    @property
-    def weights_source(self) -> str:
-        """Which VGG weights are in use (see ``VGGFeatureExtractor.weights_source``)."""
-        return self.vgg.weights_source
+        vgg19_layer_index(layer)  # a wrong layer name is told before any weights are looked for
+        state, source = vgg19_features(vgg_weights)
+        self.weights_source = source if state is not None else f"random(seed={seed})"
+        self.vgg = VGGFeatureExtractor(layer, use_input_norm, state_dict=state, seed=seed, source=source)
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import otherwise
@@ -17,45 +16,56 @@ from hydra.errors import InstantiationException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
-from srlab.errors import SRLabError  # noqa: E402
+from srlab.config import CONFIG_DIR  # noqa: E402
+from srlab.errors import ConfigError, SRLabError, user_errors  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402
 from srlab.runs.wandb_setup import log_config  # noqa: E402
+from srlab.weights import record_net_config  # noqa: E402
 
 log = logging.getLogger(__name__)
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-def _instantiate_group(group: DictConfig | None) -> list:
+def _instantiate(node: DictConfig, key: str, **kwargs):  # noqa: ANN202 - whatever the node builds
+    """``hydra.utils.instantiate`` whose failures are one line: srlab's own errors as they are, others naming ``key``."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, SRLabError):
+            raise cause from None
+        # e.g. a key only some models take, such as model.perceptual_loss on the autoencoder
+        detail = f"{type(cause).__name__}: {cause}" if cause else str(exc).strip().splitlines()[-1]
+        raise ConfigError(f"{key}: cannot build {node.get('_target_')} ({detail})") from None
+
+
+def _instantiate_group(group: DictConfig | None, key: str) -> list:
     """Instantiate every ``_target_`` entry of a callbacks/logger group (None entries are switched off)."""
     if not group:
         return []
-    return [hydra.utils.instantiate(node) for node in group.values() if node is not None and "_target_" in node]
+    nodes = {name: node for name, node in group.items() if node is not None and "_target_" in node}
+    return [_instantiate(node, f"{key}.{name}") for name, node in nodes.items()]
 
 
 def build_model(cfg: DictConfig) -> L.LightningModule:
     """Instantiate ``cfg.model`` with the generator's config recorded in its hparams."""
     # plain containers (not DictConfig) in hparams keep checkpoints loadable with weights_only=True
-    try:
-        model = hydra.utils.instantiate(cfg.model, _convert_="all")
-    except InstantiationException as exc:  # srlab's own one-line errors come out unwrapped
-        if isinstance(exc.__cause__, SRLabError):
-            raise exc.__cause__ from None
-        raise
+    model = _instantiate(cfg.model, "model", _convert_="all")
     # the generator's own config, so export/evaluate/upscale rebuild it from a checkpoint alone
-    model.hparams["net_config"] = OmegaConf.to_container(cfg.model.generator, resolve=True)
+    record_net_config(model.hparams, OmegaConf.to_container(cfg.model.generator, resolve=True))
     return model
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.Trainer]:
     """Build data module, model and trainer from a composed config."""
-    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule = _instantiate(cfg.data, "data", _convert_="all")
     model = build_model(cfg)
-    trainer = hydra.utils.instantiate(
+    trainer = _instantiate(
         cfg.trainer,
+        "trainer",
         strategy=_strategy(cfg, model),
-        callbacks=_instantiate_group(cfg.get("callbacks")),
-        logger=_instantiate_group(cfg.get("logger")),
+        callbacks=_instantiate_group(cfg.get("callbacks"), "callbacks"),
+        logger=_instantiate_group(cfg.get("logger"), "logger"),
     )
     log_config(cfg, trainer.loggers)  # W&B run config = the resolved Hydra config
     return datamodule, model, trainer
@@ -129,14 +139,10 @@ def _report(cfg: DictConfig, trainer: L.Trainer) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@user_errors(hydra_task=True)
 def main(cfg: DictConfig) -> float | None:
-    """Hydra entry point: turns srlab's user-facing errors into one line and exit code 2."""
-    try:
-        return run(cfg)
-    except SRLabError as exc:
-        log.error("error: %s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    """Hydra entry point: srlab's user-facing errors become one line (naming the sweep job) and exit code 2."""
+    return run(cfg)
 
 
 if __name__ == "__main__":

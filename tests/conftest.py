@@ -24,9 +24,9 @@ TINY_NETS = {
     "rrdbnet": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4"],
     "vanilla_gan": ["model.generator.num_feat=8", "model.discriminator.num_feat=8"],
     "srgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.discriminator.num_feat=8",
-              "model.perceptual_loss.vgg_weights=random"],
+              "vgg_weights=random"],
     "esrgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4",
-               "model.discriminator.num_feat=8", "model.perceptual_loss.vgg_weights=random"],
+               "model.discriminator.num_feat=8", "vgg_weights=random"],
     "srvgg": ["model.generator.num_feat=8", "model.generator.num_conv=2"],
 }
 

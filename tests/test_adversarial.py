@@ -108,7 +108,7 @@ def test_ddp_two_cpu_processes_from_subprocess(tmp_path):
     """`trainer.devices=2` on CPU (gloo): both ranks train, one output folder, one checkpoint."""
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "srlab.train", "model=esrgan", "debug=smoke", "trainer.accelerator=cpu",
-           "trainer.devices=2", "model.perceptual_loss.vgg_weights=random", "model.generator.num_feat=8",
+           "trainer.devices=2", "vgg_weights=random", "model.generator.num_feat=8",
            "model.generator.num_block=1", "model.generator.num_grow_ch=4", "model.discriminator.num_feat=8",
            "hydra.run.dir=run"]
     result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)

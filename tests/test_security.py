@@ -34,8 +34,8 @@ def _code_lines(pattern: str) -> list[str]:
 
 
 def test_no_code_path_can_unpickle_code():
-    # every torch.load goes through srlab.weights.safe_torch_load (weights_only=True)
-    assert [h for h in _code_lines(r"\btorch\.load\(") if not h.startswith("srlab/weights.py:")] == []
+    # every torch.load goes through srlab.weights.files.safe_torch_load (weights_only=True)
+    assert [h for h in _code_lines(r"\btorch\.load\(") if not h.startswith("srlab/weights/files.py:")] == []
     assert _code_lines(r"weights_only\s*=\s*False") == []
     assert _code_lines(r"\b(pickle|cloudpickle|dill|joblib)\.loads?\(|allow_pickle\s*=\s*True") == []
     assert _code_lines(r"load_from_checkpoint") == []  # Lightning's loader takes weights_only from the caller

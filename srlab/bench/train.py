@@ -51,13 +51,9 @@ def compose_config(model: str, device: torch.device, extra: list[str] | None = N
     overrides = [
         f"model={model}", f"data.batch_size={batch_size(device)}", f"data.patch_size={PATCH}",
         f"trainer={'gpu' if device.type == 'cuda' else 'cpu'}", "callbacks=none", f"paths.output_dir={out_dir}",
-        *(extra or []),
+        "vgg_weights=random", *(extra or []),
     ]
-    cfg = compose_train(overrides)
-    with open_dict(cfg):
-        if cfg.model.get("perceptual_loss"):
-            cfg.model.perceptual_loss.vgg_weights = "random"
-    return cfg
+    return compose_train(overrides)
 
 
 class _Batches(Dataset):

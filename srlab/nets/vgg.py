@@ -1,19 +1,14 @@
-"""Frozen VGG19 feature extractor for perceptual losses; weights are explicit, offline fails fast."""
+"""Frozen VGG19 feature extractor for perceptual losses; its weights come in as a state dict (``srlab.weights.vgg``)."""
 
 from __future__ import annotations
 
-import os
-import socket
-from pathlib import Path
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from srlab.weights import safe_torch_load
 from srlab.errors import SRLabError
 
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-VGG19_FILENAME = "vgg19-dcbb9e9d.pth"
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 # torchvision's vgg19 config "E": conv widths per block; every block ends with a 2x2 max-pool
@@ -33,18 +28,14 @@ def _layer_names() -> list[str]:
 VGG19_LAYER_NAMES: list[str] = _layer_names()
 
 
-def vgg19_cache_path() -> Path:
-    """Where torchvision/torch.hub keep the ImageNet VGG19 file (``<hub dir>/checkpoints/vgg19-dcbb9e9d.pth``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILENAME
-
-
-def _host_reachable(host: str = "download.pytorch.org", port: int = 443, timeout: float = 3.0) -> bool:
-    """True when a TCP connection to ``host:port`` opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def vgg19_layer_index(layer: str) -> int:
+    """Index of ``layer`` in ``vgg19().features``; raises naming the valid forms when it is not a VGG19 layer."""
+    if layer not in VGG19_LAYER_NAMES:
+        raise SRLabError(
+            f"perceptual loss layer '{layer}' is not a VGG19 layer; use convX_Y / reluX_Y / poolX, "
+            f"e.g. conv5_4 (ESRGAN) or relu5_4 (SRGAN)"
+        )
+    return VGG19_LAYER_NAMES.index(layer)
 
 
 def _build_features(num_layers: int) -> nn.Sequential:
@@ -57,42 +48,6 @@ def _build_features(num_layers: int) -> nn.Sequential:
             in_ch = w
         layers.append(nn.MaxPool2d(2, 2))
     return nn.Sequential(*layers[:num_layers])
-
-
-def _imagenet_state_dict() -> dict:
-    """ImageNet VGG19 weights from the torch.hub cache, or downloaded there if the host answers."""
-    cache = vgg19_cache_path()
-    if cache.is_file():
-        return safe_torch_load(cache)
-    if _host_reachable():
-        try:
-            return torch.hub.load_state_dict_from_url(VGG19_URL, progress=False, map_location="cpu", weights_only=True)
-        except Exception as exc:  # network errors come in many types; all mean "not available"
-            reason = f"download failed ({type(exc).__name__})"
-    else:
-        reason = "download.pytorch.org is unreachable"
-    raise SRLabError(
-        f"ImageNet VGG19 weights for the perceptual loss are not available offline ({reason}): put {VGG19_URL} "
-        f"at {cache}, or give a local file with model.perceptual_loss.vgg_weights=/path/to/vgg19.pth, or run "
-        "with model.perceptual_loss.vgg_weights=random (randomly initialised features, not a real perceptual loss; "
-        "in a sweep over models write ++model.perceptual_loss.vgg_weights=random)"
-    )
-
-
-def _features_subset(state: dict, source: str) -> dict:
-    """Keys of the features part (``features.N.*`` or bare ``N.*``), renamed to ``N.*``."""
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise SRLabError(f"{source}: not a VGG19 state dict (got {type(state).__name__})")
-    out = {}
-    for k, v in state.items():
-        k = k.removeprefix("module.")
-        if k.startswith("features."):
-            out[k.removeprefix("features.")] = v
-        elif k.split(".", 1)[0].isdigit():
-            out[k] = v
-    return out
 
 
 def _freeze_as_buffers(module: nn.Module) -> None:
@@ -113,37 +68,33 @@ class VGGFeatureExtractor(nn.Module):
     The VGG weights are frozen by turning them into non-persistent buffers: ``parameters()`` is
     empty (nothing for an optimizer to pick up, ``requires_grad`` is False), ``.to()`` still moves
     them, and they stay out of ``state_dict()``, so training checkpoints do not carry 80 MB of
-    VGG; they always come from ``weights``.
+    VGG; they always come from ``state_dict``.
 
     Args:
         layer: layer name, e.g. ``"conv5_4"``.
         use_input_norm: normalize [0, 1] inputs with the ImageNet mean/std the weights expect.
-        weights: ``"imagenet"`` (torchvision's IMAGENET1K_V1 file from the torch.hub cache; downloaded
-            only when missing and download.pytorch.org answers within 3 s), ``"random"`` (seeded
-            random init, for tests and offline smoke runs) or a path to a torchvision vgg19 state dict
-            (full or features-only, ``.pth`` or ``.safetensors``).
-        seed: seed of the ``"random"`` init.
-
-    Attributes:
-        weights_source: ``"imagenet:<file>"``, ``"random(seed=N)"`` or ``"file:<path>"``.
+        state_dict: torchvision vgg19 ``features`` weights with ``N.weight``/``N.bias`` keys (see
+            ``srlab.weights.vgg.vgg19_features``); None keeps the seeded random init (tests, offline smoke runs).
+        seed: seed of the random init.
+        source: names the weights in error messages.
 
     Raises:
-        SRLabError: unknown layer, or weights unavailable/unreadable (message says what to do).
+        SRLabError: unknown layer, or weights that lack the layers up to ``layer`` or do not fit them.
     """
 
     def __init__(
-        self, layer: str = "conv5_4", use_input_norm: bool = True, weights: str = "imagenet", seed: int = 0
+        self,
+        layer: str = "conv5_4",
+        use_input_norm: bool = True,
+        state_dict: Mapping[str, torch.Tensor] | None = None,
+        seed: int = 0,
+        source: str = "state_dict",
     ) -> None:
         super().__init__()
-        if layer not in VGG19_LAYER_NAMES:
-            raise SRLabError(
-                f"perceptual loss layer '{layer}' is not a VGG19 layer; use convX_Y / reluX_Y / poolX, "
-                f"e.g. conv5_4 (ESRGAN) or relu5_4 (SRGAN)"
-            )
         self.layer = layer
         self.use_input_norm = use_input_norm
-        num_layers = VGG19_LAYER_NAMES.index(layer) + 1
-        # seeded and forked, so "random" is reproducible and does not disturb the caller's RNG stream
+        num_layers = vgg19_layer_index(layer) + 1
+        # seeded and forked, so the random init is reproducible and does not disturb the caller's RNG stream
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.features = _build_features(num_layers)
@@ -151,35 +102,14 @@ class VGGFeatureExtractor(nn.Module):
                 if isinstance(m, nn.Conv2d):  # torchvision's VGG init
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                     nn.init.zeros_(m.bias)
-        weights = str(weights)
-        if weights == "random":
-            self.weights_source = f"random(seed={seed})"
-        else:
-            if weights == "imagenet":
-                state, source = _imagenet_state_dict(), "imagenet"
-                self.weights_source = f"imagenet:{vgg19_cache_path()}"
-            else:
-                state, source = self._read_file(weights), weights
-                self.weights_source = f"file:{weights}"
-            self._load_features(_features_subset(state, source), source)
+        if state_dict is not None:
+            self._load_features(state_dict, source)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         _freeze_as_buffers(self.features)
         self.eval()
 
-    @staticmethod
-    def _read_file(path: str) -> dict:
-        if not os.path.isfile(path):
-            raise SRLabError(
-                f"model.perceptual_loss.vgg_weights={path}: no such file; use imagenet, random or a vgg19 .pth path"
-            )
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
-
-            return load_file(path)
-        return safe_torch_load(path)
-
-    def _load_features(self, state: dict, source: str) -> None:
+    def _load_features(self, state: Mapping[str, torch.Tensor], source: str) -> None:
         needed = self.features.state_dict()
         missing = [k for k in needed if k not in state]
         if missing:

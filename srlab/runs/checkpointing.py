@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from srlab.errors import ConfigError, SRLabError
-from srlab.weights import safe_torch_load
+from srlab.weights import safe_torch_load, stored_net_config
 
 log = logging.getLogger(__name__)
 LAST = "last.ckpt"
@@ -257,8 +257,7 @@ def check_training_checkpoint(path: Path, cfg: DictConfig, key: str = "ckpt_path
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict) or "loops" not in obj:
         raise SRLabError(f"{key}={path}: not a training checkpoint of srlab.train (no loop/optimizer state); "
                          f"to start from its weights use model.generator_init={path}")
-    hp = obj.get("hyper_parameters") or {}
-    saved = hp.get("net_config") if isinstance(hp, dict) else None
+    saved = stored_net_config(obj, str(path)).config
     current = OmegaConf.to_container(cfg.model.generator, resolve=True) if cfg.model.get("generator") else None
     if isinstance(saved, dict) and isinstance(current, dict) and saved != current:
         diff = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))

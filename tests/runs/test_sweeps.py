@@ -98,3 +98,28 @@ def test_optuna_search_reports_best_and_resumes(tmp_path):
     study = optuna.load_study(study_name="esrgan_optuna", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
     assert len(study.trials) == 3
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+@pytest.mark.slow
+def test_one_sweep_over_every_report_model_offline(tmp_path):
+    """The issue's command: keys only some models have (the VGG weights) must not block a sweep over all."""
+    models = ["autoencoder", "vanilla_gan", "srgan", "esrgan"]
+    result = _train("-m", f"model={','.join(models)}", "vgg_weights=random", "debug=smoke", *QUIET, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = list((tmp_path / "multirun").glob("*/*"))
+    for job, model in enumerate(models):
+        assert f"model={model}" in (sweep / str(job) / ".hydra" / "overrides.yaml").read_text()
+        assert (sweep / str(job) / "checkpoints" / "last.ckpt").is_file(), model
+
+
+@pytest.mark.slow
+def test_config_error_in_a_sweep_job_is_one_line_naming_the_job(tmp_path):
+    # the quickstart has no perceptual loss: forcing one in breaks its job, not with a traceback
+    result = _train("-m", "model=quickstart", "debug=smoke", "++model.perceptual_loss.vgg_weights=random", *QUIET,
+                    cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert errors[0].startswith("error: job 0 (model=quickstart debug=smoke ++model.perceptual_loss.vgg_weights=random")
+    assert "model: cannot build srlab.models.restoration.RestorationModule" in errors[0]
+    assert "unexpected keyword argument 'perceptual_loss'" in errors[0]

@@ -1,15 +1,7 @@
-"""Every weights file srlab reads: safe loading, published layouts, srlab metadata.
-
-Nothing loaded here can run code: torch files go through ``safe_torch_load`` (``weights_only``),
-the rest through safetensors. Generator weights come from srlab Lightning checkpoints, files of
-``srlab.export`` (``.safetensors``/``.pth`` with the net config in their metadata) or published
-BasicSR / Real-ESRGAN / original ESRGAN layouts.
-"""
+"""Generator weights in published layouts (BasicSR, Real-ESRGAN, original ESRGAN) and srlab files, loaded into a net."""
 
 from __future__ import annotations
 
-import json
-import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,10 +11,7 @@ import torch
 from torch import nn
 
 from srlab.errors import SRLabError
-
-# srlab metadata keys inside an exported .safetensors header
-META_NET_CONFIG = "srlab_net_config"
-META_NORMALIZED = "srlab_normalized_input"
+from srlab.weights.files import read_tensors
 
 # Wrapper keys seen in the wild, in order of preference: EMA weights first (what BasicSR/Real-ESRGAN
 # release and evaluate), then plain training weights.
@@ -35,41 +24,6 @@ _OLD_BODY = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
 _OLD_TOP = re.compile(r"^model\.(\d+)\.(weight|bias)$")
 
 
-
-def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """Load a torch file with ``weights_only=True``; refuse pickles that would execute code.
-
-    Args:
-        path: a ``.pth``/``.pt``/``.ckpt`` file.
-        map_location: where tensors are placed.
-
-    Raises:
-        SRLabError: the file is missing, unreadable, or its pickle asks for code to run.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SRLabError(f"{path}: no such checkpoint or weights file")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first_line = _reason(exc)
-        raise SRLabError(
-            f"{path}: refused to load, its pickle asks to run code or build objects that are not plain "
-            f"tensors/containers ({first_line}). srlab only loads weights_only files; re-export it from "
-            "a trusted environment (e.g. as .safetensors)."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - any other failure means "not a usable checkpoint"; never a traceback
-        raise SRLabError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {exc})") from None
-
-
-def _reason(exc: Exception) -> str:
-    """The informative line of torch's weights-only refusal (the 'Unsupported global' one), without ANSI codes."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
-    lines = [line for line in lines if line]
-    for line in lines:
-        if "Unsupported global" in line or "GLOBAL" in line:
-            return line.split(" was not an allowed global")[0]
-    return lines[0] if lines else type(exc).__name__
 
 
 class LoadResult(NamedTuple):
@@ -161,21 +115,6 @@ def extract_generator_state_dict(obj: Any) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _read(source: str | Path) -> Any:
-    path = Path(source)
-    if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise SRLabError(f"{path}: no such weights file")
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
-    return safe_torch_load(path)
-
-
 def _rrdb_hint(sd: Mapping[str, torch.Tensor]) -> str:
     """Sizes of an RRDBNet as read off a state dict, or '' when it is not one."""
     try:
@@ -208,7 +147,7 @@ def load_generator_weights(
             ``net``; the one-line message names the first offending keys and shapes.
     """
     label = str(source) if isinstance(source, (str, Path)) else "state dict"
-    obj = _read(source) if isinstance(source, (str, Path)) else source
+    obj = read_tensors(source) if isinstance(source, (str, Path)) else source
     try:
         sd = extract_generator_state_dict(obj)
     except SRLabError as exc:
@@ -241,63 +180,3 @@ def load_generator_weights(
         )
     net.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
     return LoadResult(missing, unexpected)
-
-
-def read_torch_file(path: Path) -> Any:
-    """``safe_torch_load`` that also turns the odd errors of corrupt files (KeyError, ...) into one line."""
-    try:
-        return safe_torch_load(path)
-    except SRLabError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged pickle can fail with almost any exception
-        raise SRLabError(f"{path}: not a readable torch weights file ({type(exc).__name__}: {exc})") from None
-
-
-def _json_config(text: str, where: str) -> dict:
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SRLabError(f"{where}: its net config is not valid json ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise SRLabError(f"{where}: its net config is a {type(cfg).__name__}, not a mapping with _target_")
-    return cfg
-
-
-def read_weights(path: Path) -> tuple[Any, dict | None, bool]:
-    """Load a weights file; return (object for load_generator_weights, its net config, normalized).
-
-    The net config comes from the file (checkpoint hyper-parameters or export metadata), else from
-    the ``<stem>.json`` that ``srlab.export`` writes beside it, else it is None.
-    """
-    obj, cfg, normalized = _read_with_metadata(path)
-    sidecar = path.with_suffix(".json")
-    if cfg is None and sidecar.is_file():
-        try:
-            cfg = _json_config(sidecar.read_text(), str(sidecar))
-        except OSError as exc:
-            raise SRLabError(f"{sidecar}: not readable ({exc})") from None
-    return obj, cfg, normalized
-
-
-def _read_with_metadata(path: Path) -> tuple[Any, dict | None, bool]:
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                meta = f.metadata() or {}
-            obj = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise SRLabError(f"{path}: not a readable .safetensors file ({exc})") from None
-        cfg = _json_config(meta[META_NET_CONFIG], str(path)) if META_NET_CONFIG in meta else None
-        return obj, cfg, meta.get(META_NORMALIZED, "false") == "true"
-    obj = read_torch_file(path)
-    if not isinstance(obj, dict):
-        raise SRLabError(f"{path}: holds a {type(obj).__name__}, not a dict of weights")
-    hp = obj.get("hyper_parameters")
-    if isinstance(hp, dict) and hp.get("net_config") is not None:  # a Lightning checkpoint of srlab.train
-        return obj, dict(hp["net_config"]), bool(hp.get("normalized_input", False))
-    meta = obj.get("srlab") if isinstance(obj.get("srlab"), dict) else {}  # written by srlab.export
-    cfg = _json_config(meta["net_config_json"], str(path)) if isinstance(meta.get("net_config_json"), str) else None
-    return obj, cfg, bool(meta.get("normalized_input", False))

@@ -1,0 +1,33 @@
+"""Every weights file srlab reads, in one place: nothing else opens a checkpoint or a weights file.
+
+- :mod:`srlab.weights.files`: safe loading (nothing can run code) and the generator config that
+  srlab records in its checkpoints and exports.
+- :mod:`srlab.weights.generator`: generator weights in srlab, BasicSR, Real-ESRGAN and original
+  ESRGAN layouts, loaded into a net with one-line errors.
+- :mod:`srlab.weights.vgg`: ImageNet VGG19 weights for the perceptual loss (cache, download, file).
+"""
+
+from srlab.weights.files import (
+    StoredNet,
+    export_metadata,
+    read_tensors,
+    read_weights,
+    record_net_config,
+    safe_torch_load,
+    stored_net_config,
+)
+from srlab.weights.generator import LoadResult, convert_old_esrgan, extract_generator_state_dict, load_generator_weights
+
+__all__ = [
+    "LoadResult",
+    "StoredNet",
+    "convert_old_esrgan",
+    "export_metadata",
+    "extract_generator_state_dict",
+    "load_generator_weights",
+    "read_tensors",
+    "read_weights",
+    "record_net_config",
+    "safe_torch_load",
+    "stored_net_config",
+]
