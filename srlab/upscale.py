@@ -18,14 +18,11 @@ import glob
 import os
 import re
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from srlab.data.images import (
@@ -33,25 +30,15 @@ from srlab.data.images import (
     ImageReadError,
     get_max_image_pixels,
     list_images,
-    open_image,
+    read_image,
     set_max_image_pixels,
+    write_image,
 )
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, user_errors
 from srlab.inference import DEFAULT_MODEL, PRECISIONS, SRGenerator, load_generator, upscale_array
 
 _LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
 _LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
-_EXIF_ORIENTATION = 0x0112
-# numpy equivalents of ImageOps.exif_transpose, for 16-bit arrays Pillow cannot hold
-_ORIENT = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
 
@@ -72,57 +59,6 @@ def _resolve_reason(path: Path) -> str:
         return "symlink loop, the path never reaches a file" if exc.errno == errno.ELOOP else f"unresolvable ({exc})"
     return "unresolvable path"
 
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Read a file as (H, W, C) uint8 or uint16, C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
-
-    Raises:
-        ImageReadError: missing, empty, corrupt, truncated or unsupported file.
-    """
-    if not path.is_file():
-        raise ImageReadError(path, "missing or not a regular file")
-    # training's pixel limit and header checks; Pillow's warning at half the limit is silenced so
-    # files between limit/2 and the limit behave as in training
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        im = open_image(path, setting="--max-image-pixels")
-    try:
-        with im:
-            # the tile list must be read before getexif(), which decodes a PNG to reach chunks after IDAT
-            sixteen = im.mode.startswith("I;16") or any("16" in str(t.args) for t in (im.tile or []))
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-            arr = None
-            if sixteen:
-                # Pillow reduces 16-bit RGB(A) to 8 bits: read those with OpenCV (orientation applied below)
-                arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-                if arr is not None and arr.dtype != np.uint16:
-                    arr = None  # e.g. a 16-bit-per-pixel (RGB565) BMP: 8-bit data, Pillow's path is right
-            if arr is not None:
-                if arr.ndim == 3:
-                    arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-                arr = np.ascontiguousarray(_ORIENT.get(orientation, lambda a: a)(arr))
-            else:
-                im.load()
-                arr = _to_array(ImageOps.exif_transpose(im))
-    except ImageReadError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - decoders raise OSError/SyntaxError/ValueError on junk
-        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
-    return arr if arr.ndim == 3 else arr[..., None]
-
-
-def _to_array(im: Image.Image) -> np.ndarray:
-    mode = im.mode
-    if mode == "F":
-        raise ValueError("floating-point image (mode F) is not supported; save it as 8 or 16 bit")
-    if mode == "I":  # 32-bit integer gray (some TIFFs): values are 16-bit in practice
-        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
-    if mode in ("1", "L", "LA", "RGB", "RGBA"):
-        return np.asarray(im.convert("L") if mode == "1" else im)
-    if mode in ("P", "PA"):
-        return np.asarray(im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB"))
-    return np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))  # CMYK, YCbCr, LAB, RGBX ...
 
 
 def upscale_image(gen: SRGenerator, img: np.ndarray, args: argparse.Namespace) -> np.ndarray:
@@ -150,30 +86,6 @@ def upscale_image(gen: SRGenerator, img: np.ndarray, args: argparse.Namespace) -
 def _luma(rgb: np.ndarray) -> np.ndarray:
     peak = 255 if rgb.dtype == np.uint8 else 65535
     return np.clip(np.round(rgb @ _LUMA), 0, peak).astype(rgb.dtype)[..., None]
-
-
-def write_image(path: Path, img: np.ndarray) -> None:
-    """Write (H, W, C) uint8/uint16 atomically (temp file + rename: a symlink at ``path`` is replaced, not followed)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".srlab-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        if img.dtype == np.uint16:
-            if img.shape[2] == 2:  # OpenCV writes 1, 3 or 4 channels: gray+alpha goes out as RGBA
-                img = np.concatenate([np.repeat(img[..., :1], 3, axis=2), img[..., 1:]], axis=2)
-            bgr = img[..., 0] if img.shape[2] == 1 else img[..., [2, 1, 0, 3][: img.shape[2]]]
-            if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
-                raise OSError(f"OpenCV could not write {path.suffix}")
-        else:
-            pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
-            options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
-            pil.save(tmp, format=Image.registered_extensions()[path.suffix.lower()], **options)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def safe_name(text: str) -> str:
@@ -297,13 +209,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: one-line ``error:`` messages, exit 2 for usage errors, 1 when some images failed."""
-    try:
-        return run(parse_args(argv))
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 
 import cv2
-from srlab.upscale import main, read_image, safe_name
+from srlab.data.images import read_image
+from srlab.upscale import main, safe_name
 from tests.test_inference import rand_image, save_ckpt, save_evil
 
 

@@ -1,5 +1,8 @@
 """Reading user images safely: any common mode becomes 8-bit RGB, any bad file becomes a one-line reason.
 
+Training reads 8-bit RGB (:func:`load_rgb`); ``srlab.upscale`` reads an image as the kind it is (gray,
+alpha, 16 bit: :func:`read_image`) and writes its result back as that kind (:func:`write_image`).
+
 Pillow's decompression-bomb guard stays on. Its limit is process-wide (``Image.MAX_IMAGE_PIXELS``);
 :func:`set_max_image_pixels` moves it (config key ``data.max_image_pixels``, ``--max-image-pixels`` in
 ``srlab.prepare``). ``LOAD_TRUNCATED_IMAGES`` is never set: a truncated file is reported, not half-read.
@@ -11,9 +14,11 @@ import errno
 import math
 import os
 import re
+import tempfile
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -261,3 +266,91 @@ def scan_images(paths: list[Path], max_pixels: int | None = None) -> tuple[dict[
         except ImageReadError as exc:
             bad.append((p, exc.reason))
     return sizes, bad
+
+
+# ---------------------------------------------------------------- any kind in, the same kind out (srlab.upscale)
+# numpy equivalents of ImageOps.exif_transpose, for 16-bit arrays Pillow cannot hold
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a file as (H, W, C) uint8 or uint16, C = 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA).
+
+    Raises:
+        ImageReadError: missing, empty, corrupt, truncated or unsupported file.
+    """
+    if not path.is_file():
+        raise ImageReadError(path, "missing or not a regular file")
+    # training's pixel limit and header checks; Pillow's warning at half the limit is silenced so
+    # files between limit/2 and the limit behave as in training
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = open_image(path, setting="--max-image-pixels")
+    try:
+        with im:
+            # the tile list must be read before getexif(), which decodes a PNG to reach chunks after IDAT
+            sixteen = im.mode.startswith("I;16") or any("16" in str(t.args) for t in (im.tile or []))
+            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+            arr = None
+            if sixteen:
+                # Pillow reduces 16-bit RGB(A) to 8 bits: read those with OpenCV (orientation applied below)
+                arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+                if arr is not None and arr.dtype != np.uint16:
+                    arr = None  # e.g. a 16-bit-per-pixel (RGB565) BMP: 8-bit data, Pillow's path is right
+            if arr is not None:
+                if arr.ndim == 3:
+                    arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+                arr = np.ascontiguousarray(_ORIENT.get(orientation, lambda a: a)(arr))
+            else:
+                im.load()
+                arr = _to_array(ImageOps.exif_transpose(im))
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError/SyntaxError/ValueError on junk
+        raise ImageReadError(path, f"not a readable image ({type(exc).__name__}: {exc})") from None
+    return arr if arr.ndim == 3 else arr[..., None]
+
+
+def _to_array(im: Image.Image) -> np.ndarray:
+    mode = im.mode
+    if mode == "F":
+        raise ValueError("floating-point image (mode F) is not supported; save it as 8 or 16 bit")
+    if mode == "I":  # 32-bit integer gray (some TIFFs): values are 16-bit in practice
+        return np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+    if mode in ("1", "L", "LA", "RGB", "RGBA"):
+        return np.asarray(im.convert("L") if mode == "1" else im)
+    if mode in ("P", "PA"):
+        return np.asarray(im.convert("RGBA" if "transparency" in im.info or mode == "PA" else "RGB"))
+    return np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))  # CMYK, YCbCr, LAB, RGBX ...
+
+
+def write_image(path: Path, img: np.ndarray) -> None:
+    """Write (H, W, C) uint8/uint16 atomically (temp file + rename: a symlink at ``path`` is replaced, not followed)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".srlab-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        if img.dtype == np.uint16:
+            if img.shape[2] == 2:  # OpenCV writes 1, 3 or 4 channels: gray+alpha goes out as RGBA
+                img = np.concatenate([np.repeat(img[..., :1], 3, axis=2), img[..., 1:]], axis=2)
+            bgr = img[..., 0] if img.shape[2] == 1 else img[..., [2, 1, 0, 3][: img.shape[2]]]
+            if not cv2.imwrite(tmp, np.ascontiguousarray(bgr)):
+                raise OSError(f"OpenCV could not write {path.suffix}")
+        else:
+            pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
+            options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
+            pil.save(tmp, format=Image.registered_extensions()[path.suffix.lower()], **options)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs get the usual permissions
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
