@@ -26,6 +26,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
+from srlab.data.degradations import check_patch_sizes
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -110,13 +111,7 @@ class SRDataModule(L.LightningDataModule):
         hp = self.hp
         if hp["source"] not in SOURCES:
             raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {hp['source']!r}")
-        s = hp["scale"]
-        if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-            raise ConfigError(f"data.scale must be a positive integer, got {s!r}")
-        for key in ("patch_size", "val_patch_size"):
-            v = hp[key]
-            if (v is not None or key == "patch_size") and (not isinstance(v, int) or v < s or v % s):
-                raise ConfigError(f"data.{key}={v} must be a positive multiple of data.scale={s} (e.g. {s * 32})")
+        check_patch_sizes(hp["scale"], hp["patch_size"], hp["val_patch_size"])
         if hp["val_dir"] is None and not 0 < hp["val_fraction"] < 1 and not (hp["val_fraction"] == 0 and hp["val_sets"]):
             raise ConfigError(f"data.val_fraction={hp['val_fraction']} must be in (0, 1), or set data.val_dir "
                               "(0 holds nothing out: then give data.val_sets)")

@@ -22,9 +22,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from srlab.data import transforms as T
-from srlab.data.degradations import check_degradation, degrade, modcrop
+from srlab.data.degradations import check_degradation, check_scale, degrade, modcrop
 from srlab.data.images import ImageReadError, list_images, load_rgb, scan_images
-from srlab.errors import ConfigError, SRLabError
+from srlab.errors import SRLabError
 
 log = logging.getLogger("srlab.data")
 _MAX_REDRAWS = 20
@@ -50,10 +50,7 @@ class _SRDataset(Dataset):
 
     def __init__(self, scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch, max_image_pixels,
                  cache_images=False):
-        check_degradation(scale, 0, "resize_then_blur")
-        for key, size in (("data.patch_size", patch_size), ("data.val_patch_size", val_patch_size)):
-            if size is not None and (size < scale or size % scale):
-                raise ConfigError(f"{key}={size} must be a positive multiple of data.scale={scale}")
+        check_scale(scale)  # patch sizes against the scale: SRDataModule and srlab.train check them before
         self.scale, self.patch_size, self.train = scale, patch_size, train
         self.val_patch_size = val_patch_size
         self.augment = T.augment_config(augment)

@@ -18,10 +18,24 @@ from srlab.errors import ConfigError
 ORDERS = ("resize_then_blur", "blur_then_resize")
 
 
+def check_scale(scale: int, key: str = "data.scale") -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``scale`` is a positive integer."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ConfigError(f"{key} must be a positive integer, got {scale!r}")
+
+
+def check_patch_sizes(scale: int, patch_size: int, val_patch_size: int | None = None) -> None:
+    """The one rule for patches: HQ patch sides are positive multiples of ``data.scale`` (LQ = HQ / scale)."""
+    check_scale(scale)
+    for key, size in (("patch_size", patch_size), ("val_patch_size", val_patch_size)):
+        if (size is not None or key == "patch_size") and (isinstance(size, bool) or not isinstance(size, int)
+                                                           or size < scale or size % scale):
+            raise ConfigError(f"data.{key}={size} must be a positive multiple of data.scale={scale} (e.g. {scale * 32})")
+
+
 def check_degradation(scale: int, blur_radius: float, order: str, resize: str = "pil") -> None:
     """Raise :class:`ConfigError` naming the ``data.degradation`` key that is out of range."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ConfigError(f"data.scale must be a positive integer, got {scale!r}")
+    check_scale(scale)
     if blur_radius is None or blur_radius < 0:
         raise ConfigError(f"data.degradation.blur_radius must be >= 0 (0 disables the blur), got {blur_radius!r}")
     if order not in ORDERS:

@@ -11,9 +11,8 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from srlab.errors import SRLabError
 from srlab.models.base import HPARAMS_IGNORE, SRModule
-from srlab.models.nonfinite import gradient_norm, loss_scaler_active
+from srlab.models.nonfinite import check_nonfinite_mode, finite_or_handle, gradient_norm, loss_scaler_active
 
 
 class AdversarialModule(SRModule):
@@ -74,9 +73,7 @@ class AdversarialModule(SRModule):
         self.generator_warmup_batches = int(generator_warmup_batches)
         self.d_update_every = max(1, int(d_update_every))
         self.gradient_clip_val = gradient_clip_val
-        if on_nonfinite not in ("stop", "skip"):
-            raise SRLabError(f"model.on_nonfinite={on_nonfinite!r}: use 'stop' or 'skip'")
-        self.on_nonfinite = on_nonfinite
+        self.on_nonfinite = check_nonfinite_mode(on_nonfinite)
         # batch counters live in the checkpoint, so warm-up and D frequency survive a resume
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
         self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
@@ -151,18 +148,10 @@ class AdversarialModule(SRModule):
 
     def _finite_or_handle(self, name: str, loss: torch.Tensor, batch_number: int, parts: dict) -> bool:
         """Stop or skip on NaN/Inf; returns True when the loss is usable."""
-        if bool(torch.isfinite(loss)):
+        if finite_or_handle(self, name, loss, batch_number, parts):
             return True
-        bad = [k for k, v in parts.items() if not bool(torch.isfinite(v))] or [name]
-        if self.on_nonfinite == "stop":
-            raise SRLabError(
-                f"non-finite {', '.join(bad)} at batch {batch_number} (epoch {self.current_epoch}); "
-                "the last checkpoint is untouched. Lower the learning rate or set model.on_nonfinite=skip"
-            )
-        self.batches_skipped += 1
-        for opt in self.optimizers():
+        for opt in self.optimizers():  # a skipped batch leaves no gradients for the next step
             opt.zero_grad(set_to_none=True)
-        self.log("train/skipped_batches", self.batches_skipped.float(), on_step=True)
         return False
 
     def _grads_finite_or_handle(self, net: str, batch_number: int) -> bool:

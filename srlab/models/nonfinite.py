@@ -7,7 +7,7 @@ from typing import Iterable
 import lightning as L
 import torch
 
-from srlab.errors import SRLabError
+from srlab.errors import ConfigError, SRLabError
 
 NONFINITE_MODES = ("stop", "skip")
 
@@ -15,7 +15,7 @@ NONFINITE_MODES = ("stop", "skip")
 def check_nonfinite_mode(mode: str) -> str:
     """Return ``mode`` if it is ``stop`` or ``skip``; else raise naming ``model.on_nonfinite``."""
     if mode not in NONFINITE_MODES:
-        raise SRLabError(f"model.on_nonfinite={mode!r}: use 'stop' or 'skip'")
+        raise ConfigError(f"model.on_nonfinite={mode!r}: use 'stop' or 'skip'")
     return mode
 
 
@@ -39,7 +39,9 @@ def nonfinite_message(what: str, batch: int, epoch: int) -> str:
             "Lower the learning rate or set model.on_nonfinite=skip")
 
 
-def finite_or_handle(module: L.LightningModule, what: str, value: torch.Tensor, batch: int) -> bool:
+def finite_or_handle(
+    module: L.LightningModule, what: str, value: torch.Tensor, batch: int, parts: dict | None = None
+) -> bool:
     """True when ``value`` is finite; else raise (``stop``) or count one skipped batch (``skip``).
 
     Args:
@@ -47,11 +49,13 @@ def finite_or_handle(module: L.LightningModule, what: str, value: torch.Tensor, 
         what: name for the message, e.g. ``loss`` or ``generator gradient norm``.
         value: scalar tensor to check.
         batch: batch number for the message.
+        parts: the terms ``value`` sums, by name; the message names the non-finite ones instead of ``what``.
     """
     if bool(torch.isfinite(value)):
         return True
     if module.on_nonfinite == "stop":
-        raise SRLabError(nonfinite_message(what, batch, module.current_epoch))
+        bad = [k for k, v in (parts or {}).items() if not bool(torch.isfinite(v))] or [what]
+        raise SRLabError(nonfinite_message(", ".join(bad), batch, module.current_epoch))
     module.batches_skipped += 1
     module.log("train/skipped_batches", module.batches_skipped.float(), on_step=True)
     return False

@@ -28,6 +28,9 @@ class VGGStyleDiscriminator(nn.Module):
         logits of shape (B, 1); no Sigmoid, the losses use BCE-with-logits.
     """
 
+    # 16x downsampling by four stride-2 blocks: below 16 px the last blocks see only padding
+    min_input_size = 16
+
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -66,6 +69,8 @@ class VanillaDiscriminator(nn.Module):
     Returns (forward):
         logits of shape (B, 1): > 0 means "real".
     """
+
+    min_input_size = 4  # two stride-2 blocks
 
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64) -> None:
         super().__init__()

@@ -10,26 +10,21 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from srlab.data.degradations import check_patch_sizes
 from srlab.data.val_sets import parse_val_sets, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
 from srlab.models.base import CROP_METRICS
-
-# smallest HQ patch side each discriminator is meant for, when the class does not say (min_input_size)
-_DISCRIMINATOR_MIN_PATCH = {
-    # 16x downsampling by four stride-2 blocks: below 16 px the last blocks see only padding
-    "srlab.nets.discriminators.VGGStyleDiscriminator": 16,
-    "srlab.nets.discriminators.VanillaDiscriminator": 4,
-}
-_NONFINITE_MODES = ("stop", "skip")
+from srlab.models.nonfinite import check_nonfinite_mode
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (or :class:`SRLabError`) for values that would fail or mislead later.
 
     Checks data.patch_size (multiple of data.scale, big enough for the discriminator),
-    data.val_fraction, learning rates, model.on_nonfinite, trainer.devices against the machine,
-    and builds the generator on the meta device (no memory) so that a data.scale the net does not
-    support and a model.generator_init file that does not fit it fail here, in one line.
+    data.val_fraction and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices
+    against the machine, and builds the generator on the meta device (no memory) so that a
+    data.scale the net does not support and a model.generator_init file that does not fit it fail
+    here, in one line.
 
     Args:
         cfg: the composed ``train.yaml`` config.
@@ -43,9 +38,8 @@ def validate_config(cfg: DictConfig) -> None:
 
 def _check_data(cfg: DictConfig) -> None:
     data = cfg.data
+    check_patch_sizes(data.scale, data.patch_size, data.get("val_patch_size"))
     scale, patch = int(data.scale), int(data.patch_size)
-    if patch % scale:
-        raise ConfigError(f"data.patch_size={patch} is not divisible by data.scale={scale}; use a multiple of {scale}")
     fraction = data.get("val_fraction")
     benchmarks_only = fraction == 0 and data.get("val_sets") and data.get("val_dir") is None
     if fraction is not None and not 0.0 < float(fraction) < 1.0 and not benchmarks_only:
@@ -56,11 +50,10 @@ def _check_data(cfg: DictConfig) -> None:
                    else data.get("val_sets"), scale, data.get("max_image_pixels"))
     disc = cfg.model.get("discriminator")
     if disc is not None and "_target_" in disc:
-        need = _DISCRIMINATOR_MIN_PATCH.get(disc._target_)
-        try:
-            need = getattr(hydra.utils.get_class(disc._target_), "min_input_size", need)
+        try:  # smallest HQ patch side the discriminator is meant for, when its class says
+            need = getattr(hydra.utils.get_class(disc._target_), "min_input_size", None)
         except Exception:  # noqa: BLE001 - an unknown class fails with its own message when built
-            pass
+            need = None
         if need and patch < need:
             name = disc._target_.rsplit(".", 1)[-1]
             raise ConfigError(f"data.patch_size={patch} is too small for {name}, which needs patches of at least "
@@ -86,9 +79,8 @@ def _check_model_values(cfg: DictConfig) -> None:
         node = cfg.model.get(key)
         if node is not None and "lr" in node and float(node.lr) <= 0:
             raise ConfigError(f"model.{key}.lr={node.lr} must be positive")
-    mode = cfg.model.get("on_nonfinite")
-    if mode is not None and mode not in _NONFINITE_MODES:
-        raise ConfigError(f"model.on_nonfinite={mode!r}: use 'stop' or 'skip'")
+    if cfg.model.get("on_nonfinite") is not None:
+        check_nonfinite_mode(cfg.model.on_nonfinite)
 
 
 def _check_devices(trainer: DictConfig) -> None:

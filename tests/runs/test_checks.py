@@ -30,7 +30,8 @@ def test_every_shipped_model_config_passes(tmp_path, model):
 @pytest.mark.parametrize(("model", "extra", "message"), [
     ("quickstart", ["model.optimizer.lr=0"], "model.optimizer.lr=0 must be positive"),
     ("esrgan", ["model.optimizer_d.lr=-1e-4"], "model.optimizer_d.lr=-0.0001 must be positive"),
-    ("quickstart", ["data.patch_size=30"], "data.patch_size=30 is not divisible by data.scale=4"),
+    ("quickstart", ["data.patch_size=30"], "data.patch_size=30 must be a positive multiple of data.scale=4"),
+    ("quickstart", ["data.val_patch_size=30"], "data.val_patch_size=30 must be a positive multiple of data.scale=4"),
     ("quickstart", ["data.val_fraction=1.5"], "data.val_fraction=1.5 must be between 0 and 1"),
     ("quickstart", ["data.val_fraction=0"], "data.val_fraction=0 must be between 0 and 1"),
     ("quickstart", ["data.scale=3", "data.patch_size=48", "data.val_patch_size=48"],
