@@ -21,9 +21,9 @@ from torch.utils.data import Dataset
 
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.data.images import scan_images
+from srlab.data.resize import resize_uint8
 from srlab.errors import ConfigError, SRLabError
 from srlab.metrics import METRICS
-from srlab.data.resize import resize_uint8
 
 # SSIM's Gaussian window (srlab.metrics): the least HR side left after the crop border
 _SSIM_WINDOW = 11
