@@ -41,6 +41,31 @@ def compose_config(output_dir: Path, overrides: list[str], config_name: str = "t
     return cfg
 
 
+def write_hydra_record(run_dir: Path, task: list[str], mode: str = "MULTIRUN", model: str = "esrgan",
+                       params: dict | None = None, launch: list[str] | None = None) -> Path:
+    """Write what Hydra leaves of a job for naming it: ``.hydra/hydra.yaml`` (and the sweep's ``multirun.yaml``).
+
+    Args:
+        run_dir: the job's folder (``<sweep>/<N>`` in a multirun).
+        task: the job's overrides.
+        mode: ``RUN`` or ``MULTIRUN``.
+        model: the model config chosen.
+        params: ``hydra.sweeper.params``.
+        launch: the multirun's command-line overrides, written to the parent's ``multirun.yaml``.
+    """
+    import yaml
+
+    hydra = {"mode": mode, "job": {"name": "train", "num": int(run_dir.name) if run_dir.name.isdigit() else 0},
+             "overrides": {"task": task}, "sweeper": {"params": params},
+             "runtime": {"choices": {"model": model}, "output_dir": str(run_dir)}}
+    (run_dir / ".hydra").mkdir(parents=True, exist_ok=True)
+    (run_dir / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": hydra}))
+    (run_dir / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(task))
+    if launch is not None:
+        (run_dir.parent / "multirun.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": {"task": launch}}}))
+    return run_dir
+
+
 @pytest.fixture
 def smoke_cfg(tmp_path):
     """Factory: a composed ``debug=smoke`` config for model NAME with tiny nets."""

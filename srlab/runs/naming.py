@@ -9,6 +9,7 @@ Hydra config of the job (``HydraConfig.get()`` while training, ``<run>/.hydra/hy
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,17 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def short_values(text: str) -> str:
     """Long floats in overrides (an Optuna trial's 6.677511008261826e-05) to 4 significant digits."""
     return re.sub(r"(?<=[=,])-?\d+\.\d{5,}(?:e-?\d+)?", lambda m: f"{float(m.group()):.4g}", text)
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the current folder (``..`` where it lies outside): what reports print.
+
+    An absolute path would name the machine's folders in a report that is read elsewhere.
+    """
+    try:
+        return os.path.relpath(Path(path).resolve(), Path.cwd().resolve())
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(path).name
 
 
 def _parse(overrides: list[str]) -> list:
@@ -81,6 +93,16 @@ def _stamp(folder: Path) -> str:
     return f"{folder.parent.name}_{folder.name}" if _DATE.fullmatch(folder.parent.name) else folder.name
 
 
+def swept_overrides(hydra_cfg: DictConfig, launch_overrides: list[str] | None = None) -> list[tuple[str, Any]]:
+    """The job's overrides of the keys its multirun varies, as (short key, parsed Hydra override); [] outside one."""
+    if not str(_select(hydra_cfg, "mode")).endswith("MULTIRUN"):
+        return []
+    keys = swept_keys(hydra_cfg, launch_overrides or [])
+    names = short_keys(keys)
+    job = [o for o in _parse(list(_select(hydra_cfg, "overrides.task") or [])) if o.key_or_group in names]
+    return [(names[o.key_or_group], o) for o in sorted(job, key=lambda o: keys.index(o.key_or_group))]
+
+
 def run_name(hydra_cfg: DictConfig, launch_overrides: list[str] | None = None) -> str:
     """The run's name: its swept overrides in a sweep, else its model and the date/time of its folder.
 
@@ -88,18 +110,14 @@ def run_name(hydra_cfg: DictConfig, launch_overrides: list[str] | None = None) -
         hydra_cfg: the job's ``hydra`` node (``HydraConfig.get()``, or ``.hydra/hydra.yaml`` read back).
         launch_overrides: the multirun command's overrides (None or [] for a single run).
     """
+    swept = swept_overrides(hydra_cfg, launch_overrides)
+    if swept:
+        return short_values(" ".join(f"{key}={o.input_line.split('=', 1)[1]}" for key, o in swept))[:MAX_NAME]
     model = _select(hydra_cfg, "runtime.choices.model") or _select(hydra_cfg, "job.name") or "run"
     folder = Path(str(_select(hydra_cfg, "runtime.output_dir") or "run"))
-    if not str(_select(hydra_cfg, "mode")).endswith("MULTIRUN"):
-        return f"{model} {_stamp(folder)}"[:MAX_NAME]
-    keys = swept_keys(hydra_cfg, launch_overrides or [])
-    names = short_keys(keys)
-    job = [o for o in _parse(list(_select(hydra_cfg, "overrides.task") or [])) if o.key_or_group in names]
-    if not job:  # a multirun that varies nothing: the sweep's date/time and the job number
+    if str(_select(hydra_cfg, "mode")).endswith("MULTIRUN"):  # a multirun that varies nothing
         return f"{model} {_stamp(folder.parent)} #{_select(hydra_cfg, 'job.num')}"[:MAX_NAME]
-    job.sort(key=lambda o: keys.index(o.key_or_group))
-    parts = [f"{names[o.key_or_group]}={o.input_line.split('=', 1)[1]}" for o in job]
-    return short_values(" ".join(parts))[:MAX_NAME]
+    return f"{model} {_stamp(folder)}"[:MAX_NAME]
 
 
 def launch_overrides(run_dir: str | Path) -> list[str]:
@@ -127,12 +145,24 @@ def name_of_run_dir(run_dir: str | Path) -> str | None:
     return None if hydra_cfg is None else run_name(hydra_cfg, launch_overrides(run_dir))
 
 
-def name_of_current_run() -> str | None:
-    """:func:`run_name` of the Hydra job running in this process; None outside Hydra."""
+def current_job() -> tuple[DictConfig, list[str]] | None:
+    """The ``hydra`` node of the job running in this process and its multirun's command line; None outside Hydra."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return None
     hydra_cfg = HydraConfig.get()
     output_dir = _select(hydra_cfg, "runtime.output_dir")
-    return run_name(hydra_cfg, launch_overrides(output_dir) if output_dir else [])
+    return hydra_cfg, launch_overrides(output_dir) if output_dir else []
+
+
+def name_of_current_run() -> str | None:
+    """:func:`run_name` of the Hydra job running in this process; None outside Hydra."""
+    job = current_job()
+    return None if job is None else run_name(*job)
+
+
+def swept_values_of_current_run() -> dict[str, Any]:
+    """Short key -> value of each override the current job's multirun varies (W&B's top-level config)."""
+    job = current_job()
+    return {} if job is None else {key: o.value() for key, o in swept_overrides(*job)}
