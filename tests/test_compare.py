@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from srlab.compare import build_report, main
-from tests.conftest import TINY_NETS, compose_config
+from tests.conftest import TINY_NETS, compose_config, write_hydra_record
 
 
 class _Report(HTMLParser):
@@ -19,6 +19,7 @@ class _Report(HTMLParser):
         super().__init__()
         self.tables: list[list[list[str]]] = []
         self.images: list[str] = []
+        self.best: list[tuple[int, int]] = []  # (row, column) of cells marked best
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag, attrs):
@@ -28,6 +29,8 @@ class _Report(HTMLParser):
             self.tables[-1].append([])
         elif tag in ("td", "th"):
             self._cell = []
+            if ("class", "best") in attrs:
+                self.best.append((len(self.tables[-1]) - 1, len(self.tables[-1][-1])))
         elif tag == "img":
             self.images.append(dict(attrs)["src"])
 
@@ -47,7 +50,7 @@ def _parse(path: Path) -> _Report:
     return report
 
 
-def _fake_run(folder: Path, psnr: list[float], overrides: str = "") -> Path:
+def _fake_run(folder: Path, psnr: list[float], overrides: str = "", launch: str = "", mode: str = "MULTIRUN") -> Path:
     (folder / "csv").mkdir(parents=True)
     rows = ["epoch,step,train/loss,val/psnr,val/ssim,val/psnr_bicubic"]
     rows += [f"{e},{2 * e + 1},0.{5 - e},{p},0.5,20.0" for e, p in enumerate(psnr)]
@@ -56,29 +59,64 @@ def _fake_run(folder: Path, psnr: list[float], overrides: str = "") -> Path:
     for epoch in range(len(psnr)):
         Image.new("RGB", (48, 20), (40 * epoch, 90, 200)).save(folder / "images" / f"val_epoch{epoch:03d}.png")
     if overrides:
-        (folder / ".hydra").mkdir()
-        (folder / ".hydra" / "overrides.yaml").write_text("\n".join(f"- {o}" for o in overrides.split()) + "\n")
+        write_hydra_record(folder, overrides.split(), mode=mode, model="quickstart", launch=launch.split() or None)
     return folder
 
 
-def test_report_from_a_run_and_a_sweep(tmp_path):
-    _fake_run(tmp_path / "runs" / "single", [20.0, 21.0, 20.5])
-    sweep = tmp_path / "runs" / "sweep"
-    _fake_run(sweep / "0", [19.0], "model=srgan seed=3")
-    _fake_run(sweep / "1", [22.0, 23.5], "model=esrgan seed=3")
-    html_path, md_path = build_report([tmp_path / "runs" / "single", sweep], tmp_path / "out")
+def test_report_names_runs_marks_the_best_and_keeps_paths_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # folders are shown relative to where the report is made
+    single = _fake_run(tmp_path / "outputs" / "2026-01-02" / "10-20-30", [20.0, 21.0, 20.5], "seed=3", mode="RUN")
+    sweep = tmp_path / "multirun" / "2026-01-02" / "11-00-00"
+    _fake_run(sweep / "0", [19.0], "model=srgan seed=3", launch="model=srgan,esrgan seed=3")
+    _fake_run(sweep / "1", [22.0, 23.5], "model=esrgan seed=3", launch="model=srgan,esrgan seed=3")
+    html_path, md_path = build_report([single, sweep], tmp_path / "out")
     report = _parse(html_path)
     (table,) = report.tables
     header, *rows = table
-    assert header[:4] == ["run", "model", "overrides", "best val/psnr"]
-    assert [r[0] for r in rows] == ["single", "sweep/0", "sweep/1"]  # the sweep expanded to its jobs
-    assert rows[0][3:5] == ["21.000", "20.500"] and rows[2][2] == "model=esrgan"  # shared seed=3 left out
+    assert header[:4] == ["run", "colour", "model", "best val/psnr"]
+    # the sweep expanded to its jobs, each named by what the sweep varies; the single run by model and time
+    assert [r[0] for r in rows] == ["quickstart 2026-01-02_10-20-30", "model=srgan", "model=esrgan"]
+    assert [r[1].split()[-1] for r in rows] == ["blue", "orange", "green"]
+    assert rows[0][3:5] == ["21.000", "20.500"]
+    best_psnr = header.index("best val/psnr")
+    assert (3, best_psnr) in report.best and (1, best_psnr) not in report.best  # rows counted with the header
     assert len(report.images) == 4  # curves + one latest grid per run
     assert all(src.startswith("data:image/png;base64,") for src in report.images)
     assert (tmp_path / "out" / "curves.png").is_file()
     markdown = md_path.read_text()
-    assert "| sweep/1 |" in markdown and "![curves](curves.png)" in markdown
-    assert (tmp_path / "out" / "images" / "single_val_epoch002.png").is_file()  # the latest grid, beside it
+    assert "| model=esrgan | green | quickstart | **23.500** | **23.500** |" in markdown
+    assert "folder `multirun/2026-01-02/11-00-00/1`" in markdown  # relative, not the machine's path
+    for text in (markdown, html_path.read_text()):
+        assert str(tmp_path) not in text
+    assert markdown.rstrip().endswith(
+        "- val/psnr: `model=esrgan` is best at 23.500 dB, +3.500 dB over bicubic (20.000 dB), +2.500 dB over the "
+        "next run\n- val/ssim: `quickstart 2026-01-02_10-20-30` is best at 0.5000 (no bicubic value logged "
+        "to compare with), +0.0000 over the next run")
+    assert "| green: `model=esrgan` |" in markdown and "![model=esrgan](images/model_esrgan_val_epoch001.png)" in markdown
+    assert (tmp_path / "out" / "images" / "quickstart_2026-01-02_10-20-30_val_epoch002.png").is_file()
+
+
+def test_runs_keep_their_colour_in_every_panel(tmp_path):
+    from srlab.plots import plot_runs, read_metrics
+
+    a = _fake_run(tmp_path / "a", [20.0, 21.0])
+    b = _fake_run(tmp_path / "b", [22.0, 21.5])
+    frames = {name: read_metrics(run / "csv" / "metrics.csv") for name, run in (("x", a), ("y", b))}
+    figures = []
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("matplotlib.pyplot.close", figures.append)  # keep the figure to look at its lines
+    try:
+        plot_runs(frames, tmp_path / "curves.png", colours={"x": "red", "y": "cyan"})
+    finally:
+        monkeypatch.undo()
+    (fig,) = figures
+    seen = {}
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            seen.setdefault(line.get_gid(), set()).add(line.get_color())
+    assert seen == {"x": {"tab:red"}, "y": {"tab:cyan"}}
+    legend_texts = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert legend_texts == ["x", "y"]
 
 
 def test_not_a_run_is_one_line_error(tmp_path, capsys):

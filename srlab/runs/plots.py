@@ -21,6 +21,19 @@ PANELS: dict[str, list[str]] = {
     "SSIM (RGB)": ["train/ssim", "val/ssim"],
     "Loss parts": ["train/l_pix", "train/l_percep", "train/l_adv"],
 }
+# one colour per run, the same in every panel and in the report's table (matplotlib's tab10 names)
+RUN_COLOURS = ["blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan"]
+# with several runs colour tells the runs apart and line style the metrics within a panel
+METRIC_STYLES = ["-", ":", "-.", (0, (5, 1))]
+
+
+def run_colours(labels: list[str]) -> dict[str, str]:
+    """Each run label's colour name (``tab:<name>`` in matplotlib), in the order given."""
+    return {label: RUN_COLOURS[i % len(RUN_COLOURS)] for i, label in enumerate(labels)}
+
+
+def _line_style(cols: list[str], col: str):
+    return "--" if col.endswith("bicubic") else METRIC_STYLES[cols.index(col) % len(METRIC_STYLES)]
 
 
 def read_metrics(csv_path: str | Path) -> pd.DataFrame:
@@ -41,43 +54,61 @@ def _series(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.DataFrame(columns=["step", "value"])
 
 
-def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | None = None) -> Path | None:
+def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | None = None,
+              colours: dict[str, str] | None = None) -> Path | None:
     """Draw every panel that has data, one line per (run, metric), shared x axis (optimizer steps).
+
+    A single run gets one colour per metric. Several runs get one colour per run (:func:`run_colours`
+    of their order, named in one legend above the panels) and one line style per metric in a panel.
 
     Args:
         runs: run label -> metrics frame.
         out_path: PNG to write.
         title: figure title.
+        colours: run label -> colour name (default: :func:`run_colours` of ``runs``), so a report
+            that leaves out a run without log keeps every other run's colour.
 
     Returns:
         The written path, or None when no panel had data.
     """
+    from matplotlib.lines import Line2D
+
     panels = [(name, cols) for name, cols in PANELS.items() if any(
         len(_series(frame, c)) for frame in runs.values() for c in cols)]
     if not panels:
         return None
     ncols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 3.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 3.6 * nrows), squeeze=False, layout="constrained")
+    several = len(runs) > 1
+    colours = colours or run_colours(list(runs))
     for ax, (name, cols) in zip(axes.flat, panels):
+        drawn: list[str] = []
         for label, frame in runs.items():
             for col in cols:
                 data = _series(frame, col)
                 if len(data) == 0:
                     continue
-                style = "--" if col.endswith("bicubic") else "-"
                 marker = "o" if len(data) < 30 else None
-                line_label = col if len(runs) == 1 else f"{label}: {col}"
-                ax.plot(data["step"], data["value"], style, marker=marker, markersize=3, label=line_label)
+                colour = f"tab:{colours[label]}" if several else None
+                ax.plot(data["step"], data["value"], linestyle=_line_style(cols, col), color=colour, marker=marker,
+                        markersize=3, label=col, gid=label)
+                drawn += [col] if col not in drawn else []
+        if several:  # the metrics by line style; the runs by colour are in the figure's legend
+            handles = [Line2D([], [], color="black", linestyle=_line_style(cols, c), label=c) for c in drawn]
+            ax.legend(handles=handles, fontsize=7)
+        else:
+            ax.legend(fontsize=7)
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
+    if several:
+        handles = [Line2D([], [], color=f"tab:{colours[label]}", linewidth=3, label=label) for label in runs]
+        fig.legend(handles=handles, loc="outside upper center", ncols=ncols, fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)

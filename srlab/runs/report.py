@@ -1,0 +1,163 @@
+"""The comparison report's pages: its metrics table, best-per-column marks and verdicts, in HTML and Markdown.
+
+``srlab.compare`` gathers one :class:`RunInfo` per run and renders them here. Runs are shown by
+their :func:`srlab.runs.naming.run_name` and their curve colour; folders relative to the folder the
+report was made in, so a committed report names no path of the machine that made it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from srlab.runs.sweep import SUMMARY_COLUMNS, markdown_table
+
+COLUMNS = [*SUMMARY_COLUMNS, ("generator params", "params", "{:,.0f}"), ("s/step", "step_time", "{:.3g}")]
+HEADER = ["run", "colour", "model", *[title for title, _, _ in COLUMNS]]
+NOTE = ("best/last over validation epochs; * s/step from file times (fit start to last log write, validation "
+        "included); bold: best run per column.")
+
+
+@dataclass
+class RunInfo:
+    """One run's numbers for the report."""
+
+    label: str
+    path: Path
+    row: dict = field(default_factory=dict)
+    grid: Path | None = None
+    colour: str = ""
+    shown_path: str = ""
+
+
+def _fmt(value, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return pattern.format(value)
+
+
+def _best(infos: list[RunInfo], key: str) -> int | None:
+    values = [i.row[key] for i in infos]
+    if not any(not math.isnan(v) for v in values):
+        return None
+    return max(range(len(values)), key=lambda j: -math.inf if math.isnan(values[j]) else values[j])
+
+
+def best_cells(infos: list[RunInfo]) -> dict[int, int]:
+    """Column index (in :data:`HEADER`) -> row index of the best run, for each quality metric column."""
+    offset = HEADER.index(COLUMNS[0][0])
+    best = {col: _best(infos, key) for col, (_, key, _) in enumerate(COLUMNS, start=offset)
+            if key.startswith(("best_", "last_"))}
+    return {col: row for col, row in best.items() if row is not None}
+
+
+def table_rows(infos: list[RunInfo]) -> list[list[str]]:
+    """One row of formatted cells per run, in :data:`HEADER` order."""
+    rows = []
+    for info in infos:
+        cells = [_fmt(info.row[key], pattern) for _, key, pattern in COLUMNS]
+        if info.row["step_time_source"] == "file times" and cells[-1] != "-":
+            cells[-1] += " *"
+        rows.append([info.label, info.colour, info.row["model"], *cells])
+    return rows
+
+
+def verdicts(infos: list[RunInfo]) -> list[str]:
+    """One line per metric: the best run, its margin over bicubic and over the next run."""
+    lines = []
+    for metric, key, unit, digits in (("val/psnr", "best_psnr", " dB", 3), ("val/ssim", "best_ssim", "", 4)):
+        best = _best(infos, key)
+        if best is None:
+            lines.append(f"{metric}: no run was validated")
+            continue
+        value = infos[best].row[key]
+        line = f"{metric}: `{infos[best].label}` is best at {value:.{digits}f}{unit}"
+        bicubic = infos[best].row.get(key.replace("best_", "") + "_bicubic", float("nan"))
+        if math.isnan(bicubic):
+            line += " (no bicubic value logged to compare with)"
+        else:
+            line += f", {value - bicubic:+.{digits}f}{unit} over bicubic ({bicubic:.{digits}f}{unit})"
+        others = sorted((i.row[key] for j, i in enumerate(infos) if j != best and not math.isnan(i.row[key])),
+                        reverse=True)
+        if others:
+            line += f", {value - others[0]:+.{digits}f}{unit} over the next run"
+        lines.append(line)
+    return lines
+
+
+def _swatch(colour: str) -> str:
+    from matplotlib.colors import to_hex
+
+    return f'<span style="color:{to_hex("tab:" + colour)}">&#9632;</span> {colour}' if colour else ""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f2f2f2}td,th{white-space:nowrap}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}
+td:first-child{white-space:normal;max-width:360px;font-family:monospace;font-size:12px}
+td.best{font-weight:bold;background:#e8f5e9}
+.grids{display:flex;gap:12px;overflow-x:auto;align-items:flex-start}
+figure{margin:0;flex:1 1 0;min-width:260px;max-width:520px}figcaption{font-size:13px;margin-bottom:4px}
+.grids img{width:100%;box-sizing:border-box;image-rendering:pixelated;border:1px solid #ddd}.note{color:#666;font-size:12px}"""
+
+
+def _run_notes(infos: list[RunInfo]) -> list[tuple[str, str, str]]:
+    return [(i.label, i.shown_path, i.row["overrides"] or "-") for i in infos]
+
+
+def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
+    """The self-contained HTML report (every image a base64 data URI)."""
+    best = best_cells(infos)
+    colour_col = HEADER.index("colour")
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    body = "".join(
+        "<tr>" + "".join(f'<td{" class=best" if best.get(c) == r else ""}>'
+                         f'{_swatch(v) if c == colour_col else html.escape(v)}</td>'
+                         for c, v in enumerate(row)) + "</tr>" for r, row in enumerate(table_rows(infos)))
+    notes = "<br>".join(f"<code>{html.escape(label)}</code>: folder <code>{html.escape(path)}</code>, overrides "
+                        f"<code>{html.escape(overrides)}</code>" for label, path, overrides in _run_notes(infos))
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
+             f"<h2>Metrics</h2><table><tr>{head}</tr>{body}</table>",
+             f"<p class=note>{html.escape(NOTE)}</p>",
+             f"<p class=note>{notes}<br>(folders relative to where the report was made)</p>"]
+    if curves:
+        parts.append(f"<h2>Training curves</h2><img alt='curves' style='max-width:100%' src='{_data_uri(curves)}'>")
+    grids = [i for i in infos if i.grid]
+    if grids:
+        parts.append("<h2>Latest validation images (LQ bicubic | output | HQ)</h2><div class=grids>")
+        parts += [f"<figure><figcaption>{_swatch(i.colour)}: <code>{html.escape(i.label)}</code> "
+                  f"({html.escape(i.grid.name)})</figcaption>"
+                  f"<img alt='{html.escape(i.label)}' src='{_data_uri(i.grid)}'></figure>" for i in grids]
+        parts.append("</div>")
+    parts.append("<h2>Verdict</h2><ul>" + "".join(
+        "<li>" + re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(v)) + "</li>" for v in verdicts(infos)) + "</ul>")
+    return "".join(parts) + "</body></html>\n"
+
+
+def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, str], title: str) -> str:
+    """The Markdown report; images are files beside it (``grids``: run label -> relative image path)."""
+    best = best_cells(infos)
+    rows = [[f"**{v}**" if best.get(c) == r else v for c, v in enumerate(row)]
+            for r, row in enumerate(table_rows(infos))]
+    lines = [f"# {title}", "", "## Metrics", "", markdown_table(HEADER, rows), "", NOTE, "",
+             *[f"- `{label}`: folder `{path}`, overrides `{overrides}`" for label, path, overrides in _run_notes(infos)],
+             "", "(folders relative to where the report was made)", ""]
+    if curves:
+        lines += ["## Training curves", "", f"![curves]({curves.name})", ""]
+    if grids:
+        colours = {i.label: i.colour for i in infos}
+        lines += ["## Latest validation images (LQ bicubic | output | HQ)", "",
+                  "| " + " | ".join(f"{colours[label]}: `{label}`" for label in grids) + " |",
+                  "|" + " --- |" * len(grids),
+                  "| " + " | ".join(f"![{label}]({path})" for label, path in grids.items()) + " |", ""]
+    lines += ["## Verdict", "", *[f"- {v}" for v in verdicts(infos)], ""]
+    return "\n".join(lines)
