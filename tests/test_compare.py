@@ -97,7 +97,7 @@ def test_report_names_runs_marks_the_best_and_keeps_paths_relative(tmp_path, mon
 
 
 def test_runs_keep_their_colour_in_every_panel(tmp_path):
-    from srlab.plots import plot_runs, read_metrics
+    from srlab.runs.plots import plot_runs, read_metrics
 
     a = _fake_run(tmp_path / "a", [20.0, 21.0])
     b = _fake_run(tmp_path / "b", [22.0, 21.5])

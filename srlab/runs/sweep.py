@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from srlab.errors import SRLabError
+from srlab.runs.naming import MULTIRUN_YAML, name_of_run_dir, short_values, shown_path
 
 log = logging.getLogger(__name__)
 METRICS_CSV = Path("csv") / "metrics.csv"
@@ -85,18 +86,13 @@ def _column(frame, name: str):
     return None
 
 
-def short_overrides(text: str) -> str:
-    """Overrides for display: long floats (an Optuna trial's 6.677511008261826e-05) to 4 digits."""
-    return re.sub(r"(?<=[=,])-?\d+\.\d{5,}(?:e-?\d+)?", lambda m: f"{float(m.group()):.4g}", text)
-
-
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
     from srlab.runs.plots import read_metrics
 
     nan = float("nan")
     row: dict[str, Any] = {key: nan for _, key, _ in SUMMARY_COLUMNS}
-    row.update(dir=str(run_dir), overrides=" ".join(read_overrides(run_dir)), status="no metrics")
+    row.update(dir=shown_path(run_dir), overrides=" ".join(read_overrides(run_dir)), status="no metrics")
     metrics_file = run_dir / METRICS_CSV
     if not metrics_file.is_file() or metrics_file.stat().st_size == 0:
         return row
@@ -129,40 +125,51 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` (one row per job, best val/psnr first) into ``sweep_dir``."""
+    """Write ``summary.csv`` and ``summary.md`` (one row per job, best val/psnr first) into ``sweep_dir``.
+
+    Jobs are shown by their run name (the overrides the sweep varies), folders relative to the
+    current folder.
+    """
     import pandas as pd
 
     sweep_dir = Path(sweep_dir)
-    runs = find_runs(sweep_dir)
     rows = []
-    for run_dir in runs:
+    for run_dir in find_runs(sweep_dir):
         row = summarize_run(run_dir)
         row["job"] = str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name
+        row["run"] = name_of_run_dir(run_dir) or "-"  # a job that died before Hydra wrote .hydra/
         rows.append(row)
     rows.sort(key=lambda r: (math.isnan(r["best_psnr"]), -r["best_psnr"] if not math.isnan(r["best_psnr"]) else 0))
-    columns = ["job", "overrides", *[key for _, key, _ in SUMMARY_COLUMNS], "status", "dir"]
+    columns = ["job", "run", "overrides", *[key for _, key, _ in SUMMARY_COLUMNS], "status", "dir"]
     csv_path = sweep_dir / "summary.csv"
     pd.DataFrame(rows, columns=columns).rename(
         columns={key: title for title, key, _ in SUMMARY_COLUMNS}).to_csv(csv_path, index=False)
-    # the table shows what differs between jobs; what they share goes above it
-    known = [r["overrides"].split() for r in rows if r["overrides"]]  # jobs that died early may lack .hydra
+    # the names show what differs between jobs; what they share goes above the table
+    known = [r["overrides"].split() for r in rows if r["overrides"]]
     common = set.intersection(*map(set, known)) if known else set()
     shared = " ".join(o for o in known[0] if o in common) if known else ""
-    header = ["job", "overrides", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
-    varying = [" ".join(o for o in r["overrides"].split() if o not in common) for r in rows]
-    table = [[r["job"], (short_overrides(v) or "(same)") if r["overrides"] else "-",
-              *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r, v in zip(rows, varying)]
+    header = ["job", "run", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
+    table = [[r["job"], r["run"], *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r in rows]
     md_path = sweep_dir / "summary.md"
+    where = shown_path(sweep_dir)
     md_path.write_text(
-        f"# Sweep {sweep_dir}\n\n{len(rows)} jobs, best val/psnr first. "
-        f"Overrides shared by all jobs: `{shared or '(none)'}`\n\n{markdown_table(header, table)}\n\n"
-        f"Report with curves and images: `python -m srlab.compare {sweep_dir} -o {sweep_dir}/report`\n"
+        f"# Sweep {where}\n\n{len(rows)} jobs, best val/psnr first. "
+        f"Overrides shared by all jobs: `{short_values(shared) or '(none)'}`\n\n{markdown_table(header, table)}\n\n"
+        f"Report with curves and images: `python -m srlab.compare {where} -o {Path(where) / 'report'}`\n"
     )
     return csv_path, md_path
 
 
 class SweepSummary(Callback):
-    """Hydra callback: when a multirun ends, write the job -> overrides -> best val/psnr summary."""
+    """Hydra callback: record the sweep's command line when a multirun starts; sum the jobs up when it ends."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # the grid sweeper saves this itself before the first job; Optuna's does not, and the jobs
+        # are named by what the command line sweeps (srlab.runs.naming)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not (sweep_dir / MULTIRUN_YAML).is_file():
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+            OmegaConf.save(config, sweep_dir / MULTIRUN_YAML)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

@@ -12,7 +12,7 @@ import yaml
 
 from srlab.errors import SRLabError
 from srlab.runs.sweep import find_runs, write_summary
-from tests.conftest import TINY_NETS, compose_config
+from tests.conftest import TINY_NETS, compose_config, write_hydra_record
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
@@ -23,30 +23,36 @@ def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
-def _fake_run(folder: Path, psnr: list[float], overrides: list[str]) -> Path:
+def _fake_run(folder: Path, psnr: list[float], overrides: list[str], launch: list[str] | None = None) -> Path:
+    write_hydra_record(folder, overrides, launch=launch)
     (folder / "csv").mkdir(parents=True)
-    (folder / ".hydra").mkdir()
-    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     rows = ["epoch,step,train/loss,val/psnr,val/ssim,val/psnr_bicubic"]
     rows += [f"{e},{e * 10 + 9},,{p},0.5,20.0" for e, p in enumerate(psnr)]
     (folder / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
     return folder
 
 
-def test_summary_ranks_jobs_by_best_psnr(tmp_path):
+def test_summary_ranks_jobs_by_best_psnr(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     sweep = tmp_path / "multirun" / "2024-01-01" / "10-00-00"
-    _fake_run(sweep / "0", [21.0, 22.5, 22.0], ["model=srgan", "seed=1"])
-    _fake_run(sweep / "1", [23.0, 24.0], ["model=esrgan", "seed=1"])
+    launch = ["model=srgan,esrgan", "seed=1"]
+    _fake_run(sweep / "0", [21.0, 22.5, 22.0], ["model=srgan", "seed=1"], launch)
+    _fake_run(sweep / "1", [23.0, 24.0], ["model=esrgan", "seed=1"], launch)
     (sweep / "2" / ".hydra").mkdir(parents=True)  # a job that died before logging
     (sweep / "2" / ".hydra" / "config.yaml").write_text("{}")
     assert [p.name for p in find_runs(sweep)] == ["0", "1", "2"]
     csv_path, md_path = write_summary(sweep)
     text = md_path.read_text()
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert lines[2].startswith("| 1 | model=esrgan | 24.000 | 24.000")  # best first; shared seed=1 left out
+    assert lines[0].startswith("| job | run | best val/psnr")
+    assert lines[2].startswith("| 1 | model=esrgan | 24.000 | 24.000")  # best first, named by what the sweep varies
     assert lines[3].startswith("| 0 | model=srgan | 22.500 | 22.000")
     assert "no metrics" in lines[4] and "seed=1" in text.split("|")[0]
-    assert csv_path.read_text().splitlines()[0].startswith("job,overrides,best val/psnr")
+    # folders relative to where the summary was written from, never the machine's absolute path
+    assert text.startswith("# Sweep multirun/2024-01-01/10-00-00\n") and str(tmp_path) not in text
+    assert "`python -m srlab.compare multirun/2024-01-01/10-00-00 -o multirun/2024-01-01/10-00-00/report`" in text
+    csv_text = csv_path.read_text()
+    assert csv_text.splitlines()[0].startswith("job,run,overrides,best val/psnr") and str(tmp_path) not in csv_text
 
 
 def test_not_a_run_folder_is_one_clear_error(tmp_path):
