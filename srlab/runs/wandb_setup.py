@@ -1,7 +1,9 @@
 """Weights & Biases with zero set-up: online when an API key is found, offline (sync later) otherwise.
 
-``logger=wandb`` builds its logger with :func:`wandb_logger`; :class:`FinishWandbRun` (a Hydra
-callback registered by that config) closes each job's run so a multirun gets one W&B run per job.
+``logger=wandb`` builds its logger with :func:`wandb_logger`, adds
+:class:`~srlab.runs.wandb_summary.BestInSummary` (the run's summary holds its best validation,
+not its last) and :class:`FinishWandbRun` (a Hydra
+callback that closes each job's run so a multirun gets one W&B run per job).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
 from srlab.errors import SRLabError
+from srlab.runs.naming import name_of_current_run, swept_values_of_current_run
 
 log = logging.getLogger(__name__)
 MODES = ("online", "offline", "disabled")
+SWEPT = "swept"  # prefix of the top-level config entries that hold a sweep's varied values
 
 
 def has_api_key() -> bool:
@@ -77,17 +81,18 @@ def _hydra_value(key: str) -> Any:
 def default_names(task_name: str) -> tuple[str, str, str]:
     """Run name, group and notes from Hydra; a sweep's jobs share one group.
 
-    Names stay short (``task-<run folder>``, ``task-<job number>`` in a sweep); the job's
-    command-line overrides, which can be long, go to the notes.
+    The name is :func:`srlab.runs.naming.run_name` (a sweep's job by the overrides its sweep varies,
+    any other run by model and date/time), the one every report uses; all of the job's command-line
+    overrides go to the notes.
     """
     overrides = " ".join(str(o) for o in (_hydra_value("overrides.task") or []))
+    name = name_of_current_run() or task_name
+    if task_name.endswith("_stage1"):  # srlab.train's stage 1 runs inside the same Hydra job
+        name += " stage1"
     if str(_hydra_value("mode")) == "RunMode.MULTIRUN":
-        name = f"{task_name}-{_hydra_value('job.num')}"
         sweep_dir = Path(str(_hydra_value("sweep.dir") or task_name))
         group = f"{task_name}-{sweep_dir.parent.name}_{sweep_dir.name}"
     else:
-        out = Path(str(_hydra_value("runtime.output_dir") or ""))
-        name = f"{task_name}-{out.parent.name}_{out.name}" if out.name else task_name
         group = task_name
     return name[:128], group[:128], overrides
 
@@ -109,8 +114,8 @@ def wandb_logger(
         save_dir: the run folder; W&B writes ``<save_dir>/wandb/``.
         task_name: used for default name and group.
         project: W&B project (default ``$WANDB_PROJECT`` or ``srlab``).
-        name: run name; None gives ``<task_name>-<run folder>`` (``<task_name>-<job number>`` in a sweep);
-            the command-line overrides become the run's notes.
+        name: run name; None gives the run's name in every srlab report (``model=srgan optimizer_g.lr=1e-4``
+            in a sweep, ``<model> <date>_<time>`` otherwise); the command-line overrides become the run's notes.
         group: run group; None uses ``task_name`` (one group per sweep in a multirun).
         tags: run tags.
         mode: online, offline or disabled; None decides from the API key (and ``WANDB_MODE``).
@@ -160,6 +165,8 @@ def log_config(cfg: DictConfig, loggers: list) -> None:
         return
     # node by node, so Hydra's own node (with values only a launcher fills in) is never resolved
     config = {key: _resolved(cfg, key) for key in cfg if key != "hydra"}
+    # what the sweep varies, top level: the dashboard groups and plots runs by these
+    config.update({f"{SWEPT}/{key}": value for key, value in swept_values_of_current_run().items()})
     for logger in wandb_loggers:
         logger.log_hyperparams(config)  # rank zero only; nested dicts stay nested in the W&B UI
 
@@ -186,3 +193,4 @@ class FinishWandbRun(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         finish(failed=job_return.status == JobStatus.FAILED)
+

@@ -7,7 +7,10 @@ import struct
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from srlab.errors import SRLabError
 from srlab.runs import wandb_setup
@@ -72,6 +75,21 @@ def _config(records: list) -> dict:
     return config
 
 
+def _summary(records: list) -> dict:
+    """The run's final summary: its summary updates merged in order."""
+    summary: dict = {}
+    for r in records:
+        if r.WhichOneof("record_type") == "summary":
+            summary.update({(i.key or ".".join(i.nested_key)): json.loads(i.value_json) for i in r.summary.update})
+    return summary
+
+
+def offline_run_records(run_folder: Path) -> list:
+    """Records of the one finished offline W&B run under ``<run_folder>/wandb/``."""
+    (run_dir,) = list((run_folder / "wandb").glob("offline-run-*"))
+    return _read_finished_run(next(run_dir.glob("run-*.wandb")))
+
+
 @pytest.fixture
 def no_key(monkeypatch, tmp_path):
     """No API key anywhere: no env variable, an empty home (no ~/.netrc)."""
@@ -114,7 +132,8 @@ def test_offline_run_logs_config_metrics_and_grids(no_key, smoke_cfg, capsys):
     records = _read_finished_run(next(run_dir.glob("run-*.wandb")))
     run_record = next(r.run for r in records if r.WhichOneof("record_type") == "run")
     assert run_record.run_group == "smoke" and list(run_record.tags) == ["unit"]
-    assert run_record.display_name == f"smoke-{out.parent.name}_{out.name}" and "debug=smoke" in run_record.notes
+    # the name srlab.compare gives it (a single run: model and folder), all overrides in the notes
+    assert run_record.display_name == f"quickstart {out.name}" and "debug=smoke" in run_record.notes
     history = _history(records)
     logged = set().union(*history)
     for key in ("train/loss", "val/psnr", "val/ssim", "val/psnr_bicubic", "trainer/global_step"):
@@ -126,3 +145,47 @@ def test_offline_run_logs_config_metrics_and_grids(no_key, smoke_cfg, capsys):
     assert (out / "csv" / "metrics.csv").is_file(), "logger=many keeps the CSV log"
     artifacts = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
     assert any(a.type == "model" for a in artifacts), "log_model=true should store the checkpoint for sync"
+
+
+class _Scripted(L.LightningModule):
+    """Logs a given val/psnr per validation: the best epoch is known in advance."""
+
+    def __init__(self, psnr: list[float]) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+        self.psnr = psnr
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).sum()
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/psnr", self.psnr[self.current_epoch])
+        self.log("val/ssim", 0.1 * self.current_epoch)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.0)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.ones(1, 1)))
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(torch.ones(1, 1)))
+
+
+def test_summary_holds_best_not_last_with_its_step_and_checkpoint(no_key, tmp_path, monkeypatch):
+    from srlab.checkpointing import AtomicCheckpoint
+    from srlab.runs.wandb_summary import BestInSummary
+
+    monkeypatch.chdir(tmp_path)
+    logger = wandb_setup.wandb_logger(save_dir=str(tmp_path / "run"), name="scripted", mode="offline")
+    ckpt = AtomicCheckpoint(dirpath=tmp_path / "run" / "checkpoints", monitor="val/psnr", mode="max",
+                            filename="best-epoch{epoch:03d}", auto_insert_metric_name=False)
+    trainer = L.Trainer(max_epochs=3, logger=logger, callbacks=[ckpt, BestInSummary()], enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1)
+    trainer.fit(_Scripted([20.0, 22.0, 21.0]))  # best at epoch 1 (step 2), last lower
+    wandb_setup.finish()
+    summary = _summary(offline_run_records(tmp_path / "run"))
+    assert summary["val/psnr"] == {"max": 22.0}, summary
+    assert summary["val/ssim"] == {"max": pytest.approx(0.2)}
+    assert summary["best/epoch"] == 1 and summary["best/step"] == 2
+    assert summary["best/checkpoint"] == "run/checkpoints/best-epoch001.ckpt"  # relative to the launch folder
