@@ -28,6 +28,7 @@ from srlab.data.resize import resize_uint8
 from srlab.errors import SRLabError, user_errors
 from srlab.inference import SRGenerator, load_generator, upscale_array
 from srlab.metrics import LPIPS, METRICS, mean_metric, measure
+from srlab.runs.naming import name_of_run_dir
 
 log = logging.getLogger(__name__)
 _GENERIC_STEMS = {"last", "best", "generator", "model", "net_g", "params"}
@@ -39,14 +40,22 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
 
 
+def _default_label(path: Path) -> str:
+    if path.parent.name == "checkpoints":  # a training run's checkpoint: the run's name in every report
+        name = name_of_run_dir(path.parent.parent)
+        if name:
+            return name
+    return f"{path.parent.name}/{path.name}" if path.stem in _GENERIC_STEMS else path.stem
+
+
 def method_labels(weights: list[str], labels: list[str]) -> list[str]:
-    """Display names: given labels, else the file stem (with its folder when the stem is generic)."""
+    """Display names: given labels, else a run's name for its checkpoint, else the file stem (with its
+    folder when the stem is generic)."""
     if labels and len(labels) != len(weights):
         raise SRLabError(f"labels: {len(labels)} names for {len(weights)} weights; give one per weights file")
     out = []
     for i, w in enumerate(weights):
-        p = Path(w)
-        name = str(labels[i]) if labels else (f"{p.parent.name}/{p.name}" if p.stem in _GENERIC_STEMS else p.stem)
+        name = str(labels[i]) if labels else _default_label(Path(w))
         out.append(name if name not in out and name != "bicubic" else f"{name}#{i + 1}")
     return out
 
