@@ -40,11 +40,12 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
 
 
-def _default_label(path: Path) -> str:
+def _default_label(path: Path, weights: list[str]) -> str:
     if path.parent.name == "checkpoints":  # a training run's checkpoint: the run's name in every report
         name = name_of_run_dir(path.parent.parent)
-        if name:
-            return name
+        if name:  # several files of one run (best and last) are told apart by file
+            same_run = sum(Path(w).parent == path.parent for w in weights) > 1
+            return f"{name} ({path.stem})" if same_run else name
     return f"{path.parent.name}/{path.name}" if path.stem in _GENERIC_STEMS else path.stem
 
 
@@ -55,7 +56,7 @@ def method_labels(weights: list[str], labels: list[str]) -> list[str]:
         raise SRLabError(f"labels: {len(labels)} names for {len(weights)} weights; give one per weights file")
     out = []
     for i, w in enumerate(weights):
-        name = str(labels[i]) if labels else _default_label(Path(w))
+        name = str(labels[i]) if labels else _default_label(Path(w), weights)
         out.append(name if name not in out and name != "bicubic" else f"{name}#{i + 1}")
     return out
 

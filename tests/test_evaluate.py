@@ -131,3 +131,16 @@ def test_unsafe_weights_refused(tmp_path, bench, capsys):
     code, err = exit_code_and_error(capsys, argv)
     assert code == 2 and "refused" in err[0]
     assert not marker.exists()
+
+
+def test_a_runs_checkpoint_is_labelled_by_the_run_name(tmp_path):
+    from srlab.evaluate import method_labels
+    from tests.conftest import write_hydra_record
+
+    sweep = tmp_path / "multirun" / "2026-01-02" / "10-20-30"
+    write_hydra_record(sweep / "0", ["model=srgan", "seed=1"], launch=["model=srgan,esrgan", "seed=1"])
+    weights = [str(sweep / "0" / "checkpoints" / "last.ckpt"), str(sweep / "0" / "checkpoints" / "best.ckpt"),
+               str(tmp_path / "other" / "checkpoints" / "last.ckpt"), str(tmp_path / "RealESRGAN_x4plus.pth")]
+    # the name W&B and srlab.compare give that run; a folder without Hydra record keeps the file's name
+    assert method_labels(weights, []) == [
+        "model=srgan (last)", "model=srgan (best)", "checkpoints/last.ckpt", "RealESRGAN_x4plus"]

@@ -76,13 +76,24 @@ def test_sweep_configs_compose(tmp_path):
 
 @pytest.mark.slow
 def test_multirun_writes_each_job_and_the_summary(tmp_path):
-    result = _train("-m", "debug=smoke", "model=quickstart", "seed=1,2", *TINY_NETS["quickstart"], *QUIET,
-                    cwd=tmp_path)
+    from tests.runs.test_wandb import _config, _summary, offline_run_records
+
+    # logger=many: CSV for the summary, an offline W&B run per job (conftest sets WANDB_MODE=offline)
+    result = _train("-m", "debug=smoke", "model=quickstart", "seed=1,2", "logger=many", *TINY_NETS["quickstart"],
+                    *QUIET, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = list((tmp_path / "multirun").glob("*/*"))
-    for job in ("0", "1"):
+    for job, seed in (("0", 1), ("1", 2)):
         assert (sweep / job / "csv" / "metrics.csv").is_file()
         assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+        # the W&B run: the name every report gives the job, the swept key top level, the best in the summary
+        records = offline_run_records(sweep / job)
+        run = next(r.run for r in records if r.WhichOneof("record_type") == "run")
+        assert run.display_name == f"seed={seed}", run.display_name
+        assert _config(records)["swept/seed"] == seed
+        summary = _summary(records)
+        assert set(summary["val/psnr"]) == {"max"} and summary["best/step"] >= 0, summary
+        assert (tmp_path / summary["best/checkpoint"]).is_file()  # relative to the launch folder
     summary = (sweep / "summary.md").read_text()
     assert "| seed=1 |" in summary and "| seed=2 |" in summary, summary
     assert len((sweep / "summary.csv").read_text().splitlines()) == 3

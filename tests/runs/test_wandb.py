@@ -173,7 +173,7 @@ class _Scripted(L.LightningModule):
 
 
 def test_summary_holds_best_not_last_with_its_step_and_checkpoint(no_key, tmp_path, monkeypatch):
-    from srlab.checkpointing import AtomicCheckpoint
+    from srlab.runs.checkpointing import AtomicCheckpoint
     from srlab.runs.wandb_summary import BestInSummary
 
     monkeypatch.chdir(tmp_path)
