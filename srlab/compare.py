@@ -1,8 +1,10 @@
 """Compare runs: ``python -m srlab.compare RUN_OR_SWEEP_DIRS... -o OUT_DIR``.
 
 Writes ``OUT_DIR/report.html`` (self-contained, images embedded) and ``OUT_DIR/report.md`` with
-PNGs beside it: a metrics table per run, the training curves of all runs on shared axes, and each
-run's latest validation grid side by side. Works from the run folders alone (CSV logs, checkpoints).
+PNGs beside it: a metrics table with a row per run, the training curves of all runs on shared
+axes, each run's latest validation grid side by side and a verdict per metric. Each run is shown
+by its :func:`~srlab.runs.naming.run_name` and one colour. Works from the run folders alone (CSV
+logs, checkpoints, ``.hydra/``).
 """
 
 from __future__ import annotations
