@@ -58,8 +58,9 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
               colours: dict[str, str] | None = None) -> Path | None:
     """Draw every panel that has data, one line per (run, metric), shared x axis (optimizer steps).
 
-    A single run gets one colour per metric. Several runs get one colour per run (:func:`run_colours`
-    of their order, named in one legend above the panels) and one line style per metric in a panel.
+    A single run gets one colour per metric. Several runs (or any given ``colours``) get one colour
+    per run (:func:`run_colours` of their order, named in one legend above the panels) and one line
+    style per metric in a panel.
 
     Args:
         runs: run label -> metrics frame.
@@ -80,7 +81,7 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
     ncols = 2 if len(panels) > 1 else 1
     nrows = math.ceil(len(panels) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, 3.6 * nrows), squeeze=False, layout="constrained")
-    several = len(runs) > 1
+    several = len(runs) > 1 or colours is not None  # a report's runs keep their colours, even alone
     colours = colours or run_colours(list(runs))
     for ax, (name, cols) in zip(axes.flat, panels):
         drawn: list[str] = []
