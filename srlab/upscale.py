@@ -35,7 +35,7 @@ from srlab.data.images import (
     write_image,
 )
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import DEFAULT_MODEL, PRECISIONS, SRGenerator, load_generator, upscale_array
+from srlab.inference import PRECISIONS, SRGenerator, load_generator, upscale_array
 
 _LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
 _LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
@@ -189,7 +189,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
     p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth, or published weights")
-    p.add_argument("--model", help=f"conf/model name for weights without a config (default {DEFAULT_MODEL})")
+    p.add_argument(
+        "--model", help="conf/model name for weights without a config (default: detected from the weights)"
+    )
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
