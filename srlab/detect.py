@@ -85,7 +85,8 @@ def _swinir(sd: StateDict) -> dict | None:
     if "conv_up1.weight" in sd:
         upsampler, scale = "nearest+conv", 4 if "conv_up2.weight" in sd else 2
     elif "conv_before_upsample.0.weight" in sd:
-        upsampler, scale = "pixelshuffle", _shuffle_scale(sd, "upsample", _shape(sd, "conv_before_upsample.0.weight")[0])
+        num_feat = _shape(sd, "conv_before_upsample.0.weight")[0]
+        upsampler, scale = "pixelshuffle", _shuffle_scale(sd, "upsample", num_feat)
     elif "upsample.0.weight" in sd:
         upsampler, scale = "pixelshuffledirect", math.isqrt(_shape(sd, "upsample.0.weight")[0] // in_chans)
     else:

@@ -167,14 +167,16 @@ def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: in
     image get the same zero padding.
 
     Args:
-        gen: the generator (its parameters' device and dtype are used).
+        gen: the generator (its parameters' device and dtype are used), or an
+            ``srlab.deploy.OnnxGenerator``.
         img: (H, W, 3) uint8 (values /255) or uint16 (values /65535).
         tile: tile size in input pixels; 0 runs the whole image at once.
         tile_pad: context added around each tile (clamped at image borders) and cropped after.
     """
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (H, W, 3) uint8/uint16, got {img.shape} {img.dtype}")
-    param = next(gen.parameters())
+    # a generator without parameters (srlab.deploy.OnnxGenerator) takes float32 CPU tensors
+    param = next(gen.parameters(), torch.empty(0))
     peak = 255.0 if img.dtype == np.uint8 else 65535.0
     qdtype = torch.uint8 if img.dtype == np.uint8 else torch.int32  # torch has no uint16 copy to numpy
     s, (h, w) = gen.scale, img.shape[:2]

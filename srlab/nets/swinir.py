@@ -160,9 +160,11 @@ class SwinIR(nn.Module):
         h, w = lq.shape[-2:]
         ws = self.window_size
         pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
-        # reflect needs the pad below the size; only inputs smaller than a window fall back to replicate
-        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-        x = F.pad(lq, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else lq
+        # reflect (as BasicSR) needs the pad below the size; only inputs smaller than a window fall
+        # back to replicate. Always padding (by 0 too) keeps one graph for every size in an ONNX export.
+        exporting = torch.onnx.is_in_onnx_export()
+        mode = "reflect" if exporting or (pad_h < h and pad_w < w) else "replicate"
+        x = F.pad(lq, (0, pad_w, 0, pad_h), mode=mode)
         mean = self.mean.to(x.dtype)
         x = (x - mean) * self.img_range
         feat = self.conv_first(x)  # (B, E, H, W)
