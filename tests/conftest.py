@@ -29,12 +29,12 @@ TINY_NETS = {
                "model.discriminator.num_feat=8", "vgg_weights=random"],
     "srvgg": ["model.generator.num_feat=8", "model.generator.num_conv=2"],
     "srvgg_gan": ["model.generator.num_feat=8", "model.generator.num_conv=2", "model.discriminator.num_feat=8",
-                  "model.perceptual_loss.vgg_weights=random"],
+                  "vgg_weights=random"],
     "edsr": ["model.generator.num_feat=8", "model.generator.num_block=1"],
     **{name: ["model.generator.embed_dim=8", "model.generator.depths=[2]", "model.generator.num_heads=[2]",
               "model.generator.window_size=4", "model.generator.img_size=8"] + extra
        for name, extra in [("swinir", []), ("swinir_light", []),
-                           ("swinir_gan", ["model.discriminator.num_feat=8", "model.perceptual_loss.vgg_weights=random"])]},
+                           ("swinir_gan", ["model.discriminator.num_feat=8", "vgg_weights=random"])]},
 }
 
 
