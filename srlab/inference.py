@@ -2,8 +2,9 @@
 
 Where the architecture comes from, in order: the ``net_config`` a Lightning ``.ckpt`` of
 ``srlab.train`` stores in ``hyper_parameters``; the config ``srlab.export`` writes into a
-``.safetensors`` header and beside the weights as ``<stem>.json``; else the ``generator`` node of
-``conf/model/<model>.yaml`` (``esrgan``, RRDBNet x4, for bare published ESRGAN/Real-ESRGAN weights).
+``.safetensors`` header and beside the weights as ``<stem>.json``; the ``generator`` node of
+``conf/model/<model>.yaml`` when a model is named; else it is read off the state dict
+(``srlab.detect``: RRDBNet, SRVGGNetCompact, SwinIR, EDSR and srlab's nets, published layouts).
 Every file is read with ``safe_torch_load`` (``weights_only``) or safetensors: nothing runs code.
 """
 
@@ -18,10 +19,10 @@ from hydra.utils import instantiate
 from torch import nn
 
 from srlab.config import model_net_config
+from srlab.detect import detect_architecture
 from srlab.errors import SRLabError
 from srlab.weights import load_generator_weights, read_weights
 
-DEFAULT_MODEL = "esrgan"
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -70,10 +71,10 @@ def load_generator(
 
     Args:
         weights: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, or published
-            BasicSR/Real-ESRGAN/ESRGAN ``.pth`` weights.
+            BasicSR/Real-ESRGAN/ESRGAN/SwinIR ``.pth`` weights.
         model: ``conf/model`` name (or a generator Hydra config dict), used only when the file
-            carries no net config of its own (default ``esrgan``: RRDBNet x4 with 23 blocks, the
-            published ESRGAN/Real-ESRGAN x4plus).
+            carries no net config of its own; without one the architecture is detected from the
+            weights (``srlab.detect``).
         device: torch device.
         precision: ``fp32``, ``bf16`` or ``fp16``.
     """
@@ -85,13 +86,33 @@ def load_generator(
         origin = str(path)
     elif isinstance(model, dict):
         origin, net_config = f"{path} with the model's generator config", model
+    elif model:
+        origin, net_config = f"model={model}", model_net_config(model)
     else:
-        origin, net_config = f"model={model or DEFAULT_MODEL}", model_net_config(model or DEFAULT_MODEL)
+        try:
+            arch = detect_architecture(obj)
+        except SRLabError as exc:
+            raise SRLabError(f"weights={path}: {exc}; or name the architecture with model=NAME") from None
+        origin, net_config = f"{path} (detected {arch.name})", arch.net_config
     net = build_net(net_config, origin)
-    load_generator_weights(net, obj, strict=True)
-    scale = net_config.get("scale")
+    try:
+        load_generator_weights(net, obj, strict=True)
+    except SRLabError as exc:
+        detail = str(exc).removeprefix("state dict: ")
+        raise SRLabError(f"weights={path}: {detail}{_detected_hint(obj)}") from None
+    scale = getattr(net, "scale", None)
     gen = SRGenerator(net, scale if isinstance(scale, int) else _probe_scale(net), net_config, normalized)
     return to_device(gen.eval().requires_grad_(False), device, precision)
+
+
+def _detected_hint(obj: object) -> str:
+    """What the weights look like, for a model/weights mismatch message ('' if unrecognised)."""
+    try:
+        arch = detect_architecture(obj)
+    except SRLabError:
+        return ""
+    sizes = " ".join(f"{k}={v}" for k, v in arch.net_config.items() if k != "_target_")
+    return f"; the file holds {arch.name} {sizes} (leave model unset to use it)"
 
 
 def _probe_scale(net: nn.Module) -> int:
@@ -146,14 +167,16 @@ def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: in
     image get the same zero padding.
 
     Args:
-        gen: the generator (its parameters' device and dtype are used).
+        gen: the generator (its parameters' device and dtype are used), or an
+            ``srlab.deploy.OnnxGenerator``.
         img: (H, W, 3) uint8 (values /255) or uint16 (values /65535).
         tile: tile size in input pixels; 0 runs the whole image at once.
         tile_pad: context added around each tile (clamped at image borders) and cropped after.
     """
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (H, W, 3) uint8/uint16, got {img.shape} {img.dtype}")
-    param = next(gen.parameters())
+    # a generator without parameters (srlab.deploy.OnnxGenerator) takes float32 CPU tensors
+    param = next(gen.parameters(), torch.empty(0))
     peak = 255.0 if img.dtype == np.uint8 else 65535.0
     qdtype = torch.uint8 if img.dtype == np.uint8 else torch.int32  # torch has no uint16 copy to numpy
     s, (h, w) = gen.scale, img.shape[:2]

@@ -34,8 +34,9 @@ from srlab.data.images import (
     set_max_image_pixels,
     write_image,
 )
+from srlab.deploy import EXTRA, OnnxGenerator, onnx_generator, require
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import DEFAULT_MODEL, PRECISIONS, SRGenerator, load_generator, upscale_array
+from srlab.inference import PRECISIONS, SRGenerator, load_generator, upscale_array
 
 _LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
 _LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
@@ -159,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file there, a symlink loop, no permission
         raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
-    gen = load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
+    gen = open_generator(args)
     inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
@@ -184,12 +185,37 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
+    """The generator of ``--weights`` on ``--backend`` (an ``.onnx`` file selects onnxruntime)."""
+    is_onnx = Path(args.weights).suffix.lower() == ".onnx"
+    backend = args.backend or ("onnxruntime" if is_onnx else "torch")
+    if backend == "torch":
+        if is_onnx:
+            raise SRLabError(f"--weights {args.weights}: an ONNX file runs with --backend onnxruntime, not torch")
+        return load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
+    if args.precision != "fp32":
+        raise SRLabError(
+            "--precision applies to --backend torch; for half precision on onnxruntime export one with "
+            "python -m srlab.export WEIGHTS -o DIR --onnx --fp16 and pass DIR/generator.onnx as --weights"
+        )
+    require("--backend onnxruntime")
+    if is_onnx:
+        return OnnxGenerator(args.weights, args.device)
+    # any other weights: exported to a temporary ONNX graph first (seconds), then run by onnxruntime
+    return onnx_generator(load_generator(args.weights, model=args.model, device="cpu"), args.device)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srlab.upscale", description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth, or published weights")
-    p.add_argument("--model", help=f"conf/model name for weights without a config (default {DEFAULT_MODEL})")
+    p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth/.onnx, or published weights")
+    p.add_argument(
+        "--model", help="conf/model name for weights without a config (default: detected from the weights)"
+    )
+    p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
+                   help="inference runtime (default: onnxruntime for an .onnx file, else torch); onnxruntime "
+                        f"needs the deploy extra ({EXTRA})")
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")

@@ -84,6 +84,16 @@ def test_published_weights_with_model_name(tmp_path, bench):
     assert [r["method"] for r in read_csv(out / "results.csv")] == ["bicubic (pil)", "pub"]
 
 
+def test_published_weights_detected_without_model_name(tmp_path, bench):
+    from srlab.nets.edsr import EDSR
+
+    torch.save({"params": EDSR(num_feat=8, num_block=2, upscale=2).state_dict()}, tmp_path / "edsr_x2.pth")
+    out = tmp_path / "out"
+    main([f"benchmarks=[{bench}]", f"weights={tmp_path / 'edsr_x2.pth'}", "scale=2", f"out={out}", "lpips=false",
+          "figures.count=0"])  # fmt: skip
+    assert [r["method"] for r in read_csv(out / "results.csv")] == ["bicubic (pil)", "edsr_x2"]
+
+
 def test_paired_layout_uses_lq_files(tmp_path):
     root = tmp_path / "Pairs"
     (root / "HR").mkdir(parents=True)

@@ -46,7 +46,7 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main([str(tmp_path / "nocfg.ckpt"), "-o", str(tmp_path / "exp")]) == 2
     assert main([str(tmp_path / "missing.ckpt"), "-o", str(tmp_path / "exp")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "net_config" in err[0] and "missing.ckpt" in err[1]
+    assert len(err) == 2 and "unknown generator layout" in err[0] and "missing.ckpt" in err[1]
     assert not (tmp_path / "exp").exists()
 
 

@@ -94,6 +94,31 @@ def test_load_published_layout_with_model_name(tmp_path):
         load_generator(tmp_path / "pub.pth", model="nope")
 
 
+def test_published_weights_need_no_model_name(tmp_path):
+    from srlab.nets import SRVGGNetCompact
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=8, num_conv=3, upscale=2).eval()
+    torch.save({"params": net.state_dict()}, tmp_path / "compact.pth")  # as Real-ESRGAN releases it
+    gen = load_generator(tmp_path / "compact.pth")
+    assert type(gen.net).__name__ == "SRVGGNetCompact" and gen.scale == 2
+    x = torch.rand(1, 3, 8, 8)
+    with torch.inference_mode():
+        assert torch.equal(gen(x), net(x))
+    # a named model that does not fit: one line that says what the file holds
+    with pytest.raises(SRLabError) as info:
+        load_generator(tmp_path / "compact.pth", model="quickstart")
+    msg = str(info.value)
+    assert "\n" not in msg and "compact.pth" in msg and "fit RRDBNet" in msg and "the file holds SRVGGNetCompact" in msg
+    assert "num_conv=3 upscale=2" in msg
+
+
+def test_unknown_layout_without_model_is_one_line(tmp_path):
+    torch.save({"params": {"stem.weight": torch.zeros(4, 3, 3, 3)}}, tmp_path / "odd.pth")
+    with pytest.raises(SRLabError, match=r"odd.pth: unknown generator layout \(first keys: stem.weight\).*model=NAME"):
+        load_generator(tmp_path / "odd.pth")
+
+
 def test_normalized_input_checkpoint(tmp_path):
     from srlab.data.transforms import denormalize, normalize
 

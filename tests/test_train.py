@@ -13,8 +13,9 @@ from omegaconf import open_dict
 from srlab.errors import ConfigError
 from srlab.train import run
 from srlab.weights import safe_torch_load
+from tests.conftest import CONFIG_DIR
 
-MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan", "srvgg"]
+MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))  # every model config trains
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -43,6 +43,16 @@ def test_tiled_cli_matches_untiled(tmp_path, ckpt):
     assert np.abs(full - tiled).max() <= 1
 
 
+def test_published_swinir_weights_need_no_model(tmp_path):
+    from srlab.nets.swinir import SwinIR
+
+    net = SwinIR(img_size=8, window_size=4, embed_dim=8, depths=[2], num_heads=[2], upscale=3)
+    torch.save({"params": net.state_dict()}, tmp_path / "swinir_x3.pth")  # the official release wrapper
+    Image.fromarray(rand_image(10, 7)).save(tmp_path / "a.png")
+    assert run(tmp_path / "swinir_x3.pth", tmp_path / "out", tmp_path / "a.png") == 0
+    assert Image.open(tmp_path / "out" / "a.png").size == (21, 30)
+
+
 def test_alpha_gray_palette(tmp_path, ckpt):
     rgba = np.dstack([rand_image(8, 6), np.linspace(0, 255, 48).reshape(8, 6).astype(np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")

@@ -11,7 +11,8 @@ Sections (default: all but ``levers``):
 - ``overhead``: the ESRGAN step in Lightning vs a bare loop -- :mod:`srlab.bench.step`
 - ``profile``: where the ESRGAN step's time goes -- :mod:`srlab.bench.step`
 - ``data``: DataLoader samples/s per source and worker count -- :mod:`srlab.bench.data`
-- ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench.infer`
+- ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench.infer`; every x4
+  generator on a 1000x1000 output, torch and onnxruntime -- :mod:`srlab.bench.infer_nets`
 - ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench.levers`
 
 All timings compare candidates interleaved and report medians (with min-max), so that the load
@@ -51,7 +52,7 @@ def _device(name: str) -> torch.device:
 
 def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
     """Run the chosen sections in order; returns ``{section: result}`` (each printed as it finishes)."""
-    from srlab.bench import ceilings, data, infer, levers, step, train
+    from srlab.bench import ceilings, data, infer, infer_nets, levers, step, train
 
     results: dict = {}
     ceiling = None
@@ -75,7 +76,8 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
         say("data", data.table(results["data"]))
     if "infer" in args.sections:
         results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
-        say("infer", infer.table(results["infer"]))
+        results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick)
+        say("infer", infer.table(results["infer"]) + infer_nets.table(results["infer"]["nets"]))
     if "levers" in args.sections:
         names = args.levers.split(",") if args.levers else [
             *levers.TRAIN_LEVERS, *(f"infer:{x}" for x in levers.INFER_LEVERS)]

@@ -1,5 +1,7 @@
 """Section ``infer``: speed and peak memory of ``srlab.inference.upscale_array`` with RRDBNet x4 (23 blocks).
 
+Every other x4 generator, on both backends, is timed by :mod:`srlab.bench.infer_nets` in the same section.
+
 A full RRDBNet costs about 36 MFLOP per *input* pixel, so on a CPU a 4000x3000 image would take
 hours. Speed is therefore measured on a **bounded number of tiles** and **extrapolated**: the
 tiled path runs on a crop holding 2x2 tiles of the real image (``upscale_array`` itself, same tile

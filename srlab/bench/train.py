@@ -27,7 +27,8 @@ from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
 from srlab.train import build_model
 
-MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan")
+MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "swinir_light",
+          "swinir")
 PATCH = 128  # HR patch side; LQ is PATCH / 4
 
 

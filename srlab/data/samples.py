@@ -37,7 +37,8 @@ def default_samples_dir() -> Path:
     return Path(cache) / "srlab" / "samples"
 
 
-def _skimage_data_dir() -> Path:
+def skimage_data_dir() -> Path:
+    """The folder of images bundled in the scikit-image wheel."""
     try:
         return Path(str(resources.files("skimage.data")))
     except ModuleNotFoundError:
@@ -57,7 +58,7 @@ def materialize_samples(dest: str | Path | None = None) -> Path:
         SRLabError: scikit-image or one of its bundled files is missing, or ``dest`` is not writable.
     """
     dest = Path(dest).expanduser() if dest else default_samples_dir()
-    src_dir = _skimage_data_dir()
+    src_dir = skimage_data_dir()
     missing = []
     for name, filename in SAMPLE_FILES.items():
         target = dest / f"{name}.png"

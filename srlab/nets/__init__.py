@@ -2,17 +2,21 @@
 
 from srlab.nets.autoencoder import Autoencoder
 from srlab.nets.discriminators import VanillaDiscriminator, VGGStyleDiscriminator
+from srlab.nets.edsr import EDSR
 from srlab.nets.rrdbnet import RRDBNet
 from srlab.nets.srresnet import SRResNet
 from srlab.nets.srvgg import SRVGGNetCompact
+from srlab.nets.swinir import SwinIR
 from srlab.nets.vanilla import VanillaGenerator
 from srlab.nets.vgg import VGGFeatureExtractor
 
 __all__ = [
     "Autoencoder",
+    "EDSR",
     "RRDBNet",
     "SRResNet",
     "SRVGGNetCompact",
+    "SwinIR",
     "VGGFeatureExtractor",
     "VGGStyleDiscriminator",
     "VanillaDiscriminator",

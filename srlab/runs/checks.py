@@ -126,8 +126,9 @@ def _check_generator(cfg: DictConfig) -> None:
         cause = exc.__cause__
         if isinstance(cause, ConfigError) and "scale" in str(cause):
             raise ConfigError(f"data.scale={cfg.data.scale} is not supported by {target} ({cause})") from None
-        if isinstance(cause, SRLabError):
-            raise ConfigError(f"model.generator: {cause}") from None
+        if isinstance(cause, SRLabError):  # the nets' own messages usually name their key already
+            msg = str(cause)
+            raise ConfigError(msg if msg.startswith("model.generator") else f"model.generator: {msg}") from None
         detail = f"{type(cause).__name__}: {cause}" if cause else str(exc).strip().splitlines()[-1]
         raise ConfigError(f"model.generator: cannot build {node._target_} ({detail})") from None
     init = cfg.model.get("generator_init")
