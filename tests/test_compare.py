@@ -141,3 +141,30 @@ def test_report_from_real_runs(tmp_path):
     assert all(r[params].replace(",", "").isdigit() for r in rows), rows  # counted from the checkpoints
     assert rows[0][header.index("model")] == "RRDBNet"
     assert len(report.images) == 3 and all(s.startswith("data:image/png;base64,") for s in report.images)
+
+
+def test_benchmark_sets_get_a_panel_each_with_the_bicubic_level(tmp_path):
+    import pandas as pd
+
+    from srlab.runs.plots import plot_runs
+
+    frame = pd.DataFrame({
+        "step": [99, 199, 199],
+        "val/Set5/psnr_y": [29.0, 30.0, None],
+        "val/Set5/psnr_y_bicubic": [28.4, None, None],
+        "val/Set5/ssim_y": [0.85, 0.86, None],
+        "train/loss": [None, None, 0.03],
+    })
+    figures = []
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("matplotlib.pyplot.close", figures.append)
+    try:
+        plot_runs({"run": frame}, tmp_path / "curves.png")
+    finally:
+        monkeypatch.undo()
+    (fig,) = figures
+    axes = {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+    assert {"Set5 PSNR (dB, Y)", "Set5 SSIM (Y)", "Generator loss"} <= set(axes)
+    lines = {line.get_label(): line for line in axes["Set5 PSNR (dB, Y)"].get_lines()}
+    assert list(lines["val/Set5/psnr_y"].get_ydata()) == [29.0, 30.0]
+    assert set(lines["val/Set5/psnr_y_bicubic"].get_ydata()) == {28.4}  # a horizontal level over the run

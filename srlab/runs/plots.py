@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,10 @@ PANELS: dict[str, list[str]] = {
     "SSIM (RGB)": ["train/ssim", "val/ssim"],
     "Loss parts": ["train/l_pix", "train/l_percep", "train/l_adv"],
 }
+# data.val_sets logs val/<set>/<metric>: one panel per set and metric, beside the bicubic line
+# (the Y channel, as published tables; the RGB figures are in the CSV)
+_VAL_SET_METRIC = re.compile(r"^val/([^/]+)/(psnr_y|ssim_y)(?:_step|_epoch)?$")
+_VAL_SET_TITLES = {"psnr_y": "PSNR (dB, Y)", "ssim_y": "SSIM (Y)"}
 # one colour per run, the same in every panel and in the report's table (matplotlib's tab10 names)
 RUN_COLOURS = ["blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan"]
 # with several runs colour tells the runs apart and line style the metrics within a panel
@@ -54,6 +59,16 @@ def _series(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return pd.DataFrame(columns=["step", "value"])
 
 
+def _panels(runs: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+    """:data:`PANELS` plus one panel per benchmark set and metric found in the logs (Y first)."""
+    found = {(m[1], m[2]) for frame in runs.values() for c in frame.columns if (m := _VAL_SET_METRIC.match(c))}
+    order = list(_VAL_SET_TITLES)
+    sets = sorted(found, key=lambda sm: (order.index(sm[1]), sm[0]))
+    extra = {f"{name} {_VAL_SET_TITLES[metric]}": [f"val/{name}/{metric}", f"val/{name}/{metric}_bicubic"]
+             for name, metric in sets}
+    return {**PANELS, **extra}
+
+
 def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | None = None,
               colours: dict[str, str] | None = None) -> Path | None:
     """Draw every panel that has data, one line per (run, metric), shared x axis (optimizer steps).
@@ -74,7 +89,7 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
     """
     from matplotlib.lines import Line2D
 
-    panels = [(name, cols) for name, cols in PANELS.items() if any(
+    panels = [(name, cols) for name, cols in _panels(runs).items() if any(
         len(_series(frame, c)) for frame in runs.values() for c in cols)]
     if not panels:
         return None
@@ -92,6 +107,10 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
                     continue
                 marker = "o" if len(data) < 30 else None
                 colour = f"tab:{colours[label]}" if several else None
+                if col.endswith("bicubic") and len(data) == 1:  # measured once: a level, not a point
+                    ax.axhline(data["value"].iloc[0], linestyle="--", color=colour or "tab:gray", label=col, gid=label)
+                    drawn += [col] if col not in drawn else []
+                    continue
                 ax.plot(data["step"], data["value"], linestyle=_line_style(cols, col), color=colour, marker=marker,
                         markersize=3, label=col, gid=label)
                 drawn += [col] if col not in drawn else []
