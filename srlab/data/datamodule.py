@@ -30,7 +30,7 @@ from srlab.data.degradations import check_patch_sizes
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from srlab.data.val_sets import BenchmarkValSet, parse_val_sets, unbatched
+from srlab.data.val_sets import BenchmarkValSet, crops_validated, parse_val_sets, unbatched
 from srlab.errors import ConfigError, SRLabError
 
 log = logging.getLogger("srlab.data")
@@ -112,9 +112,7 @@ class SRDataModule(L.LightningDataModule):
         if hp["source"] not in SOURCES:
             raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {hp['source']!r}")
         check_patch_sizes(hp["scale"], hp["patch_size"], hp["val_patch_size"])
-        if hp["val_dir"] is None and not 0 < hp["val_fraction"] < 1 and not (hp["val_fraction"] == 0 and hp["val_sets"]):
-            raise ConfigError(f"data.val_fraction={hp['val_fraction']} must be in (0, 1), or set data.val_dir "
-                              "(0 holds nothing out: then give data.val_sets)")
+        crops_validated(hp["val_fraction"], hp["val_dir"], hp["val_sets"])
         for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
             if hp[key] is not None and (not isinstance(hp[key], int) or hp[key] < 1):
                 raise ConfigError(f"data.{key} must be a positive integer, got {hp[key]!r}")
@@ -142,7 +140,7 @@ class SRDataModule(L.LightningDataModule):
                  len(self.val_set.items) if self.val_set else 0, sets)
 
     def _split(self, items: list, where: str) -> tuple[list, list]:
-        if self.hp["val_fraction"] == 0:  # benchmarks only (checked in _validate)
+        if not crops_validated(self.hp["val_fraction"], self.hp["val_dir"], self.hp["val_sets"]):  # benchmarks only
             return items, []
         if len(items) < 2:
             raise SRLabError(f"{where}: {len(items)} usable image(s) cannot be split into train and val; "

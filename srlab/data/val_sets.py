@@ -54,6 +54,25 @@ class ValSetSpec:
     tile_pad: int = 16
 
 
+def crops_validated(val_fraction: float | None, val_dir, val_sets) -> bool:
+    """The one rule for what validates besides ``val_sets``: whether validation crops run.
+
+    ``val_dir`` given: its crops. Else ``val_fraction`` in (0, 1) of the training images; 0 holds
+    nothing out, allowed only when ``val_sets`` validate instead.
+
+    Raises:
+        ConfigError: naming ``data.val_fraction``.
+    """
+    if val_dir is not None:
+        return True
+    if val_fraction == 0 and val_sets:
+        return False
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise ConfigError(f"data.val_fraction={val_fraction} must be in (0, 1), or set data.val_dir "
+                          "(0 holds nothing out: then give data.val_sets)")
+    return True
+
+
 def min_side(scale: int) -> int:
     """Least HR side (after modcrop) whose PSNR/SSIM can be measured with ``crop_border = scale``."""
     need = 2 * scale + _SSIM_WINDOW

@@ -11,7 +11,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from srlab.data.degradations import check_patch_sizes
-from srlab.data.val_sets import parse_val_sets, val_set_metric_names
+from srlab.data.val_sets import crops_validated, parse_val_sets, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
 from srlab.models.base import CROP_METRICS
 from srlab.models.nonfinite import check_nonfinite_mode
@@ -40,11 +40,7 @@ def _check_data(cfg: DictConfig) -> None:
     data = cfg.data
     check_patch_sizes(data.scale, data.patch_size, data.get("val_patch_size"))
     scale, patch = int(data.scale), int(data.patch_size)
-    fraction = data.get("val_fraction")
-    benchmarks_only = fraction == 0 and data.get("val_sets") and data.get("val_dir") is None
-    if fraction is not None and not 0.0 < float(fraction) < 1.0 and not benchmarks_only:
-        raise ConfigError(f"data.val_fraction={fraction} must be between 0 and 1 (exclusive); "
-                          "0 (no held-out crops) only with data.val_sets")
+    crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets"))
     # every benchmark entry read (headers only) now, before the model and trainer are built
     parse_val_sets(OmegaConf.to_container(data.val_sets, resolve=True) if OmegaConf.is_config(data.get("val_sets"))
                    else data.get("val_sets"), scale, data.get("max_image_pixels"))
@@ -68,7 +64,7 @@ def _check_monitor(cfg: DictConfig) -> None:
     data = cfg.data
     names = [str(e.get("name")) for e in (data.get("val_sets") or []) if isinstance(e, (dict, DictConfig))]
     logged = val_set_metric_names(names)
-    if not (data.get("val_fraction") == 0 and data.get("val_dir") is None):
+    if crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets")):
         logged = [*CROP_METRICS, *logged]
     if monitor not in logged:
         raise ConfigError(f"monitor={monitor}: no such validation metric in this run; it logs {', '.join(logged)}")
