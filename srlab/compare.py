@@ -69,8 +69,10 @@ def seconds_per_step(run_dir: Path, frame) -> tuple[float, str]:
 
 
 def latest_grid(run_dir: Path) -> Path | None:
-    """The run's last ``images/val_epochNNN.png`` comparison grid."""
-    grids = sorted((run_dir / "images").glob("val_epoch*.png"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    """The run's last ``images/val_epochNNN.png`` comparison grid (of the first benchmark set's, ``images/<set>/``)."""
+    folders = [run_dir / "images", *sorted(p for p in (run_dir / "images").glob("*") if p.is_dir())]
+    found = next((g for folder in folders if (g := list(folder.glob("val_epoch*.png")))), [])
+    grids = sorted(found, key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
     return grids[-1] if grids else None
 
 

@@ -168,3 +168,21 @@ def test_benchmark_sets_get_a_panel_each_with_the_bicubic_level(tmp_path):
     lines = {line.get_label(): line for line in axes["Set5 PSNR (dB, Y)"].get_lines()}
     assert list(lines["val/Set5/psnr_y"].get_ydata()) == [29.0, 30.0]
     assert set(lines["val/Set5/psnr_y_bicubic"].get_ydata()) == {28.4}  # a horizontal level over the run
+
+
+def test_runs_validated_on_benchmark_sets_get_their_columns_and_verdicts(tmp_path):
+    run = tmp_path / "bench_run"
+    (run / "csv").mkdir(parents=True)
+    (run / "csv" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/Set5/psnr_y,val/Set5/ssim_y,val/Set5/psnr_y_bicubic,val/Set5/ssim_y_bicubic\n"
+        "0,99,0.04,29.5,0.85,28.4,0.81\n1,199,0.03,30.25,0.87,,\n")
+    (run / "images" / "Set5").mkdir(parents=True)
+    Image.new("RGB", (48, 20)).save(run / "images" / "Set5" / "val_epoch001.png")
+    _, md_path = build_report([run], tmp_path / "out")
+    md = md_path.read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| run"))
+    assert "best Set5 PSNR-Y" in header and "Set5 bicubic PSNR-Y" in header
+    assert "**30.250**" in md and "**0.8700**" in md
+    assert "Set5 PSNR-Y: `bench_run` is best at 30.250 dB, +1.850 dB over bicubic (28.400 dB)" in md
+    assert "no run was validated" not in md  # crop metrics are absent by design, not a failure
+    assert "images/bench_run_val_epoch001.png" in md  # the set's latest grid

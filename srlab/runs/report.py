@@ -18,6 +18,25 @@ from srlab.runs.sweep import SUMMARY_COLUMNS, markdown_table
 
 COLUMNS = [*SUMMARY_COLUMNS, ("generator params", "params", "{:,.0f}"), ("s/step", "step_time", "{:.3g}")]
 HEADER = ["run", "colour", "model", *[title for title, _, _ in COLUMNS]]
+_SET_KEY = re.compile(r"^best_(.+)_(psnr_y|ssim_y)$")
+
+
+def set_columns(infos: list["RunInfo"]) -> list[tuple[str, str, str]]:
+    """Columns of the ``data.val_sets`` benchmarks any run was validated on: best PSNR-Y, SSIM-Y, bicubic PSNR-Y."""
+    names = sorted({m[1] for i in infos for key in i.row if (m := _SET_KEY.match(key))})
+    return [column for name in names for column in (
+        (f"best {name} PSNR-Y", f"best_{name}_psnr_y", "{:.3f}"), (f"best {name} SSIM-Y", f"best_{name}_ssim_y", "{:.4f}"),
+        (f"{name} bicubic PSNR-Y", f"{name}_psnr_y_bicubic", "{:.3f}"))]
+
+
+def columns(infos: list["RunInfo"]) -> list[tuple[str, str, str]]:
+    """The table's columns: :data:`COLUMNS` with the benchmark-set ones before the parameter count."""
+    return [*SUMMARY_COLUMNS, *set_columns(infos), *COLUMNS[len(SUMMARY_COLUMNS):]]
+
+
+def header(infos: list["RunInfo"]) -> list[str]:
+    """The table's header cells for these runs."""
+    return ["run", "colour", "model", *[title for title, _, _ in columns(infos)]]
 NOTE = ("best/last over validation epochs; * s/step from file times (fit start to last log write, validation "
         "included); bold: best run per column.")
 
@@ -41,25 +60,25 @@ def _fmt(value, pattern: str) -> str:
 
 
 def _best(infos: list[RunInfo], key: str) -> int | None:
-    values = [i.row[key] for i in infos]
+    values = [i.row.get(key, math.nan) for i in infos]
     if not any(not math.isnan(v) for v in values):
         return None
     return max(range(len(values)), key=lambda j: -math.inf if math.isnan(values[j]) else values[j])
 
 
 def best_cells(infos: list[RunInfo]) -> dict[int, int]:
-    """Column index (in :data:`HEADER`) -> row index of the best run, for each quality metric column."""
+    """Column index (in :func:`header`) -> row index of the best run, for each quality metric column."""
     offset = HEADER.index(COLUMNS[0][0])
-    best = {col: _best(infos, key) for col, (_, key, _) in enumerate(COLUMNS, start=offset)
+    best = {col: _best(infos, key) for col, (_, key, _) in enumerate(columns(infos), start=offset)
             if key.startswith(("best_", "last_"))}
     return {col: row for col, row in best.items() if row is not None}
 
 
 def table_rows(infos: list[RunInfo]) -> list[list[str]]:
-    """One row of formatted cells per run, in :data:`HEADER` order."""
+    """One row of formatted cells per run, in :func:`header` order."""
     rows = []
     for info in infos:
-        cells = [_fmt(info.row[key], pattern) for _, key, pattern in COLUMNS]
+        cells = [_fmt(info.row.get(key, math.nan), pattern) for _, key, pattern in columns(infos)]
         if info.row["step_time_source"] == "file times" and cells[-1] != "-":
             cells[-1] += " *"
         rows.append([info.label, info.colour, info.row["model"], *cells])
@@ -69,19 +88,27 @@ def table_rows(infos: list[RunInfo]) -> list[list[str]]:
 def verdicts(infos: list[RunInfo]) -> list[str]:
     """One line per metric: the best run, its margin over bicubic and over the next run."""
     lines = []
-    for metric, key, unit, digits in (("val/psnr", "best_psnr", " dB", 3), ("val/ssim", "best_ssim", "", 4)):
+    sets = []  # (title, key, unit, digits) of each benchmark set's best PSNR-Y and SSIM-Y
+    for title, key, _ in set_columns(infos):
+        if key.endswith("psnr_y") and key.startswith("best_"):
+            sets.append((title.removeprefix("best "), key, " dB", 3))
+        elif key.endswith("ssim_y"):
+            sets.append((title.removeprefix("best "), key, "", 4))
+    for metric, key, unit, digits in (("val/psnr", "best_psnr", " dB", 3), ("val/ssim", "best_ssim", "", 4), *sets):
         best = _best(infos, key)
         if best is None:
-            lines.append(f"{metric}: no run was validated")
+            if not sets:  # runs validated on benchmarks only have no crop scores: nothing to say about them
+                lines.append(f"{metric}: no run was validated")
             continue
         value = infos[best].row[key]
         line = f"{metric}: `{infos[best].label}` is best at {value:.{digits}f}{unit}"
-        bicubic = infos[best].row.get(key.replace("best_", "") + "_bicubic", float("nan"))
+        bicubic = infos[best].row.get(key.removeprefix("best_") + "_bicubic", float("nan"))
         if math.isnan(bicubic):
             line += " (no bicubic value logged to compare with)"
         else:
             line += f", {value - bicubic:+.{digits}f}{unit} over bicubic ({bicubic:.{digits}f}{unit})"
-        others = sorted((i.row[key] for j, i in enumerate(infos) if j != best and not math.isnan(i.row[key])),
+        others = sorted((i.row.get(key, math.nan) for j, i in enumerate(infos)
+                         if j != best and not math.isnan(i.row.get(key, math.nan))),
                         reverse=True)
         if others:
             line += f", {value - others[0]:+.{digits}f}{unit} over the next run"
@@ -117,7 +144,7 @@ def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
     """The self-contained HTML report (every image a base64 data URI)."""
     best = best_cells(infos)
     colour_col = HEADER.index("colour")
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header(infos))
     body = "".join(
         "<tr>" + "".join(f'<td{" class=best" if best.get(c) == r else ""}>'
                          f'{_swatch(v) if c == colour_col else html.escape(v)}</td>'
@@ -148,7 +175,7 @@ def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, 
     best = best_cells(infos)
     rows = [[f"**{v}**" if best.get(c) == r else v for c, v in enumerate(row)]
             for r, row in enumerate(table_rows(infos))]
-    lines = [f"# {title}", "", "## Metrics", "", markdown_table(HEADER, rows), "", NOTE, "",
+    lines = [f"# {title}", "", "## Metrics", "", markdown_table(header(infos), rows), "", NOTE, "",
              *[f"- `{label}`: folder `{path}`, overrides `{overrides}`" for label, path, overrides in _run_notes(infos)],
              "", "(folders relative to where the report was made)", ""]
     if curves:

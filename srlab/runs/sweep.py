@@ -86,6 +86,11 @@ def _column(frame, name: str):
     return None
 
 
+def val_set_names(frame) -> list[str]:
+    """The benchmark sets of ``data.val_sets`` that a run's log holds (``val/<name>/psnr_y``), sorted."""
+    return sorted({m[1] for c in frame.columns if (m := re.match(r"^val/([^/]+)/psnr_y(?:_epoch|_step)?$", c))})
+
+
 def summarize_run(run_dir: Path) -> dict[str, Any]:
     """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
     from srlab.runs.plots import read_metrics
@@ -97,6 +102,11 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
     if not metrics_file.is_file() or metrics_file.stat().st_size == 0:
         return row
     frame = read_metrics(metrics_file)
+    for name in val_set_names(frame):  # data.val_sets: whole-image benchmark scores (Y, as published)
+        for metric in ("psnr_y", "ssim_y"):
+            series, bicubic = _column(frame, f"val/{name}/{metric}"), _column(frame, f"val/{name}/{metric}_bicubic")
+            row[f"best_{name}_{metric}"] = float(series.max()) if series is not None else nan
+            row[f"{name}_{metric}_bicubic"] = float(bicubic.iloc[-1]) if bicubic is not None else nan
     for name, best_key, last_key in (("val/psnr", "best_psnr", "last_psnr"), ("val/ssim", "best_ssim", "last_ssim")):
         values = _column(frame, name)
         if values is not None:
