@@ -40,13 +40,29 @@ def user_errors(fn: Callable | None = None, *, hydra_task: bool = False) -> Call
         except SRLabError as exc:
             message = f"error: {_job_prefix() if hydra_task else ''}{exc}"
             if hydra_task:  # also into the run's log file, beside everything else the run wrote
-                logging.getLogger(fn.__module__).error(message)
+                _log_to_files(fn.__module__, message)
             print(message, file=sys.stderr)
             if hydra_task:
                 sys.exit(EXIT_USER_ERROR)
             return EXIT_USER_ERROR
 
     return wrapper
+
+
+def _log_to_files(name: str, message: str) -> None:
+    """Log ``message`` as an error to the log files only: the terminal gets it once, from ``print``.
+
+    Hydra's job logging sends every record to the console and to ``<run>/<job>.log``; logging it
+    the usual way printed the error twice, once with a timestamp.
+    """
+    logger = logging.getLogger(name)
+    record = logger.makeRecord(name, logging.ERROR, "", 0, message, None, None)
+    node: logging.Logger | None = logger
+    while node is not None:
+        for handler in node.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+        node = node.parent if node.propagate else None
 
 
 def _job_prefix() -> str:

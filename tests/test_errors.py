@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 import pytest
@@ -23,13 +24,20 @@ def test_argparse_entry_points_return_2_with_one_line(capsys):
     assert user_errors(lambda: 0)() == 0  # no error, the entry point's own return value
 
 
-def test_hydra_tasks_exit_and_name_the_sweep_job(tmp_path, capsys, caplog):
+def test_hydra_tasks_exit_and_name_the_sweep_job(tmp_path, capsys):
     task = user_errors(_fails("model: cannot build X"), hydra_task=True)
     compose_config(tmp_path, ["model=quickstart", "seed=3"])  # a single run
-    with pytest.raises(SystemExit) as info, caplog.at_level(logging.ERROR):
+    # Hydra's job logging: every record to the console and to the run's log file
+    console, log_file = io.StringIO(), logging.FileHandler(tmp_path / "train.log")
+    root = logging.getLogger()
+    root.addHandler(logging.StreamHandler(console))
+    root.addHandler(log_file)
+    with pytest.raises(SystemExit) as info:
         task()
+    log_file.close()
     assert info.value.code == 2 and capsys.readouterr().err == "error: model: cannot build X\n"
-    assert "error: model: cannot build X" in caplog.text  # the run's log file gets it too
+    assert console.getvalue() == ""  # printed once: not a second time through the console logger
+    assert (tmp_path / "train.log").read_text() == "error: model: cannot build X\n"  # the run's log file has it
     compose_config(tmp_path, ["model=quickstart", "seed=3", "hydra.mode=MULTIRUN", "hydra.job.num=3"])
     with pytest.raises(SystemExit):
         task()
