@@ -22,12 +22,13 @@ import torch
 from torch import nn
 
 from srlab.errors import SRLabError
+from srlab.weights.files import META_NET_CONFIG
 
 EXTRA = "pip install 'srlab[deploy]'"
 OPSET = 17
 # ONNX vs torch on the check image, max abs difference of raw outputs in [0, 1] units
 TOLERANCE = {False: 1e-4, True: 1e-2}
-META_SCALE, META_NET_CONFIG, META_PRECISION = "srlab_scale", "srlab_net_config", "srlab_precision"
+META_SCALE, META_PRECISION = "srlab_scale", "srlab_precision"  # beside META_NET_CONFIG, the key every srlab export uses
 
 
 def require(what: str) -> None:

@@ -4,7 +4,7 @@ Where the architecture comes from, in order: the ``net_config`` a Lightning ``.c
 ``srlab.train`` stores in ``hyper_parameters``; the config ``srlab.export`` writes into a
 ``.safetensors`` header and beside the weights as ``<stem>.json``; the ``generator`` node of
 ``conf/model/<model>.yaml`` when a model is named; else it is read off the state dict
-(``srlab.detect``: RRDBNet, SRVGGNetCompact, SwinIR, EDSR and srlab's nets, published layouts).
+(``srlab.weights.detect``: RRDBNet, SRVGGNetCompact, SwinIR, EDSR and srlab's nets, published layouts).
 Every file is read with ``safe_torch_load`` (``weights_only``) or safetensors: nothing runs code.
 """
 
@@ -19,9 +19,9 @@ from hydra.utils import instantiate
 from torch import nn
 
 from srlab.config import model_net_config
-from srlab.detect import detect_architecture
 from srlab.errors import SRLabError
 from srlab.weights import load_generator_weights, read_weights
+from srlab.weights.detect import detect_architecture
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -74,7 +74,7 @@ def load_generator(
             BasicSR/Real-ESRGAN/ESRGAN/SwinIR ``.pth`` weights.
         model: ``conf/model`` name (or a generator Hydra config dict), used only when the file
             carries no net config of its own; without one the architecture is detected from the
-            weights (``srlab.detect``).
+            weights (``srlab.weights.detect``).
         device: torch device.
         precision: ``fp32``, ``bf16`` or ``fp16``.
     """

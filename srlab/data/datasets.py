@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from srlab.data import transforms as T
-from srlab.data.degradations import check_degradation, check_scale, degrade, modcrop
+from srlab.data.degradations import check_degradation, check_patch_sizes, degrade, modcrop
 from srlab.data.images import ImageReadError, list_images, load_rgb, scan_images
 from srlab.errors import SRLabError
 
@@ -50,7 +50,7 @@ class _SRDataset(Dataset):
 
     def __init__(self, scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch, max_image_pixels,
                  cache_images=False):
-        check_scale(scale)  # patch sizes against the scale: SRDataModule and srlab.train check them before
+        check_patch_sizes(scale, patch_size, val_patch_size)
         self.scale, self.patch_size, self.train = scale, patch_size, train
         self.val_patch_size = val_patch_size
         self.augment = T.augment_config(augment)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from srlab.detect import detect_architecture
+from srlab.weights.detect import detect_architecture
 from srlab.errors import SRLabError
 from srlab.nets import Autoencoder, SRResNet, VanillaGenerator
 from srlab.weights import load_generator_weights

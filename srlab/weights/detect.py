@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import torch
 
 from srlab.errors import SRLabError
-from srlab.weights import extract_generator_state_dict
+from srlab.weights.generator import extract_generator_state_dict
 
 StateDict = Mapping[str, torch.Tensor]
 
