@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from omegaconf import open_dict
 
-from srlab.config import CONFIG_DIR
+from srlab.config import model_names
 from srlab.errors import ConfigError
 from srlab.train import run
 from srlab.weights import safe_torch_load
 
-MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))  # every model config trains
+MODELS = model_names()  # every model config trains
 
 
 @pytest.mark.parametrize("model", MODELS)
