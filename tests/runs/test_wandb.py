@@ -109,6 +109,16 @@ def test_mode_follows_the_api_key(no_key, monkeypatch, tmp_path):
     assert wandb_setup.resolve_mode() == "disabled"
 
 
+def test_default_names_follow_the_run_name(tmp_path):
+    from tests.conftest import compose_config
+
+    out = tmp_path / "outputs" / "2026-01-02" / "10-20-30"
+    compose_config(out, ["model=quickstart", "seed=3"])
+    assert wandb_setup.default_names("train") == ("quickstart 2026-01-02_10-20-30", "train", "model=quickstart seed=3")
+    # srlab.train's stage 1 runs inside the same Hydra job: its own W&B run, told apart
+    assert wandb_setup.default_names("train_stage1")[0] == "quickstart 2026-01-02_10-20-30 stage1"
+
+
 def test_online_without_key_and_terminal_fails_fast(no_key, monkeypatch):
     monkeypatch.setattr("sys.stdin", None)
     with pytest.raises(SRLabError, match="WANDB_API_KEY"):
