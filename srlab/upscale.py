@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,7 @@ from srlab.data.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageReadError,
     get_max_image_pixels,
+    image_size,
     list_images,
     read_image,
     set_max_image_pixels,
@@ -36,7 +38,8 @@ from srlab.data.images import (
 )
 from srlab.deploy import EXTRA, OnnxGenerator, onnx_generator, require
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import PRECISIONS, SRGenerator, load_generator, upscale_array
+from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count, upscale_array
+from srlab.progress import TileProgress
 
 _LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
 _LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
@@ -62,17 +65,26 @@ def _resolve_reason(path: Path) -> str:
 
 
 
-def upscale_image(gen: SRGenerator, img: np.ndarray, args: argparse.Namespace) -> np.ndarray:
-    """Upscale (H, W, C) ``img`` keeping its channels and dtype; see the module docstring."""
+def upscale_image(
+    gen: SRGenerator, img: np.ndarray, args: argparse.Namespace, on_tile: Callable[[], None] | None = None
+) -> np.ndarray:
+    """Upscale (H, W, C) ``img`` keeping its channels and dtype; see the module docstring.
+
+    Args:
+        gen: the generator.
+        img: (H, W, C) uint8/uint16 as :func:`read_image` returns it.
+        args: the CLI options (tile, tile_pad, alpha, outscale).
+        on_tile: called after each tile, alpha tiles of ``--alpha net`` included.
+    """
     c = img.shape[2]
     color = img[..., :3] if c >= 3 else np.repeat(img[..., :1], 3, axis=2)
-    sr = upscale_array(gen, color, args.tile, args.tile_pad)
+    sr = upscale_array(gen, color, args.tile, args.tile_pad, on_tile)
     if c < 3:
         sr = _luma(sr)
     if c in (2, 4):
         alpha = img[..., -1]
         if args.alpha == "net":
-            a = _luma(upscale_array(gen, np.repeat(alpha[..., None], 3, axis=2), args.tile, args.tile_pad))
+            a = _luma(upscale_array(gen, np.repeat(alpha[..., None], 3, axis=2), args.tile, args.tile_pad, on_tile))
         else:
             a = cv2.resize(alpha, (sr.shape[1], sr.shape[0]), interpolation=cv2.INTER_CUBIC)[..., None]
         sr = np.concatenate([sr, a.astype(sr.dtype)], axis=2)
@@ -164,18 +176,28 @@ def _run(args: argparse.Namespace) -> int:
     inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
-    for src in tqdm(files, desc="upscale", unit="img", disable=args.quiet):
+    planned = [_planned_tiles(src, args.tile) for src in files]
+    progress = TileProgress(sum(planned), "upscale", quiet=args.quiet)
+    for src, plan in zip(files, planned):
+        t0, before, expected = time.perf_counter(), progress.bar.n, plan
         try:
             img = read_image(src)
-            sr = upscale_image(gen, img, args)
-            write_image(output_path(src, img, args, taken, inputs), sr)
+            expected = tile_count(*img.shape[:2], args.tile) * (2 if args.alpha == "net" and img.shape[2] in (2, 4) else 1)
+            progress.add(expected - plan)  # the header cannot tell alpha through the net
+            sr = upscale_image(gen, img, args, progress)
+            dst = output_path(src, img, args, taken, inputs)
+            write_image(dst, sr)
         except Exception as exc:  # noqa: BLE001 - one bad image (or an out-of-memory tile) must not stop the batch
             reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
+            progress.add(progress.bar.n - before - expected)  # drop the tiles this image will not run
             tqdm.write(f"error: {src}: {reason}", file=sys.stderr)
             bad.append((str(src), reason))
             continue
         done += 1
         megapixels += sr.shape[0] * sr.shape[1] / 1e6
+        if len(files) > 1:  # a line per image for folders; one image has the bar alone
+            progress.write(f"{src} -> {dst.name} ({time.perf_counter() - t0:.1f} s)")
+    progress.close()
     secs = max(time.perf_counter() - start, 1e-9)
     print(
         f"upscaled {done}/{done + len(bad)} inputs into {args.output} in {secs:.1f} s: "
@@ -183,6 +205,15 @@ def _run(args: argparse.Namespace) -> int:
         + (f"; {len(bad)} failed (named above)" if bad else "")
     )
     return 1 if bad else 0
+
+
+def _planned_tiles(src: Path, tile: int) -> int:
+    """Tiles for ``src`` from its header (cheap), so the bar's total and ETA hold from the first tile."""
+    try:
+        w, h = image_size(src, verify=False)
+    except ImageReadError:
+        return 0  # reported when it is read
+    return tile_count(h, w, tile)
 
 
 def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
