@@ -4,10 +4,10 @@ Images keep their kind: grayscale stays single-channel (the net runs on a 3-chan
 result is converted back with BT.601 luma), an alpha channel is upscaled separately (bicubic by
 default, ``--alpha net`` runs it through the net as a gray image) and reattached, palette images
 become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and written back as
-16-bit, and EXIF orientation is applied. Output is PNG unless the input's format is lossless
-(PNG, TIFF, BMP, WebP written losslessly). Outputs are written flat into OUT under a sanitized
-name; an input is never overwritten. A bad file (corrupt, truncated, a symlink loop, more pixels than
-``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
+16-bit, and EXIF orientation is applied (outputs carry no EXIF). ``--ext auto`` keeps the input's
+format, PNG for alpha or 16 bits; ``--quality`` sets JPEG/WebP quality (WebP is lossless without
+it). Outputs are written flat into OUT under a sanitized name; an input is never overwritten. A bad
+file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
 """
 
 from __future__ import annotations
@@ -40,9 +40,8 @@ from srlab.deploy import EXTRA, OnnxGenerator, onnx_generator, require
 from srlab.errors import SRLabError, user_errors
 from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count, upscale_array
 from srlab.progress import TileProgress
+from srlab.upscale_output import EXTS, output_ext
 
-_LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
-_LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
 
@@ -109,10 +108,7 @@ def safe_name(text: str) -> str:
 
 def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set[Path], inputs: set[Path]) -> Path:
     """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs."""
-    ext = src.suffix.lower()
-    lossless = _LOSSLESS_16BIT if img.dtype == np.uint16 else _LOSSLESS
-    if ext not in lossless or (ext == ".bmp" and img.shape[2] == 2):  # BMP has no gray+alpha
-        ext = ".png"
+    ext = output_ext(src, img, args.ext)
     base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
     out_dir = _resolve(args.output) or args.output.absolute()
     for i in range(1, 10_000):
@@ -184,11 +180,12 @@ def _run(args: argparse.Namespace) -> int:
             img = read_image(src)
             expected = tile_count(*img.shape[:2], args.tile) * (2 if args.alpha == "net" and img.shape[2] in (2, 4) else 1)
             progress.add(expected - plan)  # the header cannot tell alpha through the net
+            dst = output_path(src, img, args, taken, inputs)  # before the net: --ext jpg refuses alpha here
             sr = upscale_image(gen, img, args, progress)
-            dst = output_path(src, img, args, taken, inputs)
-            write_image(dst, sr)
+            write_image(dst, sr, args.quality)
         except Exception as exc:  # noqa: BLE001 - one bad image (or an out-of-memory tile) must not stop the batch
             reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if type(exc) is SRLabError else reason  # ours: already a sentence
             progress.add(progress.bar.n - before - expected)  # drop the tiles this image will not run
             tqdm.write(f"error: {src}: {reason}", file=sys.stderr)
             bad.append((str(src), reason))
@@ -250,6 +247,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
+    p.add_argument("--ext", choices=EXTS, default="auto",
+                   help="output format; auto = the input's, PNG for alpha or 16 bits (JPEG/WebP are 8-bit)")
+    p.add_argument("--quality", type=int, default=None, metavar="N",
+                   help="JPEG/WebP quality 1..100 (default: JPEG 95, WebP lossless)")
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4")
     p.add_argument("--alpha", choices=("bicubic", "net"), default="bicubic", help="how alpha is upscaled")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -261,6 +262,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
         p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        p.error(f"--quality {args.quality}: use 1..100")
+    if args.quality is not None and args.ext == "png":
+        p.error("--quality applies to JPEG and WebP outputs; PNG is lossless (drop --quality or pick --ext jpg/webp)")
     if args.max_image_pixels < 1:
         p.error("--max-image-pixels must be >= 1")
     return args
