@@ -41,6 +41,7 @@ from srlab.errors import SRLabError, user_errors
 from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count, upscale_array
 from srlab.progress import TileProgress
 from srlab.upscale_output import EXTS, output_ext
+from srlab.upscale_page import ComparePage
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
@@ -174,6 +175,7 @@ def _run(args: argparse.Namespace) -> int:
     done, megapixels, start = 0, 0.0, time.perf_counter()
     planned = [_planned_tiles(src, args.tile) for src in files]
     progress = TileProgress(sum(planned), "upscale", quiet=args.quiet)
+    page = ComparePage(args.output, model_name(args, gen)) if args.compare else None
     for src, plan in zip(files, planned):
         t0, before, expected = time.perf_counter(), progress.bar.n, plan
         try:
@@ -183,6 +185,8 @@ def _run(args: argparse.Namespace) -> int:
             dst = output_path(src, img, args, taken, inputs)  # before the net: --ext jpg refuses alpha here
             sr = upscale_image(gen, img, args, progress)
             write_image(dst, sr, args.quality)
+            if page is not None:
+                page.add(src, dst, img, sr, time.perf_counter() - t0, args.quality)
         except Exception as exc:  # noqa: BLE001 - one bad image (or an out-of-memory tile) must not stop the batch
             reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
             reason = str(exc) if type(exc) is SRLabError else reason  # ours: already a sentence
@@ -195,6 +199,8 @@ def _run(args: argparse.Namespace) -> int:
         if len(files) > 1:  # a line per image for folders; one image has the bar alone
             progress.write(f"{src} -> {dst.name} ({time.perf_counter() - t0:.1f} s)")
     progress.close()
+    if page is not None and page.entries:
+        print(f"before/after page: {page.write()}")
     secs = max(time.perf_counter() - start, 1e-9)
     print(
         f"upscaled {done}/{done + len(bad)} inputs into {args.output} in {secs:.1f} s: "
@@ -202,6 +208,13 @@ def _run(args: argparse.Namespace) -> int:
         + (f"; {len(bad)} failed (named above)" if bad else "")
     )
     return 1 if bad else 0
+
+
+def model_name(args: argparse.Namespace, gen: SRGenerator | OnnxGenerator) -> str:
+    """What the compare page calls the model: the weights file and, where known, the architecture."""
+    net = getattr(gen, "net", None)
+    arch = f" ({type(net).__name__} x{gen.scale})" if net is not None else f" (x{gen.scale})"
+    return f"{Path(args.weights).name}{arch}"
 
 
 def _planned_tiles(src: Path, tile: int) -> int:
@@ -258,6 +271,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
                    help=f"refuse inputs with more pixels (w*h) than N (default {DEFAULT_MAX_IMAGE_PIXELS}, "
                         "as training); raise it only for files you trust")
+    p.add_argument("--compare", action="store_true",
+                   help="also write OUT/index.html: a before/after slider per image (bicubic vs the model)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
