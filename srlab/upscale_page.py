@@ -35,6 +35,9 @@ class ComparePage:
     model: str
     entries: list[dict] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.out_dir = Path(self.out_dir).resolve()  # as the outputs' own paths, so links are relative to it
+
     def add(self, src: Path, dst: Path, img: np.ndarray, sr: np.ndarray, seconds: float, quality: int | None) -> None:
         """Write the bicubic "before" of ``img`` (and a browsable copy of ``sr`` if needed) and note the pair."""
         folder = self.out_dir / "compare"

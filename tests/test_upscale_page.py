@@ -41,6 +41,13 @@ def test_compare_page_links_bicubic_and_output_of_same_size(tmp_path, ckpt, caps
     assert re.search(r"a\+b\.png: 5&times;6 &rarr; 20&times;24, \d+\.\d s", page)
 
 
+def test_relative_output_folder(tmp_path, ckpt, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(rand_image(4, 4)).save("a.png")
+    assert run(ckpt, "out", "a.png", extra=["--compare"]) == 0
+    assert 'class="after" src="a.png"' in (tmp_path / "out" / "index.html").read_text()
+
+
 def test_no_page_without_compare(tmp_path, ckpt):
     Image.fromarray(rand_image(4, 4)).save(tmp_path / "a.png")
     assert run(ckpt, tmp_path / "out", tmp_path / "a.png") == 0
