@@ -76,8 +76,8 @@ class ComparePage:
         )
 
 
-_FIGURE = """<figure class="cmp">
-  <div class="view" style="aspect-ratio:{w}/{h};max-width:{w}px">
+_FIGURE = """<figure class="cmp" style="max-width:{w}px">
+  <div class="view" style="aspect-ratio:{w}/{h}">
     <img class="after" src="{after}" alt="model output">
     <img class="before" src="{before}" alt="bicubic">
     <div class="line"></div><span class="tag l">bicubic</span><span class="tag r">model</span>
