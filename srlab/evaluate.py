@@ -26,7 +26,8 @@ from srlab.config import CONFIG_DIR
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.data.resize import resize_uint8
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import SRGenerator, load_generator, upscale_array
+from srlab.inference import SRGenerator, load_generator, tile_count, upscale_array
+from srlab.progress import TileProgress
 from srlab.metrics import LPIPS, METRICS, mean_metric, measure
 from srlab.runs.naming import name_of_run_dir
 
@@ -83,6 +84,9 @@ def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
     return (metric, "") if metric.available() else (None, f"LPIPS weights unavailable: {metric.reason}")
 
 
+_FASTER = "faster: precision=bf16 (CPU) or fp16 (GPU), device=cuda, or a smaller model"
+
+
 def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: Path) -> list[dict]:
     """Per-image metric rows of bicubic and every method on one benchmark; saves its figures."""
     rows = []
@@ -90,8 +94,13 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
     for i, path in enumerate(tqdm(bench.hr, desc=bench.name, unit="img")):
         hr, lq = load_pair(bench, path, cfg.scale, cfg.degradation, cfg.resize, cfg.blur_radius)
         outputs = {bicubic: resize_uint8(lq, hr.shape[:2], cfg.resize)}
+        tiles = tile_count(*lq.shape[:2], cfg.tile)
+        # a tiled image gets a tile bar under the image bar: a large one shows movement from its first tile
+        progress = TileProgress(tiles * len(methods), f"  {path.name}", faster=_FASTER, leave=False) if tiles > 1 else None
         for label, gen in methods:
-            outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad)
+            outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad, progress)
+        if progress is not None:
+            progress.close()
         per = {m: measure(sr, hr, cfg.crop_border, lpips) for m, sr in outputs.items()}
         for m, values in per.items():
             rows.append({"method": m, "benchmark": bench.name, "image": path.name, **values})

@@ -11,6 +11,7 @@ Every file is read with ``safe_torch_load`` (``weights_only``) or safetensors: n
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +158,9 @@ def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp
 
 
 @torch.inference_mode()
-def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: int = 10) -> np.ndarray:
+def upscale_array(
+    gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: int = 10, on_tile: Callable[[], None] | None = None
+) -> np.ndarray:
     """Upscale an RGB uint8 or uint16 (H, W, 3) image, returning the same dtype at ``scale`` x size.
 
     Only one padded tile at a time is on the device; each output tile is quantized there and
@@ -172,6 +175,7 @@ def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: in
         img: (H, W, 3) uint8 (values /255) or uint16 (values /65535).
         tile: tile size in input pixels; 0 runs the whole image at once.
         tile_pad: context added around each tile (clamped at image borders) and cropped after.
+        on_tile: called after each tile (a progress bar's step); :func:`tile_count` tiles in all.
     """
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected (H, W, 3) uint8/uint16, got {img.shape} {img.dtype}")
@@ -198,4 +202,13 @@ def upscale_array(gen: SRGenerator, img: np.ndarray, tile: int = 0, tile_pad: in
             sr = sr[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
             q = sr.clamp_(0, 1).mul_(peak).round_().to(qdtype).permute(1, 2, 0).cpu().numpy()
             out[y0 * s : y1 * s, x0 * s : x1 * s] = q
+            if on_tile is not None:
+                on_tile()
     return out
+
+
+def tile_count(h: int, w: int, tile: int) -> int:
+    """How many tiles :func:`upscale_array` runs for an (h, w) image (1 when ``tile`` is 0)."""
+    if not tile or tile <= 0:
+        return 1
+    return math.ceil(h / tile) * math.ceil(w / tile)

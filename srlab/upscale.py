@@ -4,10 +4,10 @@ Images keep their kind: grayscale stays single-channel (the net runs on a 3-chan
 result is converted back with BT.601 luma), an alpha channel is upscaled separately (bicubic by
 default, ``--alpha net`` runs it through the net as a gray image) and reattached, palette images
 become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and written back as
-16-bit, and EXIF orientation is applied. Output is PNG unless the input's format is lossless
-(PNG, TIFF, BMP, WebP written losslessly). Outputs are written flat into OUT under a sanitized
-name; an input is never overwritten. A bad file (corrupt, truncated, a symlink loop, more pixels than
-``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
+16-bit, and EXIF orientation is applied (outputs carry no EXIF). ``--ext auto`` keeps the input's
+format, PNG for alpha or 16 bits; ``--quality`` sets JPEG/WebP quality (WebP is lossless without
+it). Outputs are written flat into OUT under a sanitized name; an input is never overwritten. A bad
+file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,7 @@ from srlab.data.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageReadError,
     get_max_image_pixels,
+    image_size,
     list_images,
     read_image,
     set_max_image_pixels,
@@ -36,10 +38,11 @@ from srlab.data.images import (
 )
 from srlab.deploy import EXTRA, OnnxGenerator, onnx_generator, require
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import PRECISIONS, SRGenerator, load_generator, upscale_array
+from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count, upscale_array
+from srlab.progress import TileProgress
+from srlab.upscale_output import EXTS, output_ext
+from srlab.upscale_page import ComparePage
 
-_LOSSLESS = {".png", ".tif", ".tiff", ".bmp", ".webp"}
-_LOSSLESS_16BIT = {".png", ".tif", ".tiff"}
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
 
@@ -62,17 +65,26 @@ def _resolve_reason(path: Path) -> str:
 
 
 
-def upscale_image(gen: SRGenerator, img: np.ndarray, args: argparse.Namespace) -> np.ndarray:
-    """Upscale (H, W, C) ``img`` keeping its channels and dtype; see the module docstring."""
+def upscale_image(
+    gen: SRGenerator, img: np.ndarray, args: argparse.Namespace, on_tile: Callable[[], None] | None = None
+) -> np.ndarray:
+    """Upscale (H, W, C) ``img`` keeping its channels and dtype; see the module docstring.
+
+    Args:
+        gen: the generator.
+        img: (H, W, C) uint8/uint16 as :func:`read_image` returns it.
+        args: the CLI options (tile, tile_pad, alpha, outscale).
+        on_tile: called after each tile, alpha tiles of ``--alpha net`` included.
+    """
     c = img.shape[2]
     color = img[..., :3] if c >= 3 else np.repeat(img[..., :1], 3, axis=2)
-    sr = upscale_array(gen, color, args.tile, args.tile_pad)
+    sr = upscale_array(gen, color, args.tile, args.tile_pad, on_tile)
     if c < 3:
         sr = _luma(sr)
     if c in (2, 4):
         alpha = img[..., -1]
         if args.alpha == "net":
-            a = _luma(upscale_array(gen, np.repeat(alpha[..., None], 3, axis=2), args.tile, args.tile_pad))
+            a = _luma(upscale_array(gen, np.repeat(alpha[..., None], 3, axis=2), args.tile, args.tile_pad, on_tile))
         else:
             a = cv2.resize(alpha, (sr.shape[1], sr.shape[0]), interpolation=cv2.INTER_CUBIC)[..., None]
         sr = np.concatenate([sr, a.astype(sr.dtype)], axis=2)
@@ -97,10 +109,7 @@ def safe_name(text: str) -> str:
 
 def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set[Path], inputs: set[Path]) -> Path:
     """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs."""
-    ext = src.suffix.lower()
-    lossless = _LOSSLESS_16BIT if img.dtype == np.uint16 else _LOSSLESS
-    if ext not in lossless or (ext == ".bmp" and img.shape[2] == 2):  # BMP has no gray+alpha
-        ext = ".png"
+    ext = output_ext(src, img, args.ext)
     base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
     out_dir = _resolve(args.output) or args.output.absolute()
     for i in range(1, 10_000):
@@ -164,18 +173,34 @@ def _run(args: argparse.Namespace) -> int:
     inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
-    for src in tqdm(files, desc="upscale", unit="img", disable=args.quiet):
+    planned = [_planned_tiles(src, args.tile) for src in files]
+    progress = TileProgress(sum(planned), "upscale", quiet=args.quiet)
+    page = ComparePage(args.output, model_name(args, gen)) if args.compare else None
+    for src, plan in zip(files, planned):
+        t0, before, expected = time.perf_counter(), progress.bar.n, plan
         try:
             img = read_image(src)
-            sr = upscale_image(gen, img, args)
-            write_image(output_path(src, img, args, taken, inputs), sr)
+            expected = tile_count(*img.shape[:2], args.tile) * (2 if args.alpha == "net" and img.shape[2] in (2, 4) else 1)
+            progress.add(expected - plan)  # the header cannot tell alpha through the net
+            dst = output_path(src, img, args, taken, inputs)  # before the net: --ext jpg refuses alpha here
+            sr = upscale_image(gen, img, args, progress)
+            write_image(dst, sr, args.quality)
+            if page is not None:
+                page.add(src, dst, img, sr, time.perf_counter() - t0, args.quality)
         except Exception as exc:  # noqa: BLE001 - one bad image (or an out-of-memory tile) must not stop the batch
             reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if type(exc) is SRLabError else reason  # ours: already a sentence
+            progress.add(progress.bar.n - before - expected)  # drop the tiles this image will not run
             tqdm.write(f"error: {src}: {reason}", file=sys.stderr)
             bad.append((str(src), reason))
             continue
         done += 1
         megapixels += sr.shape[0] * sr.shape[1] / 1e6
+        if len(files) > 1:  # a line per image for folders; one image has the bar alone
+            progress.write(f"{src} -> {dst.name} ({time.perf_counter() - t0:.1f} s)")
+    progress.close()
+    if page is not None and page.entries:
+        print(f"before/after page: {page.write()}")
     secs = max(time.perf_counter() - start, 1e-9)
     print(
         f"upscaled {done}/{done + len(bad)} inputs into {args.output} in {secs:.1f} s: "
@@ -183,6 +208,22 @@ def _run(args: argparse.Namespace) -> int:
         + (f"; {len(bad)} failed (named above)" if bad else "")
     )
     return 1 if bad else 0
+
+
+def model_name(args: argparse.Namespace, gen: SRGenerator | OnnxGenerator) -> str:
+    """What the compare page calls the model: the weights file and, where known, the architecture."""
+    net = getattr(gen, "net", None)
+    arch = f" ({type(net).__name__} x{gen.scale})" if net is not None else f" (x{gen.scale})"
+    return f"{Path(args.weights).name}{arch}"
+
+
+def _planned_tiles(src: Path, tile: int) -> int:
+    """Tiles for ``src`` from its header (cheap), so the bar's total and ETA hold from the first tile."""
+    try:
+        w, h = image_size(src, verify=False)
+    except ImageReadError:
+        return 0  # reported when it is read
+    return tile_count(h, w, tile)
 
 
 def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
@@ -219,6 +260,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
     p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
+    p.add_argument("--ext", choices=EXTS, default="auto",
+                   help="output format; auto = the input's, PNG for alpha or 16 bits (JPEG/WebP are 8-bit)")
+    p.add_argument("--quality", type=int, default=None, metavar="N",
+                   help="JPEG/WebP quality 1..100 (default: JPEG 95, WebP lossless)")
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4")
     p.add_argument("--alpha", choices=("bicubic", "net"), default="bicubic", help="how alpha is upscaled")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -226,10 +271,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
                    help=f"refuse inputs with more pixels (w*h) than N (default {DEFAULT_MAX_IMAGE_PIXELS}, "
                         "as training); raise it only for files you trust")
+    p.add_argument("--compare", action="store_true",
+                   help="also write OUT/index.html: a before/after slider per image (bicubic vs the model)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
         p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        p.error(f"--quality {args.quality}: use 1..100")
+    if args.quality is not None and args.ext == "png":
+        p.error("--quality applies to JPEG and WebP outputs; PNG is lossless (drop --quality or pick --ext jpg/webp)")
     if args.max_image_pixels < 1:
         p.error("--max-image-pixels must be >= 1")
     return args

@@ -31,7 +31,8 @@ def test_rgb_png_and_jpeg(tmp_path, ckpt):
     assert run(ckpt, tmp_path / "out", tmp_path / "a.png", tmp_path / "b.jpg", extra=["--suffix", "_x4"]) == 0
     a = Image.open(tmp_path / "out" / "a_x4.png")
     assert a.size == (28, 40) and a.mode == "RGB"
-    assert Image.open(tmp_path / "out" / "b_x4.png").size == (20, 24)  # JPEG is lossy: written as PNG
+    b = Image.open(tmp_path / "out" / "b_x4.jpg")  # --ext auto: the input's format
+    assert b.format == "JPEG" and b.size == (20, 24)
 
 
 def test_tiled_cli_matches_untiled(tmp_path, ckpt):
@@ -88,7 +89,8 @@ def test_exif_orientation_applied(tmp_path, ckpt):
     exif[0x0112] = 6  # rotate 90 degrees when displayed
     img.save(tmp_path / "rot.jpg", exif=exif)
     assert run(ckpt, tmp_path / "out", tmp_path / "rot.jpg") == 0
-    assert Image.open(tmp_path / "out" / "rot.png").size == (24, 40)
+    out = Image.open(tmp_path / "out" / "rot.jpg")
+    assert out.size == (24, 40) and 0x0112 not in out.getexif()  # turned once, with no stale tag to turn it again
 
 
 def test_corrupt_file_reported_others_written(tmp_path, ckpt, capsys):

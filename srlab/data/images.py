@@ -332,8 +332,19 @@ def _to_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGBA" if "A" in mode else "RGB"))  # CMYK, YCbCr, LAB, RGBX ...
 
 
-def write_image(path: Path, img: np.ndarray) -> None:
-    """Write (H, W, C) uint8/uint16 atomically (temp file + rename: a symlink at ``path`` is replaced, not followed)."""
+def write_image(path: Path, img: np.ndarray, quality: int | None = None) -> None:
+    """Write (H, W, C) uint8/uint16 atomically (temp file + rename: a symlink at ``path`` is replaced, not followed).
+
+    The format follows ``path``'s extension. 16-bit data stays 16-bit in PNG and TIFF and is rounded
+    to 8 bits for the rest. No metadata is written: no EXIF, so no stale orientation tag.
+
+    Args:
+        path: the output file.
+        img: (H, W, C) uint8/uint16, C = 1, 2, 3 or 4.
+        quality: JPEG/WebP quality 1..100; ``None`` is JPEG 95 and lossless WebP.
+    """
+    if img.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff"):
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".srlab-", suffix=path.suffix)
     os.close(fd)
     try:
@@ -345,7 +356,7 @@ def write_image(path: Path, img: np.ndarray) -> None:
                 raise OSError(f"OpenCV could not write {path.suffix}")
         else:
             pil = Image.fromarray(img[..., 0] if img.shape[2] == 1 else img)
-            options = {"lossless": True} if path.suffix.lower() == ".webp" else {}
+            options = _save_options(path.suffix.lower(), quality)
             pil.save(tmp, format=Image.registered_extensions()[path.suffix.lower()], **options)
         umask = os.umask(0)
         os.umask(umask)
@@ -354,3 +365,11 @@ def write_image(path: Path, img: np.ndarray) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _save_options(ext: str, quality: int | None) -> dict:
+    if ext in (".jpg", ".jpeg"):
+        return {"quality": quality or 95}
+    if ext == ".webp":
+        return {"lossless": True} if quality is None else {"quality": quality}
+    return {}
