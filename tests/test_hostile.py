@@ -70,7 +70,8 @@ def _upscale_hostile(tmp_path: Path, capsys, keep_loop: bool) -> tuple[Path, Pat
     ckpt = tmp_path / "w.ckpt"
     save_ckpt(ckpt)
     out = tmp_path / "out"
-    code = upscale_main([str(folder), "-o", str(out), "--weights", str(ckpt), "-q", "--tile", "0"])
+    # --ext png: one output name per input to check (auto would keep each input's own format)
+    code = upscale_main([str(folder), "-o", str(out), "--weights", str(ckpt), "-q", "--tile", "0", "--ext", "png"])
     return folder, out, code, capsys.readouterr().err
 
 
