@@ -74,6 +74,17 @@ def write_hydra_record(run_dir: Path, task: list[str], mode: str = "MULTIRUN", m
 
 
 @pytest.fixture
+def ckpt(tmp_path):
+    """A tiny generator checkpoint at ``<tmp>/w/last.ckpt`` (for the upscale tests)."""
+    from tests.test_inference import save_ckpt
+
+    path = tmp_path / "w" / "last.ckpt"
+    path.parent.mkdir()
+    save_ckpt(path)
+    return path
+
+
+@pytest.fixture
 def smoke_cfg(tmp_path):
     """Factory: a composed ``debug=smoke`` config for model NAME with tiny nets."""
 

@@ -13,14 +13,6 @@ from tests.test_inference import rand_image, save_ckpt
 from tests.test_upscale import run
 
 
-@pytest.fixture
-def ckpt(tmp_path):
-    path = tmp_path / "w" / "last.ckpt"
-    path.parent.mkdir()
-    save_ckpt(path)
-    return path
-
-
 def test_on_tile_called_once_per_tile(ckpt):
     gen = load_generator(ckpt)
     calls = []

@@ -10,15 +10,7 @@ from PIL import Image
 import cv2
 from srlab.data.images import read_image
 from srlab.upscale import main, safe_name
-from tests.test_inference import rand_image, save_ckpt, save_evil
-
-
-@pytest.fixture
-def ckpt(tmp_path):
-    path = tmp_path / "w" / "last.ckpt"
-    path.parent.mkdir()
-    save_ckpt(path)
-    return path
+from tests.test_inference import rand_image, save_evil
 
 
 def run(ckpt, out, *inputs, extra=()):

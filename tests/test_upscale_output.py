@@ -8,16 +8,8 @@ from PIL import Image
 
 import cv2
 from srlab.data.images import read_image
-from tests.test_inference import rand_image, save_ckpt
+from tests.test_inference import rand_image
 from tests.test_upscale import run
-
-
-@pytest.fixture
-def ckpt(tmp_path):
-    path = tmp_path / "w" / "last.ckpt"
-    path.parent.mkdir()
-    save_ckpt(path)
-    return path
 
 
 def test_ext_jpg_quality_and_webp(tmp_path, ckpt):

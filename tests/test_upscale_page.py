@@ -10,16 +10,8 @@ import pytest
 from PIL import Image
 
 from srlab.data.images import read_image
-from tests.test_inference import rand_image, save_ckpt
+from tests.test_inference import rand_image
 from tests.test_upscale import run
-
-
-@pytest.fixture
-def ckpt(tmp_path):
-    path = tmp_path / "w" / "last.ckpt"
-    path.parent.mkdir()
-    save_ckpt(path)
-    return path
 
 
 def test_compare_page_links_bicubic_and_output_of_same_size(tmp_path, ckpt, capsys):
