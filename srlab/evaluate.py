@@ -96,7 +96,9 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
         outputs = {bicubic: resize_uint8(lq, hr.shape[:2], cfg.resize)}
         tiles = tile_count(*lq.shape[:2], cfg.tile)
         # a tiled image gets a tile bar under the image bar: a large one shows movement from its first tile
-        progress = TileProgress(tiles * len(methods), f"  {path.name}", faster=_FASTER, leave=False) if tiles > 1 else None
+        progress = None
+        if tiles > 1 and methods:
+            progress = TileProgress(tiles * len(methods), f"  {path.name}", faster=_FASTER, leave=False)
         for label, gen in methods:
             outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad, progress)
         if progress is not None:

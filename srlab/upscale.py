@@ -7,7 +7,8 @@ become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and wri
 16-bit, and EXIF orientation is applied (outputs carry no EXIF). ``--ext auto`` keeps the input's
 format, PNG for alpha or 16 bits; ``--quality`` sets JPEG/WebP quality (WebP is lossless without
 it). Outputs are written flat into OUT under a sanitized name; an input is never overwritten. A bad
-file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and skipped; the exit code is 1 then.
+file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and
+skipped; the exit code is 1 then.
 """
 
 from __future__ import annotations
@@ -180,7 +181,8 @@ def _run(args: argparse.Namespace) -> int:
         t0, before, expected = time.perf_counter(), progress.bar.n, plan
         try:
             img = read_image(src)
-            expected = tile_count(*img.shape[:2], args.tile) * (2 if args.alpha == "net" and img.shape[2] in (2, 4) else 1)
+            alpha_too = args.alpha == "net" and img.shape[2] in (2, 4)
+            expected = tile_count(*img.shape[:2], args.tile) * (2 if alpha_too else 1)
             progress.add(expected - plan)  # the header cannot tell alpha through the net
             dst = output_path(src, img, args, taken, inputs)  # before the net: --ext jpg refuses alpha here
             sr = upscale_image(gen, img, args, progress)
