@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from PIL import Image
 
 import srlab.progress

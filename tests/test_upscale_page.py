@@ -6,7 +6,6 @@ import re
 
 import cv2
 import numpy as np
-import pytest
 from PIL import Image
 
 from srlab.data.images import read_image
