@@ -26,7 +26,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
-from srlab.data.degradations import check_patch_sizes
+from srlab.data.degradations import build_degradation, check_patch_sizes
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -75,7 +75,10 @@ class SRDataModule(L.LightningDataModule):
         scale: SR factor; the model's scale should be ``${data.scale}``.
         patch_size: HQ training patch side, a multiple of ``scale``; smaller images are skipped.
         val_patch_size: HQ center-crop side for validation; ``None`` = whole images (batch size 1).
-        degradation: ``{blur_radius, order}`` for on-the-fly LQ (see :mod:`srlab.data.degradations`).
+        degradation: how LQ is made from HQ: a preset name (``report``, ``bicubic``, ``realesrgan``,
+            ``none``) or a dict with ``kind`` (the ``data/degradation`` config group); ``None`` = the
+            report's degradation, or the given LQ for ``paired`` (see :mod:`srlab.data.degradations`).
+            ``paired`` with any degradation but ``none`` reads only the HQ images.
         augment: augmentation probabilities and ranges (see :mod:`srlab.data.transforms`).
         normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
         batch_size: training batch size.
@@ -101,6 +104,12 @@ class SRDataModule(L.LightningDataModule):
         self.hp["val_sets"] = _plain(val_sets)
         self.train_set = self.val_set = None
         self.val_benchmarks: list[BenchmarkValSet] = []
+        self.degradation = None
+        # what the LightningModule applies to batches on their device (on_after_batch_transfer), or None
+        self.batch_degradation = None
+
+    def _val_dir(self) -> Path | None:
+        return Path(self.hp["val_dir"]).expanduser() if self.hp["val_dir"] else None
 
     @property
     def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
@@ -130,11 +139,20 @@ class SRDataModule(L.LightningDataModule):
             return
         self._validate()
         set_max_image_pixels(self.hp["max_image_pixels"])
-        self.val_benchmarks = parse_val_sets(self.hp["val_sets"], self.hp["scale"], self.hp["max_image_pixels"])
-        if self.hp["source"] == "paired":
+        hp = self.hp
+        self.val_benchmarks = parse_val_sets(hp["val_sets"], hp["scale"], hp["max_image_pixels"])
+        default = "none" if hp["source"] == "paired" else "report"
+        self.degradation = build_degradation(default if hp["degradation"] is None else hp["degradation"], hp["scale"])
+        if self.degradation is not None:
+            self.batch_degradation = self.degradation.batch_degradation(normalized=hp["normalize"])
+        if hp["source"] == "paired":
             self._setup_paired()
+        elif hp["source"] == "samples":
+            self._setup_hq(materialize_samples(hp["samples_dir"]), self._val_dir())
+        elif hp["train_dir"] is None:
+            raise ConfigError("data.train_dir is not set; pass data.train_dir=/path/to/hq_images")
         else:
-            self._setup_hq()
+            self._setup_hq(Path(hp["train_dir"]).expanduser(), self._val_dir())
         sets = "".join(f", {b.spec.name} {len(b)}" for b in self.val_benchmarks)
         log.info("data: %d training images, validation: %d crops%s", len(self.train_set.items),
                  len(self.val_set.items) if self.val_set else 0, sets)
@@ -156,14 +174,8 @@ class SRDataModule(L.LightningDataModule):
                 "samples_per_epoch": hp["samples_per_epoch"], "max_image_pixels": hp["max_image_pixels"],
                 "cache_images": hp["cache_images"]}
 
-    def _setup_hq(self) -> None:
+    def _setup_hq(self, folder: Path, val_dir: Path | None) -> None:
         hp = self.hp
-        if hp["source"] == "samples":
-            folder = materialize_samples(hp["samples_dir"])
-        elif hp["train_dir"] is None:
-            raise ConfigError("data.train_dir is not set; pass data.train_dir=/path/to/hq_images")
-        else:
-            folder = Path(hp["train_dir"]).expanduser()
         files = list_images(folder)
         if not files:
             raise SRLabError(f"{folder}: no images found (png, jpg, jpeg, webp, bmp, tif); put HQ images there")
@@ -172,13 +184,13 @@ class SRDataModule(L.LightningDataModule):
         good = [p for p in files if p in sizes]
         if not good:
             raise SRLabError(f"{folder}: none of the {len(files)} image files is readable (see the warning above)")
-        kw = {**self._kwargs(True), "degradation": hp["degradation"]}
-        if hp["val_dir"] is None:
+        kw = {**self._kwargs(True), "degradation": self.degradation}
+        if val_dir is None:
             train_files, val_files = self._split(good, str(folder))
             self.val_set = HQFolderDataset(val_files, **{**kw, "train": False}, sizes=sizes) if val_files else None
         else:
             train_files = good
-            self.val_set = HQFolderDataset(Path(hp["val_dir"]).expanduser(), **{**kw, "train": False})
+            self.val_set = HQFolderDataset(val_dir, **{**kw, "train": False})
         self.train_set = HQFolderDataset(train_files, **kw, sizes=sizes)
 
     def _setup_paired(self) -> None:
@@ -188,6 +200,9 @@ class SRDataModule(L.LightningDataModule):
             raise ConfigError("data.root is not set; pass data.root=/path/to/prepared (with HQ/ and LQ/ inside)")
         hq_dir = Path(hp["hq_dir"] or root / "HQ").expanduser()
         lq_dir = Path(hp["lq_dir"] or root / "LQ").expanduser()
+        if self.degradation is not None:  # LQ made from HQ/ on the fly; the given LQ images are not read
+            val_dir = Path(hp["val_dir"]).expanduser() / "HQ" if hp["val_dir"] else None
+            return self._setup_hq(hq_dir, val_dir)
         aug = hp["augment"] or {}
         if aug.get("affine", 0) > 0:
             log.warning("data.augment.affine is ignored for paired folders (a warp would break HQ/LQ alignment); "

@@ -18,13 +18,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from srlab.data import transforms as T
-from srlab.data.degradations import check_degradation, check_patch_sizes, degrade, modcrop
+from srlab.data.degradations import build_degradation, check_patch_sizes, modcrop
 from srlab.data.images import ImageReadError, list_images, load_rgb, scan_images
-from srlab.errors import SRLabError
+from srlab.errors import ConfigError, SRLabError
 
 log = logging.getLogger("srlab.data")
 _MAX_REDRAWS = 20
@@ -90,7 +89,7 @@ class _SRDataset(Dataset):
         i, error = index % len(self.items), None
         for _ in range(_MAX_REDRAWS):
             try:
-                gt, lq = self._sample(self.items[i], rng)
+                gt, extra = self._sample(self.items[i], rng)
                 break
             except ImageReadError as exc:
                 self.load_failures, error = self.load_failures + 1, exc
@@ -100,28 +99,35 @@ class _SRDataset(Dataset):
                 i = int(rng.integers(len(self.items))) if self.train else (i + 1) % len(self.items)
         else:
             raise SRLabError(f"{_MAX_REDRAWS} image loads failed in a row (last: {error}); check the data folder")
-        lq_t, gt_t = T.to_tensor(lq), T.to_tensor(gt)  # (3, h, w), (3, h*s, w*s)
-        if self.normalize:
-            lq_t, gt_t = T.normalize(lq_t), T.normalize(gt_t)
         item = self.items[i]
-        return {"lq": lq_t, "gt": gt_t, "path": str(item[0] if isinstance(item, tuple) else item)}
+        out = {"gt": T.to_tensor(gt), **extra, "path": str(item[0] if isinstance(item, tuple) else item)}
+        if "lq" in out:  # (3, h, w) beside (3, h*s, w*s); without it the LQ is made on the device, normalised there
+            out["lq"] = T.to_tensor(out["lq"])
+            if self.normalize:
+                out["lq"], out["gt"] = T.normalize(out["lq"]), T.normalize(out["gt"])
+        return out
 
-    def _sample(self, item, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(self, item, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """The HQ array and what goes beside it: ``{"lq": array}`` or the degradation's drawn parameters."""
         raise NotImplementedError
 
 
 class HQFolderDataset(_SRDataset):
-    """HQ images only; LQ made on the fly by :func:`srlab.data.degradations.degrade` after augmentation.
+    """HQ images only; LQ made on the fly by the configured degradation after augmentation.
 
     Training: a random HQ patch is cut (a larger region when an affine warp is drawn, so the warp's
-    replicated border mostly falls outside), augmented, then degraded, so ``lq == degrade(gt)`` exactly.
-    Validation: the center ``val_patch_size`` crop, or the whole modcropped image when it is ``None``.
+    replicated border mostly falls outside), augmented, then degraded: with the ``bicubic`` kind in
+    the worker, so ``lq == degrade(gt)`` exactly; with ``realesrgan`` the worker draws the parameters
+    and the batch is degraded on its device (a crop larger than the patch when the kernels need it,
+    cut to the patch there). Validation: the center ``val_patch_size`` crop, or the whole modcropped
+    image when it is ``None``.
 
     Args:
         source: a folder (searched recursively) or a list of image files.
         scale: SR factor.
         patch_size: HQ training patch side, a multiple of ``scale``.
-        degradation: ``{"blur_radius": 1.5, "order": "resize_then_blur"}`` (missing keys = defaults).
+        degradation: a ``data.degradation`` value (preset name or dict, see
+            :func:`srlab.data.degradations.build_degradation`) or a built degradation; None = the report's.
         augment: augmentation dict, see :mod:`srlab.data.transforms`.
         normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
         train: random patches and augmentation; otherwise deterministic validation samples.
@@ -136,8 +142,9 @@ class HQFolderDataset(_SRDataset):
                  val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, sizes=None):
         super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
                          max_image_pixels, cache_images)
-        self.degradation = {"blur_radius": 1.5, "order": "resize_then_blur", **(degradation or {})}
-        check_degradation(scale, self.degradation["blur_radius"], self.degradation["order"])
+        self.degradation = degradation if hasattr(degradation, "sample") else build_degradation(degradation, scale)
+        if self.degradation is None:
+            raise ConfigError("data.degradation=none means the LQ images are given: use data=paired")
         where = _where(source)
         files = list_images(source) if isinstance(source, (str, os.PathLike)) else [Path(p) for p in source]
         if not files:
@@ -157,22 +164,30 @@ class HQFolderDataset(_SRDataset):
         if not self.items:
             raise SRLabError(f"{where}: none of the {len(files)} image files is usable (see the warning above)")
 
+    def _min_side(self) -> int:
+        if self.train:
+            return self.degradation.crop_for(self.patch_size)
+        if self.val_patch_size:
+            return self.degradation.crop_for(self.val_patch_size, "data.val_patch_size", train=False)
+        return self.degradation.min_size
+
     def _sample(self, path, rng):
         hq = modcrop(self._read(path), self.scale)
+        out = self.patch_size if self.train else self.val_patch_size
         if self.train:
+            size = self._min_side()  # the patch, or the larger crop the degradation needs
             params = T.draw_augment(self.augment, rng)
-            size = min(2 * self.patch_size, *hq.shape[:2]) if params.affine else self.patch_size
-            region = T.apply_affine(T.random_crop_hq(hq, size, rng), params)
-            y, x = (region.shape[0] - self.patch_size) // 2, (region.shape[1] - self.patch_size) // 2
-            gt = T.apply_flips(region[y : y + self.patch_size, x : x + self.patch_size], params)
+            region_size = min(2 * size, *hq.shape[:2]) if params.affine else size
+            region = T.apply_affine(T.random_crop_hq(hq, region_size, rng), params)
+            y, x = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
+            gt = T.apply_flips(region[y : y + size, x : x + size], params)
         elif self.val_patch_size:
-            s, (h, w) = self.val_patch_size, hq.shape[:2]
+            s, (h, w) = self._min_side(), hq.shape[:2]
             y, x = (h - s) // 2 // self.scale * self.scale, (w - s) // 2 // self.scale * self.scale
             gt = hq[y : y + s, x : x + s]
         else:
             gt = hq
-        lq = np.asarray(degrade(Image.fromarray(np.ascontiguousarray(gt)), self.scale, **self.degradation))
-        return gt, lq
+        return gt, self.degradation.sample(gt, rng, out, self.train)
 
 
 def match_pairs(hq_dir: str | Path, lq_dir: str | Path, scale: int) -> list[tuple[Path, Path]]:
@@ -258,4 +273,4 @@ class PairedFolderDataset(_SRDataset):
             gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
         elif self.val_patch_size:
             gt, lq = T.paired_center_crop(gt, lq, self.val_patch_size, self.scale)
-        return gt, lq
+        return gt, {"lq": lq}

@@ -1,15 +1,25 @@
-"""The report's degradation (bicubic 1/scale, then Gaussian blur radius 1.5) and plain bicubic.
+"""How LQ images are made from HQ ones: the kinds of ``data.degradation``, used by training and evaluation.
 
-Pillow is the default on purpose: the origin report made its LQ images with exactly
-``hq.resize((w // s, h // s), Image.BICUBIC).filter(ImageFilter.GaussianBlur(radius=1.5))``,
-and any other resize (OpenCV, torch) differs from it by a few grey levels. ``resize="matlab"``
-swaps in MATLAB's ``imresize`` bicubic (:mod:`srlab.data.resize`), the one published benchmark
-tables made their LR with; the blur stays Pillow's.
+- ``bicubic``: the report's degradation (bicubic 1/scale, then Gaussian blur radius 1.5) or plain
+  bicubic (radius 0), in the loader workers. Pillow is the default on purpose: the origin report
+  made its LQ images with exactly
+  ``hq.resize((w // s, h // s), Image.BICUBIC).filter(ImageFilter.GaussianBlur(radius=1.5))``,
+  and any other resize (OpenCV, torch) differs from it by a few grey levels. ``resize="matlab"``
+  swaps in MATLAB's ``imresize`` bicubic (:mod:`srlab.data.resize`), the one published benchmark
+  tables made their LR with; the blur stays Pillow's.
+- ``realesrgan``: Real-ESRGAN's second-order degradation (:mod:`srlab.data.realesrgan`).
+- ``none``: the LQ images are given (``data=paired``).
+
+Presets are the files of ``conf/data/degradation/`` (``report``, ``bicubic``, ``realesrgan``, ``none``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 import numpy as np
+from omegaconf import OmegaConf
 from PIL import Image, ImageFilter
 
 from srlab.data.resize import RESIZE_METHODS, resize_uint8
@@ -118,3 +128,90 @@ def make_pair(
         resize: ``"pil"`` or ``"matlab"`` bicubic, see :func:`degrade`.
     """
     return modcrop(hq, scale), degrade(hq, scale, blur_radius, order, resize)
+
+
+# ---------------------------------------------------------------- the data.degradation kinds
+KINDS = ("bicubic", "realesrgan", "none")
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "conf" / "data" / "degradation"
+
+
+def preset(name: str) -> dict:
+    """The settings of ``conf/data/degradation/<name>.yaml`` (report, bicubic, realesrgan, none).
+
+    Raises:
+        ConfigError: no such preset.
+    """
+    path = PRESETS_DIR / f"{name}.yaml"
+    names = sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    if not path.is_file():
+        raise ConfigError(f"data.degradation={name!r}: no such preset; use one of {', '.join(names)}")
+    return OmegaConf.to_container(OmegaConf.load(path)) or {}
+
+
+class BicubicDegradation:
+    """The ``bicubic`` kind: bicubic 1/scale, optionally blurred (:func:`degrade`), in the worker.
+
+    Args:
+        scale: SR factor.
+        blur_radius: Gaussian blur radius, 0 for plain bicubic.
+        order: ``resize_then_blur`` (the report) or ``blur_then_resize``.
+        resize: bicubic implementation, ``pil`` (the report) or ``matlab`` (published tables).
+    """
+
+    kind = "bicubic"
+    on_device = False
+
+    def __init__(self, scale: int, blur_radius: float = 1.5, order: str = "resize_then_blur", resize: str = "pil") -> None:
+        check_degradation(scale, blur_radius, order, resize)
+        self.scale, self.blur_radius, self.order, self.resize = scale, blur_radius, order, resize
+
+    @property
+    def min_size(self) -> int:
+        return self.scale
+
+    def crop_for(self, out_size: int, key: str = "data.patch_size", train: bool = True) -> int:
+        """The patch itself: nothing is cut after this degradation."""
+        return out_size
+
+    def sample(self, gt: np.ndarray, rng: np.random.Generator, out: int | None, train: bool) -> dict:
+        """``{"lq": ...}`` for an HQ crop ``gt`` (H, W, 3) uint8."""
+        lq = degrade(Image.fromarray(np.ascontiguousarray(gt)), self.scale, self.blur_radius, self.order, self.resize)
+        return {"lq": np.asarray(lq)}
+
+    def batch_degradation(self, normalized: bool = False) -> None:
+        return None  # nothing left to do on the device
+
+
+def build_degradation(value: str | Mapping | None, scale: int):  # noqa: ANN201 - one of the kinds' classes
+    """The degradation object of a ``data.degradation`` value.
+
+    Args:
+        value: a preset name (``data.degradation=realesrgan``), a dict with ``kind`` (what the
+            ``data/degradation`` config group gives; a dict without ``kind`` is the ``bicubic`` kind,
+            srlab's older spelling ``{blur_radius, order}``), or None (the report's degradation).
+        scale: SR factor.
+
+    Returns:
+        :class:`BicubicDegradation`, :class:`srlab.data.realesrgan.RealESRGANDegradation`, or None for
+        kind ``none`` (LQ images are given).
+
+    Raises:
+        ConfigError: unknown preset or kind, or a bad setting (named).
+    """
+    if value is None:
+        value = "report"
+    cfg = preset(value) if isinstance(value, str) else dict(value)
+    kind = cfg.get("kind", "bicubic")
+    if kind == "none":
+        return None
+    if kind == "bicubic":
+        unknown = sorted(set(cfg) - {"kind", "blur_radius", "order", "resize"})
+        if unknown:
+            raise ConfigError(f"data.degradation.{unknown[0]}: unknown key for kind bicubic (blur_radius, order, resize)")
+        return BicubicDegradation(scale, cfg.get("blur_radius", 1.5), cfg.get("order", "resize_then_blur"),
+                                  cfg.get("resize", "pil"))
+    if kind == "realesrgan":
+        from srlab.data.realesrgan import RealESRGANDegradation  # numpy/scipy kernels: only when asked for
+
+        return RealESRGANDegradation(cfg, scale)
+    raise ConfigError(f"data.degradation.kind={kind!r}: use one of {', '.join(KINDS)}")

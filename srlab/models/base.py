@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from srlab.data.transforms import denormalize
-from srlab.errors import ConfigError
+from srlab.errors import ConfigError, SRLabError
 from srlab.inference import SRGenerator
 from srlab.models.benchmark_scores import BenchmarkScores
 from srlab.weights import load_generator_weights
@@ -90,8 +90,9 @@ class SRModule(L.LightningModule):
         # bicubic PSNR depends only on the (fixed) validation set: measured once, logged every epoch
         self.register_buffer("psnr_bicubic", torch.tensor(float("nan")))
         self.benchmark_scores = BenchmarkScores()
+        self.batch_degradation = None
 
-    # ----------------------------------------------------------------- memory format
+    # ----------------------------------------------------------------- batches on the device
     def setup(self, stage: str) -> None:
         # before the strategy moves the module and builds the optimizers; `.to` keeps the
         # Parameter objects, so optimizers and EMA still point at the same tensors
@@ -99,12 +100,25 @@ class SRModule(L.LightningModule):
             self.memory_format = torch.channels_last
         if self.memory_format is torch.channels_last:
             self.to(memory_format=torch.channels_last)
+        # the data's on-device step (Real-ESRGAN's degradation): a plain object, not a submodule, so
+        # DDP neither syncs nor checkpoints its training-pair pool
+        self.batch_degradation = getattr(self.trainer.datamodule, "batch_degradation", None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        if isinstance(batch, dict) and "degradation" in batch:
+            if self.batch_degradation is None:
+                raise SRLabError("the batches carry degradation parameters but no data module gave the step that "
+                                 "applies them; train through SRDataModule (data.degradation)")
+            batch = self.batch_degradation(batch, training=self.trainer.training)
         if self.memory_format is torch.contiguous_format or not isinstance(batch, dict):
             return batch
         return {k: v.contiguous(memory_format=self.memory_format) if torch.is_tensor(v) and v.dim() == 4 else v
                 for k, v in batch.items()}
+
+    @staticmethod
+    def loss_target(batch: dict) -> torch.Tensor:
+        """The pixel/perceptual target: the USM-sharpened GT when the degradation made one (Real-ESRGAN)."""
+        return batch.get("gt_usm", batch["gt"])
 
     # ----------------------------------------------------------------- inference
     def forward(self, lq: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ class RestorationModule(SRModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
         sr = self.generator(batch["lq"])
-        loss = self.pixel_loss(sr, batch["gt"])
+        loss = self.pixel_loss(sr, self.loss_target(batch))
         if not finite_or_handle(self, "loss", loss, self.trainer.fit_loop.total_batch_idx):
             return None  # Lightning skips backward and the optimizer step
         self.log("train/loss", loss, prog_bar=True)

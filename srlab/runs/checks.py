@@ -10,7 +10,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from srlab.data.degradations import check_patch_sizes
+from srlab.data.degradations import build_degradation, check_patch_sizes
 from srlab.data.val_sets import crops_validated, parse_val_sets, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
 from srlab.models.base import CROP_METRICS
@@ -21,7 +21,8 @@ def validate_config(cfg: DictConfig) -> None:
     """Raise :class:`ConfigError` (or :class:`SRLabError`) for values that would fail or mislead later.
 
     Checks data.patch_size (multiple of data.scale, big enough for the discriminator),
-    data.val_fraction and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices
+    data.degradation (every key, and patches its kernels and resize range can make), data.val_fraction
+    and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices
     against the machine, and builds the generator on the meta device (no memory) so that a
     data.scale the net does not support and a model.generator_init file that does not fit it fail
     here, in one line.
@@ -50,10 +51,34 @@ def _check_data(cfg: DictConfig) -> None:
             need = getattr(hydra.utils.get_class(disc._target_), "min_input_size", None)
         except Exception:  # noqa: BLE001 - an unknown class fails with its own message when built
             need = None
+        name = disc._target_.rsplit(".", 1)[-1]
         if need and patch < need:
-            name = disc._target_.rsplit(".", 1)[-1]
             raise ConfigError(f"data.patch_size={patch} is too small for {name}, which needs patches of at least "
                               f"{need} px; raise data.patch_size")
+        try:
+            multiple = getattr(hydra.utils.get_class(disc._target_), "input_multiple", 1)
+        except Exception:  # noqa: BLE001 - as above
+            multiple = 1
+        if patch % multiple:
+            raise ConfigError(f"data.patch_size={patch} must be a multiple of {multiple} for {name}")
+    _check_degradation(data, scale, patch)
+
+
+def _check_degradation(data: DictConfig, scale: int, patch: int) -> None:
+    """Build data.degradation (checks every key) and size the crops it needs for the patches."""
+    value = data.get("degradation")
+    value = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
+    if value is None:
+        return  # the source's default (checked by the data module)
+    deg = build_degradation(value, scale)
+    if deg is None:
+        if data.get("source") != "paired":
+            raise ConfigError(f"data.degradation=none means the LQ images are given; use data=paired or another "
+                              f"degradation (data.source={data.get('source')})")
+        return
+    deg.crop_for(patch)
+    if data.get("val_patch_size"):
+        deg.crop_for(int(data.val_patch_size), "data.val_patch_size", train=False)
 
 
 def _check_monitor(cfg: DictConfig) -> None:

@@ -1,0 +1,147 @@
+"""The Real-ESRGAN degradation in the data pipeline: workers draw, the batch is degraded on its device,
+patches are cut, the training-pair pool mixes batches; every source; reproducible from the seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import default_collate
+
+from srlab.data.datamodule import SRDataModule
+from srlab.data.datasets import HQFolderDataset
+from srlab.data.degradations import build_degradation, preset
+from srlab.data.realesrgan.pipeline import TrainingPairPool, cut
+from srlab.data.transforms import denormalize
+from tests.data.hostile import rgb_array
+
+SMALL = {"patch_size": 32, "val_patch_size": 32, "batch_size": 2, "val_batch_size": 2, "num_workers": 0,
+         "samples_per_epoch": 4}
+
+
+def _folder(tmp_path, name="hq", n=4, size=(96, 88)):
+    folder = tmp_path / name
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(rgb_array(i, size)).save(folder / f"img{i}.png")
+    return folder
+
+
+def _batch(ds, n=2):
+    return default_collate([ds[i] for i in range(n)])
+
+
+def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
+    deg = build_degradation("realesrgan", 4)
+    ds = HQFolderDataset(_folder(tmp_path), scale=4, patch_size=32, degradation=deg, samples_per_epoch=4)
+    torch.manual_seed(0)
+    batch = _batch(ds)
+    assert "lq" not in batch and batch["gt"].shape == (2, 3, 76, 76)  # the larger crop the kernels need
+    assert batch["degradation"]["kernel1"].shape == (2, 21, 21)
+    out = deg.batch_degradation()(batch, training=True)
+    assert out["lq"].shape == (2, 3, 8, 8) and out["gt"].shape == out["gt_usm"].shape == (2, 3, 32, 32)
+    assert "degradation" not in out
+    lq = out["lq"] * 255
+    assert torch.equal(lq, lq.round()) and 0 <= out["lq"].min() and out["lq"].max() <= 1  # 8-bit levels
+    # the patch is cut where the worker said, from the crop
+    p = batch["degradation"]
+    y, x = int(p["cut_y"][0]), int(p["cut_x"][0])
+    assert torch.equal(out["gt"][0], batch["gt"][0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32])
+    assert not torch.equal(out["gt_usm"], out["gt"])  # the sharpened target
+
+
+def test_same_seed_same_degraded_batch(tmp_path):
+    deg = build_degradation("realesrgan", 4)
+    ds = HQFolderDataset(_folder(tmp_path), scale=4, patch_size=32, degradation=deg, samples_per_epoch=4)
+    outs = []
+    for seed in (5, 5, 6):
+        torch.manual_seed(seed)
+        outs.append(deg.batch_degradation()(_batch(ds), training=True))
+    assert torch.equal(outs[0]["lq"], outs[1]["lq"]) and torch.equal(outs[0]["gt"], outs[1]["gt"])
+    assert not torch.equal(outs[0]["lq"], outs[2]["lq"])
+
+
+def test_validation_is_fixed_per_image_and_unsharpened(tmp_path):
+    deg = build_degradation("realesrgan", 4)
+    ds = HQFolderDataset(_folder(tmp_path), scale=4, patch_size=32, degradation=deg, train=False, val_patch_size=32)
+    a, b = (deg.batch_degradation()(_batch(ds), training=False) for _ in range(2))
+    assert torch.equal(a["lq"], b["lq"]) and "gt_usm" not in a
+    assert a["lq"].shape == (2, 3, 8, 8) and a["gt"].shape == (2, 3, 32, 32)
+    whole = HQFolderDataset(_folder(tmp_path, "whole", n=1), scale=4, degradation=deg, train=False)
+    c = deg.batch_degradation()(_batch(whole, 1), training=False)
+    assert c["lq"].shape == (1, 3, 22, 24) and c["gt"].shape == (1, 3, 88, 96)  # whole images, no cut
+
+
+def test_cut_takes_each_samples_own_position():
+    gt = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).view(2, 3, 16, 16)
+    lq = gt[..., ::4, ::4]
+    p = {"cut_y": torch.tensor([0, 2]), "cut_x": torch.tensor([1, 0]), "cut_size": torch.tensor([2, 2])}
+    g, lo = cut(gt, lq, p, 4)
+    assert torch.equal(g[0], gt[0, :, 0:8, 4:12]) and torch.equal(g[1], gt[1, :, 8:16, 0:8])
+    assert torch.equal(lo[:, :, ::1, ::1], g[..., ::4, ::4])
+
+
+def test_training_pair_pool_mixes_batches_once_full():
+    pool = TrainingPairPool(batches=2)
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.full((2, 1, 2, 2), float(i)), torch.full((2, 1, 4, 4), float(i))) for i in range(5)]
+    outs = [pool(lq, gt, gen) for lq, gt in batches]
+    assert [o[0][:, 0, 0, 0].tolist() for o in outs[:2]] == [[0, 0], [1, 1]]  # filling: passed through
+    seen = set()
+    for i, (lq, gt) in enumerate(outs[2:], start=2):
+        assert torch.equal(lq[:, :, 0, 0], gt[:, :, 0, 0])  # pairs stay pairs
+        values = set(lq[:, 0, 0, 0].tolist())
+        assert i not in values and values <= set(range(i))  # drawn from earlier batches only
+        seen |= values
+    assert len(seen) >= 2
+    contents = sorted(pool.lq[:, 0, 0, 0].tolist())
+    assert len(contents) == 4
+
+
+def test_normalized_batches(tmp_path):
+    deg = build_degradation("realesrgan", 4)
+    ds = HQFolderDataset(_folder(tmp_path), scale=4, patch_size=32, degradation=deg, samples_per_epoch=4)
+    torch.manual_seed(0)
+    batch = _batch(ds)
+    plain = deg.batch_degradation()(dict(batch), training=False)
+    normed = deg.batch_degradation(normalized=True)(dict(batch), training=False)
+    assert torch.allclose(denormalize(normed["lq"]), plain["lq"], atol=1e-5) and normed["lq"].min() < 0
+
+
+def test_whole_image_lq_is_reproducible_from_the_seed():
+    deg = build_degradation("realesrgan", 4)
+    hq = rgb_array(3, (100, 84))
+    draw = deg.draw(np.random.default_rng(0), 84, None, train=False)
+    a, b = deg.apply(hq, draw), deg.apply(hq, draw)
+    assert a.shape == (21, 25, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    other = deg.apply(hq, deg.draw(np.random.default_rng(1), 84, None, train=False))
+    assert not np.array_equal(a, other)
+    assert np.abs(deg.apply(hq, draw, torch.float32).astype(int) - a).mean() < 40  # same image, other noise draws
+
+
+@pytest.mark.parametrize("source", ["samples", "hq_folder", "paired"])
+def test_every_source_takes_the_degradation(tmp_path, source):
+    hq = _folder(tmp_path, "data/HQ")
+    kwargs = {"samples": {"samples_dir": tmp_path / "samples"}, "hq_folder": {"train_dir": hq},
+              "paired": {"root": tmp_path / "data"}}[source]
+    if source == "paired":  # the LQ folder is not even read: HQ-only
+        (tmp_path / "data" / "LQ").mkdir()
+        Image.fromarray(rgb_array(0, (5, 5))).save(tmp_path / "data" / "LQ" / "img0.png")
+    dm = SRDataModule(source=source, degradation="realesrgan", **kwargs, **SMALL)
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.batch_degradation is not None
+    batch = dm.batch_degradation(next(iter(dm.train_dataloader())), training=True)
+    assert batch["lq"].shape == (2, 3, 8, 8) and batch["gt"].shape == (2, 3, 32, 32)
+
+
+def test_paired_without_a_degradation_reads_the_given_lq(tmp_path):
+    dm = SRDataModule(source="paired", root=tmp_path, **SMALL)
+    assert build_degradation(preset("none"), 4) is None
+    _folder(tmp_path, "HQ", size=(64, 64))
+    (tmp_path / "LQ").mkdir()
+    for i in range(4):
+        Image.fromarray(rgb_array(i, (16, 16))).save(tmp_path / "LQ" / f"img{i}.png")
+    dm.setup("fit")
+    assert dm.batch_degradation is None and "lq" in next(iter(dm.train_dataloader()))
