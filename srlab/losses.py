@@ -55,6 +55,8 @@ class GANLoss(nn.Module):
         gan_type: ``"vanilla"`` or ``"lsgan"``.
     """
 
+    uses_real = False  # the generator side ignores D(gt)
+
     def __init__(self, gan_type: str = "vanilla") -> None:
         super().__init__()
         if gan_type not in ("vanilla", "lsgan"):
@@ -85,6 +87,8 @@ class RelativisticGANLoss(nn.Module):
     * G: ``BCE(real.detach() - mean(fake), 0) / 2 + BCE(fake - mean(real.detach()), 1) / 2``
     """
 
+    uses_real = True  # the generator side needs D(gt)
+
     def generator_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """G side: gradients reach the generator through ``fake_logits`` (both terms); D(gt) is fixed."""
         real = real_logits.detach()
@@ -102,14 +106,17 @@ class PerceptualLoss(nn.Module):
 
     ESRGAN: ``layer="conv5_4"`` (before activation), ``criterion="l1"``.
     SRGAN: ``layer="relu5_4"`` (after activation), ``criterion="mse"``.
+    Real-ESRGAN: ``layer_weights={conv1_2: 0.1, conv2_2: 0.1, conv3_4: 1, conv4_4: 1, conv5_4: 1}``,
+    ``criterion="l1"``: the weighted sum of the distances at each layer (BasicSR's ``PerceptualLoss``).
 
     Args:
-        layer: VGG19 layer name (``convX_Y``, ``reluX_Y``, ``poolX``).
+        layer: VGG19 layer name (``convX_Y``, ``reluX_Y``, ``poolX``); ignored when ``layer_weights`` is set.
         criterion: ``"l1"`` or ``"mse"``.
         vgg_weights: ``"imagenet"``, ``"random"`` or a path; see ``srlab.weights.vgg.vgg19_features``.
             The model configs take it from the top-level ``vgg_weights`` key.
         use_input_norm: apply ImageNet mean/std inside the extractor.
         seed: seed of the ``"random"`` features.
+        layer_weights: ``{layer: weight}`` for a loss over several layers, or None for ``layer`` alone.
 
     Attributes:
         weights_source: ``"imagenet:<file>"``, ``"random(seed=N)"`` or ``"file:<path>"``.
@@ -122,15 +129,23 @@ class PerceptualLoss(nn.Module):
         vgg_weights: str = "imagenet",
         use_input_norm: bool = True,
         seed: int = 0,
+        layer_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         self._fn = _criterion(criterion, "perceptual_loss.criterion")
-        vgg19_layer_index(layer)  # a wrong layer name is told before any weights are looked for
+        self.layer_weights = {str(k): float(v) for k, v in layer_weights.items()} if layer_weights else None
+        layers = list(self.layer_weights) if self.layer_weights else [layer]
+        for name in layers:  # a wrong layer name is told before any weights are looked for
+            vgg19_layer_index(name)
         state, source = vgg19_features(vgg_weights)
         self.weights_source = source if state is not None else f"random(seed={seed})"
-        self.vgg = VGGFeatureExtractor(layer, use_input_norm, state_dict=state, seed=seed, source=source)
+        self.vgg = VGGFeatureExtractor(layers if self.layer_weights else layer, use_input_norm, state_dict=state,
+                                       seed=seed, source=source)
 
     def forward(self, sr: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             gt_feat = self.vgg(gt)  # target features need no graph
-        return self._fn(self.vgg(sr), gt_feat)
+        sr_feat = self.vgg(sr)
+        if self.layer_weights is None:
+            return self._fn(sr_feat, gt_feat)
+        return sum(w * self._fn(sr_feat[k], gt_feat[k]) for k, w in self.layer_weights.items())

@@ -35,6 +35,9 @@ TINY_NETS = {
               "model.generator.window_size=4", "model.generator.img_size=8"] + extra
        for name, extra in [("swinir", []), ("swinir_light", []),
                            ("swinir_gan", ["model.discriminator.num_feat=8", "vgg_weights=random"])]},
+    "realesrnet": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4"],
+    "realesrgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4",
+                   "model.discriminator.num_feat=8", "vgg_weights=random"],
 }
 
 

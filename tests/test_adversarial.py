@@ -118,3 +118,20 @@ def test_ddp_two_cpu_processes_from_subprocess(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
     metrics = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
     assert metrics["val/psnr"].notna().any()
+
+
+def test_realesrgan_starts_from_both_published_networks(smoke_cfg, tmp_path):
+    """model.generator_init + model.discriminator_init: fine-tuning from RealESRGAN_x4plus(_netD).pth layouts."""
+    donor = build_model(smoke_cfg("realesrgan"))
+    torch.nn.init.normal_(donor.discriminator.conv0.weight)
+    torch.save({"params_ema": donor.generator.state_dict()}, tmp_path / "RealESRGAN_x4plus.pth")
+    torch.save({"params": donor.discriminator.state_dict()}, tmp_path / "RealESRGAN_x4plus_netD.pth")
+    cfg = smoke_cfg("realesrgan", extra=[f"model.generator_init={tmp_path / 'RealESRGAN_x4plus.pth'}",
+                                         f"model.discriminator_init={tmp_path / 'RealESRGAN_x4plus_netD.pth'}"])
+    model = build_model(cfg)
+    for net in ("generator", "discriminator"):
+        ours, theirs = getattr(model, net).state_dict(), getattr(donor, net).state_dict()
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    bad = smoke_cfg("realesrgan", extra=[f"model.discriminator_init={tmp_path / 'RealESRGAN_x4plus.pth'}"])
+    with pytest.raises(SRLabError, match="RealESRGAN_x4plus.pth: none of its .* tensors fit UNetDiscriminatorSN"):
+        build_model(bad)

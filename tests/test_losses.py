@@ -115,3 +115,12 @@ def test_perceptual_loss_config_errors() -> None:
         PerceptualLoss(criterion="huber", vgg_weights="random")
     with pytest.raises(SRLabError, match="not a VGG19 layer"):
         PerceptualLoss(layer="relu9_9", vgg_weights="random")
+
+
+def test_perceptual_loss_over_several_layers_is_the_weighted_sum() -> None:
+    weights = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0}  # Real-ESRGAN's first three
+    multi = PerceptualLoss(criterion="l1", vgg_weights="random", layer_weights=weights)
+    gt, sr = torch.rand(1, 3, 24, 24), torch.rand(1, 3, 24, 24)
+    singles = {k: PerceptualLoss(layer=k, criterion="l1", vgg_weights="random")(sr, gt) for k in weights}
+    assert multi(sr, gt).item() == pytest.approx(sum(w * singles[k].item() for k, w in weights.items()), rel=1e-5)
+    assert multi(gt, gt).item() == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -31,6 +32,16 @@ def test_each_model_trains_and_writes_outputs(smoke_cfg, model):
     # checkpoints hold only plain data: they load without allowing pickled code
     ckpt = safe_torch_load(out / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["net_config"]["_target_"] == cfg.model.generator._target_
+
+
+@pytest.mark.parametrize("model", ["realesrnet", "realesrgan"])
+def test_real_world_models_train_on_the_realesrgan_degradation(smoke_cfg, model):
+    cfg = smoke_cfg(model, ["data.degradation=realesrgan"])
+    psnr = run(cfg)
+    assert psnr is not None and math.isfinite(psnr)
+    ckpt = safe_torch_load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt")
+    if model == "realesrgan":  # the U-Net discriminator's spectral-norm buffers are checkpointed
+        assert "discriminator.conv1.weight_u" in ckpt["state_dict"]
 
 
 def test_patch_not_divisible_by_scale_is_rejected(smoke_cfg):
@@ -69,3 +80,6 @@ def test_cli_bad_inputs_give_one_line_errors(tmp_path):
     assert str(missing) in result.stderr and "Traceback" not in result.stderr
     unknown = _cli("debug=smoke", "model.generator.no_such_key=1", cwd=tmp_path)
     assert unknown.returncode != 0 and "no_such_key" in unknown.stderr and "Traceback" not in unknown.stderr
+    probs = _cli("debug=smoke", "data/degradation=realesrgan", "data.degradation.kernel_prob=[0.5,0.5]", cwd=tmp_path)
+    assert probs.returncode == 2 and "Traceback" not in probs.stderr
+    assert "error: data.degradation.kernel_prob=[0.5, 0.5] must be 6 non-negative probabilities" in probs.stderr

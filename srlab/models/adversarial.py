@@ -13,6 +13,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from srlab.models.base import HPARAMS_IGNORE, SRModule
 from srlab.models.nonfinite import check_nonfinite_mode, finite_or_handle, gradient_norm, loss_scaler_active
+from srlab.weights import load_discriminator_weights
 
 
 class AdversarialModule(SRModule):
@@ -25,7 +26,7 @@ class AdversarialModule(SRModule):
 
     Args:
         generator: maps ``lq`` to ``sr``.
-        discriminator: maps an image batch to logits (B, 1).
+        discriminator: maps an image batch to logits (B, 1), or per pixel (B, 1, H, W).
         adversarial_loss: object with ``generator_loss(real, fake)`` and ``discriminator_loss(real, fake)``.
         optimizer_g: partial optimizer for the generator.
         optimizer_d: partial optimizer for the discriminator.
@@ -39,6 +40,8 @@ class AdversarialModule(SRModule):
         gradient_clip_val: clip each network's gradient norm to this (None = off).
         on_nonfinite: on a NaN/Inf loss or gradient norm, ``stop`` (raise, naming it and the batch) or
             ``skip`` (drop the batch, count it).
+        discriminator_init: weights to start the discriminator from (an srlab checkpoint, or a
+            BasicSR/Real-ESRGAN file such as ``RealESRGAN_x4plus_netD.pth``), to fine-tune both nets.
         **kwargs: everything :class:`SRModule` takes.
     """
 
@@ -58,10 +61,13 @@ class AdversarialModule(SRModule):
         d_update_every: int = 1,
         gradient_clip_val: float | None = None,
         on_nonfinite: str = "stop",
+        discriminator_init: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(generator=generator, optimizer=optimizer_g, scheduler=scheduler_g, **kwargs)
         self.save_hyperparameters(ignore=HPARAMS_IGNORE)
+        if discriminator_init:
+            load_discriminator_weights(discriminator, discriminator_init)
         self.automatic_optimization = False
         self.discriminator = discriminator
         self.adversarial_loss = adversarial_loss
@@ -79,16 +85,27 @@ class AdversarialModule(SRModule):
         self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------------- losses
-    def generator_losses(self, sr: torch.Tensor, gt: torch.Tensor, adversarial: bool) -> dict[str, torch.Tensor]:
-        """Weighted generator loss parts; ``adversarial`` adds the D-based term."""
+    def generator_losses(
+        self, sr: torch.Tensor, gt: torch.Tensor, adversarial: bool, target: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Weighted generator loss parts; ``adversarial`` adds the D-based term.
+
+        Args:
+            sr: generator output.
+            gt: ground truth, what D sees as real.
+            adversarial: add the adversarial term.
+            target: pixel and perceptual target when it differs from ``gt`` (Real-ESRGAN's sharpened GT).
+        """
         w = self.loss_weights
+        target = gt if target is None else target
         parts: dict[str, torch.Tensor] = {}
         if self.pixel_loss is not None and w["pixel"]:
-            parts["l_pix"] = w["pixel"] * self.pixel_loss(sr, gt)
+            parts["l_pix"] = w["pixel"] * self.pixel_loss(sr, target)
         if self.perceptual_loss is not None and w["perceptual"]:
-            parts["l_percep"] = w["perceptual"] * self.perceptual_loss(sr, gt)
+            parts["l_percep"] = w["perceptual"] * self.perceptual_loss(sr, target)
         if adversarial and w["adversarial"]:
-            real_logits = self.discriminator(gt).detach()
+            # only relativistic losses compare with D(gt); skip that forward for the others
+            real_logits = self.discriminator(gt).detach() if getattr(self.adversarial_loss, "uses_real", True) else None
             fake_logits = self.discriminator(sr)
             parts["l_adv"] = w["adversarial"] * self.adversarial_loss.generator_loss(real_logits, fake_logits)
         return parts
@@ -103,7 +120,7 @@ class AdversarialModule(SRModule):
 
         sr = self.generator(lq)  # (B, 3, H, W): the only generator forward of this batch
         with self.toggled_optimizer(opt_g):
-            parts = self.generator_losses(sr, gt, adversarial)
+            parts = self.generator_losses(sr, gt, adversarial, target=self.loss_target(batch))
             g_loss = torch.stack(list(parts.values())).sum()
             if not self._finite_or_handle("g_loss", g_loss, batch_number, parts):
                 return

@@ -1,7 +1,7 @@
 """Pure ``nn.Module`` networks: generators take ``lq`` (B, 3, h, w) in [0, 1] and return ``sr``."""
 
 from srlab.nets.autoencoder import Autoencoder
-from srlab.nets.discriminators import VanillaDiscriminator, VGGStyleDiscriminator
+from srlab.nets.discriminators import UNetDiscriminatorSN, VanillaDiscriminator, VGGStyleDiscriminator
 from srlab.nets.edsr import EDSR
 from srlab.nets.rrdbnet import RRDBNet
 from srlab.nets.srresnet import SRResNet
@@ -17,6 +17,7 @@ __all__ = [
     "SRResNet",
     "SRVGGNetCompact",
     "SwinIR",
+    "UNetDiscriminatorSN",
     "VGGFeatureExtractor",
     "VGGStyleDiscriminator",
     "VanillaDiscriminator",

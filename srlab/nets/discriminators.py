@@ -1,8 +1,10 @@
-"""Discriminators returning real/fake logits (B, 1): SRGAN/ESRGAN VGG-style and the report's vanilla one."""
+"""Discriminators returning real/fake logits: SRGAN/ESRGAN VGG-style and the report's vanilla one (B, 1),
+Real-ESRGAN's U-Net with spectral normalization (B, 1, H, W)."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # Channel multipliers and strides of the 8 conv blocks of the SRGAN discriminator (Ledig et al., Fig. 4)
@@ -89,3 +91,60 @@ class VanillaDiscriminator(nn.Module):
         """Score images ``x`` (B, C, H, W) as real/fake logits (B, 1)."""
         feat = self.pool(self.features(x)).flatten(1)  # (B, 2F)
         return self.classifier(feat)
+
+
+class UNetDiscriminatorSN(nn.Module):
+    """Real-ESRGAN's U-Net discriminator with spectral normalization: one real/fake logit per pixel.
+
+    Three stride-2 4x4 convs down (2F, 4F, 8F channels), three bilinear 2x upsamplings each followed
+    by a 3x3 conv (4F, 2F, F) with additive skip connections from the encoder, two more 3x3 convs and
+    a 1-channel head; LeakyReLU(0.2) throughout. All but the first and last convs are wrapped in
+    ``torch.nn.utils.spectral_norm``, whose state-dict names (``weight_orig``, ``weight_u``,
+    ``weight_v``) are those of Real-ESRGAN's ``UNetDiscriminatorSN``, so ``RealESRGAN_x4plus_netD.pth``
+    loads as it is (``model.discriminator_init``). Per-pixel feedback suits the Real-ESRGAN
+    generator's local artifacts (Wang et al. 2021, Sec. 3.3).
+
+    Args:
+        num_in_ch: channels of the image.
+        num_feat: width F of the first conv.
+        skip_connection: add the encoder features to the decoder's (Real-ESRGAN: True).
+
+    Returns (forward):
+        logits of shape (B, 1, H, W); H and W must be multiples of 8.
+    """
+
+    min_input_size = 8
+    input_multiple = 8  # three stride-2 stages, undone by three 2x upsamplings
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True) -> None:
+        super().__init__()
+        self.skip_connection = skip_connection
+        sn = nn.utils.spectral_norm
+        f = num_feat
+        self.conv0 = nn.Conv2d(num_in_ch, f, 3, 1, 1)
+        self.conv1 = sn(nn.Conv2d(f, f * 2, 4, 2, 1, bias=False))
+        self.conv2 = sn(nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False))
+        self.conv3 = sn(nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False))
+        self.conv4 = sn(nn.Conv2d(f * 8, f * 4, 3, 1, 1, bias=False))
+        self.conv5 = sn(nn.Conv2d(f * 4, f * 2, 3, 1, 1, bias=False))
+        self.conv6 = sn(nn.Conv2d(f * 2, f, 3, 1, 1, bias=False))
+        self.conv7 = sn(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv8 = sn(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+
+    def _up(self, x: torch.Tensor, conv: nn.Module, skip: torch.Tensor) -> torch.Tensor:
+        x = self.act(conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)))
+        return x + skip if self.skip_connection else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Score images ``x`` (B, C, H, W) pixel by pixel: logits (B, 1, H, W)."""
+        x0 = self.act(self.conv0(x))  # (B, F, H, W)
+        x1 = self.act(self.conv1(x0))  # (B, 2F, H/2, W/2)
+        x2 = self.act(self.conv2(x1))  # (B, 4F, H/4, W/4)
+        x3 = self.act(self.conv3(x2))  # (B, 8F, H/8, W/8)
+        x4 = self._up(x3, self.conv4, x2)
+        x5 = self._up(x4, self.conv5, x1)
+        x6 = self._up(x5, self.conv6, x0)
+        out = self.act(self.conv8(self.act(self.conv7(x6))))
+        return self.conv9(out)

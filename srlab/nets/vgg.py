@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -59,7 +59,7 @@ def _freeze_as_buffers(module: nn.Module) -> None:
 
 
 class VGGFeatureExtractor(nn.Module):
-    """VGG19 features at one named layer, frozen and in eval mode; inputs are RGB in [0, 1].
+    """VGG19 features at one or several named layers, frozen and in eval mode; inputs are RGB in [0, 1].
 
     Layer names follow torchvision's ``vgg19().features``: ``convX_Y`` is the conv output before
     its activation (ESRGAN's choice, e.g. ``conv5_4``), ``reluX_Y`` the same after ReLU (SRGAN's
@@ -71,7 +71,8 @@ class VGGFeatureExtractor(nn.Module):
     VGG; they always come from ``state_dict``.
 
     Args:
-        layer: layer name, e.g. ``"conv5_4"``.
+        layer: layer name, e.g. ``"conv5_4"``; or a list of names, and ``forward`` returns a dict
+            name -> features (Real-ESRGAN's conv1_2 ... conv5_4).
         use_input_norm: normalize [0, 1] inputs with the ImageNet mean/std the weights expect.
         state_dict: torchvision vgg19 ``features`` weights with ``N.weight``/``N.bias`` keys (see
             ``srlab.weights.vgg.vgg19_features``); None keeps the seeded random init (tests, offline smoke runs).
@@ -84,16 +85,19 @@ class VGGFeatureExtractor(nn.Module):
 
     def __init__(
         self,
-        layer: str = "conv5_4",
+        layer: str | Sequence[str] = "conv5_4",
         use_input_norm: bool = True,
         state_dict: Mapping[str, torch.Tensor] | None = None,
         seed: int = 0,
         source: str = "state_dict",
     ) -> None:
         super().__init__()
-        self.layer = layer
+        names = [layer] if isinstance(layer, str) else list(layer)
+        indices = {vgg19_layer_index(n): n for n in names}
+        self.layer = layer if isinstance(layer, str) else ",".join(names)
         self.use_input_norm = use_input_norm
-        num_layers = vgg19_layer_index(layer) + 1
+        self.multi = None if isinstance(layer, str) else indices
+        num_layers = max(indices) + 1
         # seeded and forked, so the random init is reproducible and does not disturb the caller's RNG stream
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -107,6 +111,10 @@ class VGGFeatureExtractor(nn.Module):
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         _freeze_as_buffers(self.features)
+        if self.multi:  # features are kept from the middle of the net: ReLUs must not overwrite them
+            for m in self.features.modules():
+                if isinstance(m, nn.ReLU):
+                    m.inplace = False
         self.eval()
 
     def _load_features(self, state: Mapping[str, torch.Tensor], source: str) -> None:
@@ -127,8 +135,16 @@ class VGGFeatureExtractor(nn.Module):
         """Stay in eval mode: the extractor is a fixed measuring instrument."""
         return super().train(False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Features of ``x`` (B, 3, H, W) in [0, 1] at ``self.layer``: (B, C_layer, H', W')."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | dict[str, torch.Tensor]:
+        """Features of ``x`` (B, 3, H, W) in [0, 1] at ``self.layer``: (B, C_layer, H', W'), or a dict
+        of them by name when several layers were asked for."""
         if self.use_input_norm:
             x = (x - self.mean) / self.std
-        return self.features(x)
+        if self.multi is None:
+            return self.features(x)
+        out = {}
+        for i, module in enumerate(self.features):
+            x = module(x)
+            if i in self.multi:
+                out[self.multi[i]] = x
+        return out

@@ -4,9 +4,11 @@
   srlab records in its checkpoints and exports.
 - :mod:`srlab.weights.generator`: generator weights in srlab, BasicSR, Real-ESRGAN and original
   ESRGAN layouts, loaded into a net with one-line errors.
+- :mod:`srlab.weights.discriminator`: discriminator weights (Real-ESRGAN's U-Net netD, srlab checkpoints).
 - :mod:`srlab.weights.vgg`: ImageNet VGG19 weights for the perceptual loss (cache, download, file).
 """
 
+from srlab.weights.discriminator import load_discriminator_weights
 from srlab.weights.files import (
     StoredNet,
     export_metadata,
@@ -24,6 +26,7 @@ __all__ = [
     "convert_old_esrgan",
     "export_metadata",
     "extract_generator_state_dict",
+    "load_discriminator_weights",
     "load_generator_weights",
     "read_tensors",
     "read_weights",

@@ -48,6 +48,18 @@ def _strip_common_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
     return sd
 
 
+def unwrap(obj: Any, keys: tuple[str, ...]) -> Any:
+    """Descend through nested containers (the first of ``keys`` present) to a flat name -> tensor mapping."""
+    for _ in range(4):
+        if _is_tensor_dict(obj) or not isinstance(obj, Mapping):
+            break
+        inner = next((obj[k] for k in keys if isinstance(obj.get(k), Mapping) and obj[k]), None)
+        if inner is None:
+            break
+        obj = inner
+    return obj
+
+
 def convert_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename the original ESRGAN repo's layout (``RRDB_ESRGAN_x4.pth``) to BasicSR/srlab names.
 
@@ -87,14 +99,7 @@ def extract_generator_state_dict(obj: Any) -> dict[str, torch.Tensor]:
     Raises:
         SRLabError: nothing in ``obj`` looks like generator weights (e.g. a discriminator only).
     """
-    # unwrap nested containers until a flat name -> tensor mapping remains
-    for _ in range(4):
-        if _is_tensor_dict(obj) or not isinstance(obj, Mapping):
-            break
-        inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping) and obj[k]), None)
-        if inner is None:
-            break
-        obj = inner
+    obj = unwrap(obj, _WRAPPER_KEYS)
     if not isinstance(obj, Mapping):
         raise SRLabError(f"holds a {type(obj).__name__}, not a state dict of generator weights")
     sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
@@ -152,6 +157,26 @@ def load_generator_weights(
         sd = extract_generator_state_dict(obj)
     except SRLabError as exc:
         raise SRLabError(f"{label}: {exc}") from None
+    check_fit(net, sd, label, strict, "set model.generator options (num_feat, num_block, num_grow_ch, scale) to the "
+              f"file's network{_rrdb_hint(sd)}", _rrdb_hint(sd))
+    own = net.state_dict()
+    net.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    return LoadResult([k for k in own if k not in sd], [k for k in sd if k not in own])
+
+
+def check_fit(net: nn.Module, sd: Mapping[str, torch.Tensor], label: str, strict: bool, advice: str, hint: str = "",
+              other: str = "discriminator") -> None:
+    """Raise one line when ``sd`` does not fit ``net``: no common key, a shape mismatch, or (``strict``) key sets differ.
+
+    Args:
+        net: the network to fill.
+        sd: the file's state dict.
+        label: names the file in the message.
+        strict: the key sets must be equal.
+        advice: what to change, appended to a mismatch message.
+        hint: appended when nothing fits (e.g. the sizes read off the file).
+        other: the network the file may be of instead, when nothing fits.
+    """
     own = net.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
@@ -164,7 +189,7 @@ def load_generator_weights(
     if len(missing) == len(own) and own:
         raise SRLabError(
             f"{label}: none of its {len(sd)} tensors fit {name} (file keys like {list(sd)[:3]}, net keys like "
-            f"{list(own)[:3]}); is it weights of another network (e.g. a discriminator)?{_rrdb_hint(sd)}"
+            f"{list(own)[:3]}); is it weights of another network (e.g. a {other})?{hint}"
         )
     if shapes or (strict and (missing or unexpected)):
         parts = []
@@ -174,9 +199,4 @@ def load_generator_weights(
             parts.append(f"{len(missing)} missing keys: {', '.join(missing[:3])}")
         if strict and unexpected:
             parts.append(f"{len(unexpected)} unexpected keys: {', '.join(unexpected[:3])}")
-        raise SRLabError(
-            f"{label}: weights do not fit {name} ({'; '.join(parts)}); set model.generator options "
-            f"(num_feat, num_block, num_grow_ch, scale) to the file's network{_rrdb_hint(sd)}"
-        )
-    net.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
-    return LoadResult(missing, unexpected)
+        raise SRLabError(f"{label}: weights do not fit {name} ({'; '.join(parts)}); {advice}")

@@ -14,7 +14,7 @@ from srlab.nets.rrdbnet import RRDBNet
 from srlab.runs.checks import validate_config
 from tests.conftest import TINY_NETS, compose_config
 
-MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan"]
+MODELS = ["quickstart", "autoencoder", "rrdbnet", "vanilla_gan", "srgan", "esrgan", "realesrnet", "realesrgan"]
 
 
 def _cfg(tmp_path, model="quickstart", extra=()):
@@ -45,6 +45,18 @@ def test_every_shipped_model_config_passes(tmp_path, model):
      f"trainer.devices=4096 but this machine has {os.cpu_count()} CPU core(s)"),
     ("quickstart", ["trainer.accelerator=cpu", "trainer.devices=0"], "trainer.devices=0 must be >= 1"),
     ("quickstart", ["+model.generator.no_such_option=1"], "model.generator: cannot build srlab.nets.rrdbnet.RRDBNet"),
+    ("realesrgan", ["data.patch_size=36", "data.val_patch_size=36"],
+     "data.patch_size=36 must be a multiple of 8 for UNetDiscriminatorSN"),
+    ("realesrnet", ["data/degradation=realesrgan", "data.degradation.jpeg_range=[0,95]"],
+     "data.degradation.jpeg_range=[0.0, 95.0] must lie within [1, 100]"),
+    ("realesrnet", ["data/degradation=realesrgan", "data.degradation.kernel_prob2=[0.5,0.4,0,0,0,0]"],
+     "data.degradation.kernel_prob2=[0.5, 0.4, 0.0, 0.0, 0.0, 0.0] sums to 0.9, not 1"),
+    ("quickstart", ["data.degradation=realesrgan", "data.patch_size=24", "data.val_patch_size=24"],
+     "data.patch_size=24 is too small for data.degradation.gt_usm=true"),
+    ("quickstart", ["data/degradation=realesrgan", "data.degradation.crop_size=40"],
+     "data.degradation.crop_size=40 must be a multiple of data.scale=4 and at least 76"),
+    ("quickstart", ["data.degradation=none"], "data.degradation=none means the LQ images are given; use data=paired"),
+    ("quickstart", ["data.degradation=jpeg"], "data.degradation='jpeg': no such preset"),
 ])
 def test_invalid_values_are_named(tmp_path, model, extra, message):
     with pytest.raises(ConfigError) as info:
