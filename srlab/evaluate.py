@@ -92,7 +92,7 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
     rows = []
     bicubic = f"bicubic ({cfg.resize})"
     for i, path in enumerate(tqdm(bench.hr, desc=bench.name, unit="img")):
-        hr, lq = load_pair(bench, path, cfg.scale, cfg.degradation, cfg.resize, cfg.blur_radius)
+        hr, lq = load_pair(bench, path, cfg.scale, cfg.degradation, cfg.resize, cfg.blur_radius, cfg.seed)
         outputs = {bicubic: resize_uint8(lq, hr.shape[:2], cfg.resize)}
         tiles = tile_count(*lq.shape[:2], cfg.tile)
         # a tiled image gets a tile bar under the image bar: a large one shows movement from its first tile
@@ -138,8 +138,9 @@ def _fmt(v: float, digits: int) -> str:
 
 def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str) -> str:
     """One markdown table per benchmark, with the protocol stated above it."""
-    lq = (f"{cfg.resize} bicubic 1/{cfg.scale}" if cfg.degradation == "bicubic"
-          else f"{cfg.resize} bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}")
+    lq = {"bicubic": f"{cfg.resize} bicubic 1/{cfg.scale}",
+          "blur": f"{cfg.resize} bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}",
+          "realesrgan": f"Real-ESRGAN's degradation (conf/data/degradation/realesrgan.yaml), seed {cfg.seed}"}[cfg.degradation]
     lines = [
         "# srlab evaluation", "", f"`{command}`", "",
         f"x{cfg.scale}; LR: {lq} of the modcropped HR (LQ files used where the benchmark has them); "

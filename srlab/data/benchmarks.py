@@ -7,20 +7,21 @@ The LR comes from :func:`srlab.data.degradations.degrade`, the function training
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from srlab.data.degradations import degrade, modcrop
+from srlab.data.degradations import build_degradation, degrade, modcrop
 from srlab.data.images import list_images, load_rgb
 from srlab.errors import ConfigError, SRLabError
 from srlab.data.resize import RESIZE_METHODS
 
-# benchmark LR protocols: plain bicubic 1/scale (the published tables), or the origin report's
-# bicubic + Gaussian blur
-BENCHMARK_DEGRADATIONS = ("bicubic", "blur")
+# benchmark LR protocols: plain bicubic 1/scale (the published tables), the origin report's bicubic +
+# Gaussian blur, or a fixed synthetic real-world set (Real-ESRGAN's degradation, seeded per image)
+BENCHMARK_DEGRADATIONS = ("bicubic", "blur", "realesrgan")
 
 
 @dataclass
@@ -77,30 +78,42 @@ def check_lq_protocol(degradation: str, resize: str, blur_radius: float, key: st
 
 
 def make_lq(hr: np.ndarray, scale: int, degradation: str = "bicubic", resize: str = "pil",
-            blur_radius: float = 1.5) -> np.ndarray:
-    """LR of a modcropped uint8 HR image by :func:`~srlab.data.degradations.degrade`.
+            blur_radius: float = 1.5, seed: int = 0, name: str = "") -> np.ndarray:
+    """LR of a modcropped uint8 HR image by :func:`~srlab.data.degradations.degrade`, or Real-ESRGAN's degradation.
 
     Args:
         hr: (H, W, 3) uint8, H and W multiples of ``scale``.
         scale: SR factor.
-        degradation: ``bicubic`` (plain bicubic 1/scale) or ``blur`` (bicubic, then Gaussian blur).
+        degradation: ``bicubic`` (plain bicubic 1/scale), ``blur`` (bicubic, then Gaussian blur) or
+            ``realesrgan`` (``conf/data/degradation/realesrgan.yaml``, the training degradation).
         resize: bicubic implementation, ``pil`` or ``matlab``.
         blur_radius: Gaussian blur radius of ``blur``.
+        seed: with ``name``, fixes the ``realesrgan`` draw of this image: the same seed gives the
+            same LR on any machine (computed in float64 on the CPU), whatever other images the set holds.
+        name: the image's file name.
     """
     check_lq_protocol(degradation, resize, blur_radius)
+    if degradation == "realesrgan":
+        deg = build_degradation("realesrgan", scale)
+        if min(hr.shape[:2]) < deg.min_size:
+            raise SRLabError(f"{name}: {hr.shape[1]}x{hr.shape[0]} is smaller than the {deg.min_size} px "
+                             "degradation=realesrgan needs")
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        return deg.apply(hr, deg.draw(rng, min(hr.shape[:2]), None, train=False))
     radius = blur_radius if degradation == "blur" else 0
     return np.asarray(degrade(Image.fromarray(hr), scale, radius, resize=resize))
 
 
 def load_pair(bench: Benchmark, path: Path, scale: int, degradation: str = "bicubic", resize: str = "pil",
-              blur_radius: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+              blur_radius: float = 1.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(hr, lq)`` uint8 RGB of one benchmark image: HR modcropped, LQ from its file or :func:`make_lq`.
 
     Raises:
         SRLabError: a given LQ file is not 1/scale of the HR.
     """
     hr = modcrop(np.asarray(load_rgb(path)), scale)  # gray files (Set14 bridge) become RGB, as BasicSR
-    lq = np.asarray(load_rgb(bench.lq[path])) if path in bench.lq else make_lq(hr, scale, degradation, resize, blur_radius)
+    lq = (np.asarray(load_rgb(bench.lq[path])) if path in bench.lq
+          else make_lq(hr, scale, degradation, resize, blur_radius, seed, path.name))
     if lq.shape[0] * scale != hr.shape[0] or lq.shape[1] * scale != hr.shape[1]:
         raise SRLabError(f"{bench.lq.get(path, path)}: LQ {lq.shape[1]}x{lq.shape[0]} is not 1/{scale} of HR")
     return hr, lq

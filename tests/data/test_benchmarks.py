@@ -43,3 +43,19 @@ def test_load_pair_modcrops_hr_and_checks_given_lq(tmp_path):
         load_pair(bench, bench.hr[0], 4)
     with pytest.raises(SRLabError, match="^data.val_sets\\[0\\].dir: .* does not exist"):
         find_benchmark(tmp_path / "nope", 4, key="data.val_sets[0].dir")
+
+
+def test_realesrgan_lr_is_fixed_by_seed_and_file_name(tmp_path):
+    """The fixed synthetic real-world set: the training degradation, drawn from (seed, file name)."""
+    hr = rgb_array(4, (96, 80))
+    a = make_lq(hr, 4, "realesrgan", seed=0, name="baboon.png")
+    assert a.shape == (20, 24, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, make_lq(hr, 4, "realesrgan", seed=0, name="baboon.png"))
+    assert not np.array_equal(a, make_lq(hr, 4, "realesrgan", seed=1, name="baboon.png"))
+    assert not np.array_equal(a, make_lq(hr, 4, "realesrgan", seed=0, name="comic.png"))
+    (tmp_path / "S").mkdir()
+    Image.fromarray(hr).save(tmp_path / "S" / "baboon.png")
+    bench = find_benchmark(tmp_path / "S", 4)
+    assert np.array_equal(load_pair(bench, bench.hr[0], 4, "realesrgan", seed=0)[1], a)
+    with pytest.raises(SRLabError, match="tiny.png: 40x40 is smaller than the 76 px degradation=realesrgan needs"):
+        make_lq(rgb_array(0, (40, 40)), 4, "realesrgan", name="tiny.png")
