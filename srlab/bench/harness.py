@@ -4,7 +4,7 @@ Measures and prints one markdown report and writes it, with the machine descript
 ``experiments/benchmarks/results/<host>-<date>.md`` and ``.json``; a full default run also puts
 it into ``experiments/benchmarks/README.md`` as the latest table for this machine.
 
-Sections (default: all but ``levers``):
+Sections (default: all but ``levers`` and ``degradation``):
 
 - ``ceilings``: fp32 GEMM and 3x3 conv GFLOP/s (NCHW, channels_last, bf16) -- :mod:`srlab.bench.ceilings`
 - ``train``: a step of every model from its real config in ``Trainer.fit`` -- :mod:`srlab.bench.train`
@@ -14,6 +14,7 @@ Sections (default: all but ``levers``):
 - ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench.infer`; every x4
   generator on a 1000x1000 output, torch and onnxruntime -- :mod:`srlab.bench.infer_nets`
 - ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench.levers`
+- ``degradation``: the Real-ESRGAN degradation's share of a training step -- :mod:`srlab.bench.degradation`
 
 All timings compare candidates interleaved and report medians (with min-max), so that the load
 of other processes on a shared machine hits every candidate alike.
@@ -38,8 +39,8 @@ from srlab.bench.utils import REPO_ROOT, machine_info  # noqa: E402
 from srlab.config import model_names  # noqa: E402
 from srlab.errors import SRLabError, user_errors  # noqa: E402
 
-SECTIONS = ("ceilings", "train", "overhead", "profile", "data", "infer", "levers")
-DEFAULT_SECTIONS = SECTIONS[:-1]
+SECTIONS = ("ceilings", "train", "overhead", "profile", "data", "infer", "levers", "degradation")
+DEFAULT_SECTIONS = SECTIONS[:-2]
 OUT_DIR = REPO_ROOT / "experiments" / "benchmarks"
 README_START, README_END = "<!-- bench:latest:start -->", "<!-- bench:latest:end -->"
 
@@ -52,7 +53,7 @@ def _device(name: str) -> torch.device:
 
 def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
     """Run the chosen sections in order; returns ``{section: result}`` (each printed as it finishes)."""
-    from srlab.bench import ceilings, data, infer, infer_nets, levers, step, train
+    from srlab.bench import ceilings, data, degradation, infer, infer_nets, levers, step, train
 
     results: dict = {}
     ceiling = None
@@ -78,6 +79,10 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
         results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
         results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick)
         say("infer", infer.table(results["infer"]) + infer_nets.table(results["infer"]["nets"]))
+    if "degradation" in args.sections:
+        models = tuple(args.models.split(",")) if args.models else degradation.MODELS
+        results["degradation"] = degradation.run(device, args.quick, models, args.set)
+        say("degradation", degradation.table(results["degradation"]))
     if "levers" in args.sections:
         names = args.levers.split(",") if args.levers else [
             *levers.TRAIN_LEVERS, *(f"infer:{x}" for x in levers.INFER_LEVERS)]
@@ -140,12 +145,12 @@ def write_report(markdown: str, data: dict, out_dir: Path, update_readme: bool) 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srlab.bench", description=__doc__.splitlines()[0])
     p.add_argument("--sections", default=",".join(DEFAULT_SECTIONS),
-                   help=f"comma-separated, from {', '.join(SECTIONS)} (default: all but levers)")
+                   help=f"comma-separated, from {', '.join(SECTIONS)} (default: all but levers and degradation)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (minutes, noisier)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--models", default=None, help="train section: comma-separated conf/model names")
+    p.add_argument("--models", default=None, help="train and degradation sections: comma-separated conf/model names")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="train section: a config override for every model (repeatable), e.g. "
+                   help="train and degradation sections: a config override for every model (repeatable), e.g. "
                    "--set model.channels_last=true --set trainer.precision=16-mixed")
     p.add_argument("--tile", type=int, default=None, help="infer section: tile size (default 128 CPU, 512 GPU)")
     p.add_argument("--levers", default=None, help="levers section: comma-separated names; training ones as they are "

@@ -102,7 +102,8 @@ class SRModule(L.LightningModule):
             self.to(memory_format=torch.channels_last)
         # the data's on-device step (Real-ESRGAN's degradation): a plain object, not a submodule, so
         # DDP neither syncs nor checkpoints its training-pair pool
-        self.batch_degradation = getattr(self.trainer.datamodule, "batch_degradation", None)
+        if self.trainer.datamodule is not None:
+            self.batch_degradation = getattr(self.trainer.datamodule, "batch_degradation", None)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "degradation" in batch:

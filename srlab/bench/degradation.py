@@ -1,0 +1,101 @@
+"""Section ``degradation``: the Real-ESRGAN degradation's share of a training step.
+
+Each model is composed as ``python -m srlab.train model=NAME data.degradation=realesrgan`` (bench
+batch and patch, VGG random, sample photos). Batches are drawn once by the real dataset (kernels
+and parameters: the workers' part) and replayed from memory, so the loader does not mix into the
+step; ``Trainer.fit`` then runs them through ``on_after_batch_transfer``, where the batch is
+degraded on its device. Reported per model:
+
+- ``step``: seconds per batch of ``Trainer.fit`` with the degradation inside (median);
+- ``degrade``: seconds of the on-device degradation alone on the same batches (median, timed
+  between the steps' blocks, so the same machine load hits both);
+- ``share``: degrade / step, the fraction of the step spent degrading (target under 10%);
+- ``draw``: the workers' seconds per batch to crop and draw kernels and parameters; in parallel
+  workers, so it costs a step only when the loader is the bottleneck (``of a core``: that time at
+  the step's pace, the fraction of one CPU core it takes).
+"""
+
+from __future__ import annotations
+
+import time
+
+import hydra
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from srlab.bench.train import StepTimer, compose_config, make_trainer, quiet_lightning
+from srlab.bench.utils import median, spread, sync
+from srlab.train import build_model
+
+MODELS = ("realesrnet", "realesrgan")
+
+
+def _draw_batches(cfg, n: int) -> tuple[list[dict], list[float], object]:
+    """``n`` collated batches drawn by the real training dataset, the seconds each took, and the data module."""
+    dm = hydra.utils.instantiate(cfg.data, _convert_="all", num_workers=0, samples_per_epoch=10_000)
+    dm.prepare_data()
+    dm.setup("fit")
+    bs, batches, seconds = int(cfg.data.batch_size), [], []
+    for b in range(n):
+        start = time.perf_counter()
+        batches.append(default_collate([dm.train_set[b * bs + i] for i in range(bs)]))
+        seconds.append(time.perf_counter() - start)
+    return batches, seconds, dm
+
+
+def _degrade_times(dm, batches: list[dict], device: torch.device) -> list[float]:
+    times = []
+    for batch in batches:
+        batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        batch["degradation"] = {k: v.to(device) for k, v in batch["degradation"].items()}
+        sync(device)
+        start = time.perf_counter()
+        dm.batch_degradation(batch, training=True)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def run(device: torch.device, quick: bool = False, models: tuple[str, ...] = MODELS,
+        overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Step, degradation and draw seconds per batch, and the degradation's share, for every model."""
+    quiet_lightning()
+    n = 2 if quick else 4
+    rows = []
+    for name in models:
+        cfg = compose_config(name, device, ["data=samples", "data.degradation=realesrgan", *overrides])
+        L.seed_everything(0, verbose=False)
+        batches, draw, dm = _draw_batches(cfg, n + 1)
+        model = build_model(cfg)
+        model.batch_degradation = dm.batch_degradation
+        degrade = _degrade_times(dm, batches[1:], device)  # the first batch warms caches, as the step's
+        timer = StepTimer(device, flops_batch=None)
+        make_trainer(cfg, timer, n + 1).fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
+        steps = timer.step_times(skip=1)
+        degrade += _degrade_times(dm, batches[1:], device)
+        step, deg = median(steps), median(degrade)
+        rows.append({"model": name, "batch": int(cfg.data.batch_size), "patch": int(cfg.data.patch_size),
+                     "crop": int(batches[0]["gt"].shape[-1]), "s_per_step": step, "step_spread": spread(steps),
+                     "degrade_s": deg, "degrade_spread": spread(degrade), "share": deg / step,
+                     "draw_s": median(draw), "draw_core_fraction": median(draw) / step})
+        del model
+    return {"rows": rows, "overrides": list(overrides), "device": str(device)}
+
+
+def table(result: dict) -> list[str]:
+    lines = [
+        "`data.degradation=realesrgan` (Real-ESRGAN's defaults), sample photos; step = one batch of `Trainer.fit` "
+        "with the on-device degradation inside; degrade = that degradation alone; draw = the loader's "
+        "per-batch kernel and parameter draws (parallel workers). Medians (min-max).",
+        "",
+        "| model | batch | patch (crop) | s/step | degrade s | share of step | draw s/batch | draw, of a core |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    if result.get("overrides"):
+        lines[1:1] = ["", "Overrides: " + " ".join(f"`{o}`" for o in result["overrides"]) + "."]
+    for r in result["rows"]:
+        lines.append(f"| {r['model']} | {r['batch']} | {r['patch']} ({r['crop']}) | {r['s_per_step']:.3f} "
+                     f"({r['step_spread']}) | {r['degrade_s']:.3f} ({r['degrade_spread']}) | {r['share']:.1%} | "
+                     f"{r['draw_s']:.3f} | {r['draw_core_fraction']:.0%} |")
+    return lines
