@@ -1,5 +1,6 @@
-"""Data for srlab: image reading, the report's degradation, paired datasets and the SRDataModule.
+"""Data for srlab: image reading, degradations (the report's, Real-ESRGAN's), paired datasets and the SRDataModule.
 
-Import from the submodules (``srlab.data.images``, ``.degradations``, ``.transforms``, ``.datasets``,
-``.datamodule``, ``.samples``); this package stays import-light so tools need not load Lightning.
+Import from the submodules (``srlab.data.images``, ``.degradations``, ``.realesrgan``, ``.transforms``,
+``.datasets``, ``.datamodule``, ``.samples``, ``.benchmarks``, ``.resize``); this package stays
+import-light so tools need not load Lightning.
 """
