@@ -89,7 +89,7 @@ def preview(path: Path, deg, crop: int, n: int, seed: int, out: Path) -> Path:
             lq, params = deg.apply(hq, draw, torch.float32), draw.to_json()  # float32, as in training
         else:
             lq = deg.sample(hq, rng, None, train=False)["lq"]
-            params = {"kind": deg.kind, "blur_radius": deg.blur_radius, "order": deg.order}
+            params = {"kind": deg.kind, "blur_radius": deg.blur_radius, "order": deg.order, "resize": deg.resize}
         name = f"lq_{k:02d}.png"
         Image.fromarray(lq).save(folder / name)
         lqs.append(lq)
