@@ -78,7 +78,7 @@ def _check_degradation(data: DictConfig, scale: int, patch: int) -> None:
         return
     deg.crop_for(patch)
     if data.get("val_patch_size"):
-        deg.crop_for(int(data.val_patch_size), "data.val_patch_size", train=False)
+        deg.crop_for(int(data.val_patch_size), "data.val_patch_size")
 
 
 def _check_monitor(cfg: DictConfig) -> None:

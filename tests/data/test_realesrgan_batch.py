@@ -12,6 +12,7 @@ from torch.utils.data import default_collate
 from srlab.data.datamodule import SRDataModule
 from srlab.data.datasets import HQFolderDataset
 from srlab.data.degradations import build_degradation, preset
+from srlab.data.realesrgan.ops import usm_sharpen
 from srlab.data.realesrgan.pipeline import TrainingPairPool, cut
 from srlab.data.transforms import denormalize
 from tests.data.hostile import rgb_array
@@ -44,11 +45,12 @@ def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
     assert "degradation" not in out
     lq = out["lq"] * 255
     assert torch.equal(lq, lq.round()) and 0 <= out["lq"].min() and out["lq"].max() <= 1  # 8-bit levels
-    # the patch is cut where the worker said, from the crop
+    # the patch is cut where the worker said, from the crop, and so is its sharpened target
     p = batch["degradation"]
     y, x = int(p["cut_y"][0]), int(p["cut_x"][0])
     assert torch.equal(out["gt"][0], batch["gt"][0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32])
-    assert not torch.equal(out["gt_usm"], out["gt"])  # the sharpened target
+    sharp = usm_sharpen(batch["gt"])[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32]
+    assert torch.equal(out["gt_usm"][0], sharp) and not torch.equal(out["gt_usm"], out["gt"])
 
 
 def test_same_seed_same_degraded_batch(tmp_path):
@@ -77,16 +79,16 @@ def test_cut_takes_each_samples_own_position():
     gt = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).view(2, 3, 16, 16)
     lq = gt[..., ::4, ::4]
     p = {"cut_y": torch.tensor([0, 2]), "cut_x": torch.tensor([1, 0]), "cut_size": torch.tensor([2, 2])}
-    g, lo = cut(gt, lq, p, 4)
+    lo, g, g2 = cut(p, 4, lq, gt, gt + 1)
     assert torch.equal(g[0], gt[0, :, 0:8, 4:12]) and torch.equal(g[1], gt[1, :, 8:16, 0:8])
-    assert torch.equal(lo[:, :, ::1, ::1], g[..., ::4, ::4])
+    assert torch.equal(lo, g[..., ::4, ::4]) and torch.equal(g2, g + 1)
 
 
 def test_training_pair_pool_mixes_batches_once_full():
     pool = TrainingPairPool(batches=2)
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.full((2, 1, 2, 2), float(i)), torch.full((2, 1, 4, 4), float(i))) for i in range(5)]
-    outs = [pool(lq, gt, gen) for lq, gt in batches]
+    outs = [pool(pair, gen) for pair in batches]
     assert [o[0][:, 0, 0, 0].tolist() for o in outs[:2]] == [[0, 0], [1, 1]]  # filling: passed through
     seen = set()
     for i, (lq, gt) in enumerate(outs[2:], start=2):
@@ -94,9 +96,7 @@ def test_training_pair_pool_mixes_batches_once_full():
         values = set(lq[:, 0, 0, 0].tolist())
         assert i not in values and values <= set(range(i))  # drawn from earlier batches only
         seen |= values
-    assert len(seen) >= 2
-    contents = sorted(pool.lq[:, 0, 0, 0].tolist())
-    assert len(contents) == 4
+    assert len(seen) >= 2 and pool.store[0].shape[0] == 4
 
 
 def test_normalized_batches(tmp_path):

@@ -152,9 +152,10 @@ def test_patch_too_small_for_the_kernels_gets_a_larger_crop_or_one_line():
     assert _degradation(resize_range=[0.5, 1.5]).crop_for(32) == 44  # LQ side 11 for the final sinc
     with pytest.raises(ConfigError, match=r"data.degradation.crop_size=64 must be a multiple of data.scale=4 and at least 76"):
         _degradation(crop_size=64).crop_for(32)
-    with pytest.raises(ConfigError, match=r"data.patch_size=24 is too small for data.degradation.gt_usm=true"):
-        deg.crop_for(24)
-    assert _degradation(gt_usm=False).crop_for(24) == 76
+    assert deg.crop_for(24) == 76
+    small = _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2])
+    assert small.crop_for(8) == 28  # the USM blur (51 px) of the crop needs 26 px
+    assert _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2], gt_usm=False).crop_for(8) == 12
 
 
 def test_unknown_preset_and_kind():

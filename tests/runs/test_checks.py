@@ -51,8 +51,6 @@ def test_every_shipped_model_config_passes(tmp_path, model):
      "data.degradation.jpeg_range=[0.0, 95.0] must lie within [1, 100]"),
     ("realesrnet", ["data/degradation=realesrgan", "data.degradation.kernel_prob2=[0.5,0.4,0,0,0,0]"],
      "data.degradation.kernel_prob2=[0.5, 0.4, 0.0, 0.0, 0.0, 0.0] sums to 0.9, not 1"),
-    ("quickstart", ["data.degradation=realesrgan", "data.patch_size=24", "data.val_patch_size=24"],
-     "data.patch_size=24 is too small for data.degradation.gt_usm=true"),
     ("quickstart", ["data/degradation=realesrgan", "data.degradation.crop_size=40"],
      "data.degradation.crop_size=40 must be a multiple of data.scale=4 and at least 76"),
     ("quickstart", ["data.degradation=none"], "data.degradation=none means the LQ images are given; use data=paired"),

@@ -40,9 +40,9 @@ class RealESRGANDegradation:
         """Smallest image side (HQ pixels) that can be degraded whole."""
         return self.cfg.min_crop_size(self.scale)
 
-    def crop_for(self, out_size: int, key: str = "data.patch_size", train: bool = True) -> int:
+    def crop_for(self, out_size: int, key: str = "data.patch_size") -> int:
         """HQ crop to degrade for an ``out_size`` patch (see :meth:`RealESRGANConfig.crop_for`)."""
-        return self.cfg.crop_for(out_size, self.scale, key, sharpened=train)
+        return self.cfg.crop_for(out_size, self.scale, key)
 
     def draw(self, rng: np.random.Generator, crop: int, out: int | None, train: bool) -> Draw:
         """One sample's random choices (see :func:`srlab.data.realesrgan.params.draw`)."""

@@ -129,10 +129,12 @@ class RealESRGANConfig:
 
         Blurring pads by reflection, which needs every image side above the kernel's half-width:
         the HQ crop (first blur), its first-stage resize at the smallest factor (second blur) and
-        the LQ (final sinc). The second-stage resize must also keep one pixel.
+        the LQ (final sinc); and the crop above the USM blur's half-width when it is sharpened.
+        The second-stage resize must also keep one pixel.
         """
         need = self.kernel_pad // 2 + 1
-        side = max(need, scale * need, math.ceil(scale / self.stage2.resize_range[0] - 1e-9))
+        usm = USM_RADIUS // 2 + 1 if self.gt_usm else 1
+        side = max(need, usm, scale * need, math.ceil(scale / self.stage2.resize_range[0] - 1e-9))
         if self.second_blur_prob > 0:
             r = self.stage1.resize_range[0]
             side = max(side, math.ceil(need / r - 1e-9))
@@ -140,17 +142,13 @@ class RealESRGANConfig:
                 side += 1
         return -(-side // scale) * scale
 
-    def crop_for(self, out_size: int, scale: int, key: str = "data.patch_size", sharpened: bool = True) -> int:
+    def crop_for(self, out_size: int, scale: int, key: str = "data.patch_size") -> int:
         """HQ crop to degrade for an output patch of ``out_size``: ``crop_size``, else the larger of
         ``out_size`` and :meth:`min_crop_size` (a larger crop is degraded, then cut).
 
         Raises:
-            ConfigError: ``crop_size`` is set below ``out_size`` or the minimum, or is not a multiple of
-                scale; or the patch is too small for the USM sharpening of its target (``sharpened``).
+            ConfigError: ``crop_size`` is set below ``out_size`` or the minimum, or is not a multiple of scale.
         """
-        if sharpened and self.gt_usm and out_size <= USM_RADIUS // 2:
-            raise ConfigError(f"{key}={out_size} is too small for {_key('gt_usm')}=true, whose {USM_RADIUS} px "
-                              f"blur needs patches above {USM_RADIUS // 2} px; raise {key} or set gt_usm=false")
         least = max(out_size, self.min_crop_size(scale))
         if self.crop_size is None:
             return least

@@ -63,24 +63,26 @@ def degrade(gt: torch.Tensor, p: dict, scale: int, generator: torch.Generator) -
     return (x * 255).round().clamp(0, 255) / 255
 
 
-def cut(gt: torch.Tensor, lq: torch.Tensor, p: dict, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut each sample's patch at its drawn LQ-grid position (``cut_size`` 0: keep everything)."""
+def cut(p: dict, scale: int, lq: torch.Tensor, *hq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cut each sample's patch at its drawn LQ-grid position from ``lq`` and the HQ tensors ``hq``
+    (``cut_size`` 0: keep everything); returns ``(lq, *hq)``."""
     size = int(p["cut_size"][0])
     if size == 0 or size == lq.shape[-1] == lq.shape[-2]:
-        return gt, lq
-    ys, xs = p["cut_y"].tolist(), p["cut_x"].tolist()
-    lq = torch.stack([lq[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(zip(ys, xs))])
+        return (lq, *hq)
+    pos = list(zip(p["cut_y"].tolist(), p["cut_x"].tolist()))
     s = size * scale
-    gt = torch.stack([gt[i, :, y * scale : y * scale + s, x * scale : x * scale + s] for i, (y, x) in enumerate(zip(ys, xs))])
-    return gt, lq
+    return (torch.stack([lq[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(pos)]),
+            *(torch.stack([t[i, :, y * scale : y * scale + s, x * scale : x * scale + s] for i, (y, x) in enumerate(pos)])
+              for t in hq))
 
 
 class TrainingPairPool:
     """Real-ESRGAN's training-pair pool: mixes degradations across batches.
 
     A batch shares its resize factors and noise type; the pool holds ``batches`` batches of
-    (lq, gt) pairs and, once full, swaps each incoming batch for a random draw from it. While it
-    fills, batches pass through unchanged. Its content is not saved in checkpoints (it refills).
+    training pairs (lq, gt and the sharpened gt) and, once full, swaps each incoming batch for a
+    random draw from it. While it fills, batches pass through unchanged. Its content is not saved
+    in checkpoints (it refills).
 
     Args:
         batches: capacity in batches (Real-ESRGAN: 180 samples = 15 batches of 12).
@@ -88,38 +90,38 @@ class TrainingPairPool:
 
     def __init__(self, batches: int) -> None:
         self.batches = batches
-        self.lq: torch.Tensor | None = None
-        self.gt: torch.Tensor | None = None
+        self.store: list[torch.Tensor] = []
         self.filled = 0
 
-    def __call__(self, lq: torch.Tensor, gt: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        b = lq.shape[0]
-        if self.lq is None or self.lq.shape[1:] != lq.shape[1:] or self.lq.device != lq.device:
-            self.lq = lq.new_empty((self.batches * b, *lq.shape[1:]))
-            self.gt = gt.new_empty((self.batches * b, *gt.shape[1:]))
-            self.filled = 0
-        capacity = self.lq.shape[0]
+    def __call__(self, tensors: tuple[torch.Tensor, ...], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        """Pass ``tensors`` (each (B, ...), one sample per row) through the pool."""
+        b = tensors[0].shape[0]
+        if [t.shape[1:] for t in self.store] != [t.shape[1:] for t in tensors] or self.store[0].device != tensors[0].device:
+            self.store, self.filled = [t.new_empty((self.batches * b, *t.shape[1:])) for t in tensors], 0
+        capacity = self.store[0].shape[0]
         if b > capacity:
-            return lq, gt
+            return tensors
         if self.filled < capacity:
             n = min(b, capacity - self.filled)
-            self.lq[self.filled : self.filled + n] = lq[:n]
-            self.gt[self.filled : self.filled + n] = gt[:n]
+            for pooled, t in zip(self.store, tensors):
+                pooled[self.filled : self.filled + n] = t[:n]
             self.filled += n
-            return lq, gt
-        order = torch.randperm(capacity, generator=generator, device=lq.device)
-        self.lq, self.gt = self.lq[order], self.gt[order]
-        out_lq, out_gt = self.lq[:b].clone(), self.gt[:b].clone()
-        self.lq[:b], self.gt[:b] = lq, gt
-        return out_lq, out_gt
+            return tensors
+        order = torch.randperm(capacity, generator=generator, device=tensors[0].device)
+        self.store = [pooled[order] for pooled in self.store]
+        out = tuple(pooled[:b].clone() for pooled in self.store)
+        for pooled, t in zip(self.store, tensors):
+            pooled[:b] = t
+        return out
 
 
 class BatchDegradation:
     """Turns a loader batch ``{"gt", "degradation": {...}}`` into ``{"lq", "gt"[, "gt_usm"]}`` on its device.
 
-    Training: the LQ is made from the USM-sharpened GT when ``gt_usm`` (Real-ESRGAN), each sample's
-    patch is cut, the pair goes through the pool, and ``gt_usm`` (the sharpened GT patch, the pixel
-    and perceptual target) is added. Validation: LQ from the plain GT, the centre patch, no pool.
+    Training: the LQ is made from the USM-sharpened GT crop when ``gt_usm`` (Real-ESRGAN), each
+    sample's patch is cut from LQ, GT and sharpened GT, they go through the pool together, and
+    ``gt_usm`` (the pixel and perceptual target) is added. Validation: LQ from the plain GT, the
+    centre patch, no pool.
 
     Args:
         scale: SR factor.
@@ -137,15 +139,15 @@ class BatchDegradation:
         p, gt = batch["degradation"], batch["gt"]
         generator = torch.Generator(device=gt.device)
         generator.manual_seed(int(p["seed"][0]))
-        sharpen = training and self.gt_usm
-        lq = degrade(ops.usm_sharpen(gt) if sharpen else gt, p, self.scale, generator)
-        gt, lq = cut(gt, lq, p, self.scale)
+        # Real-ESRGAN degrades the sharpened crop and sharpens the cut patch again; cutting the
+        # crop's sharpening instead saves that second pass and keeps real context at patch borders
+        sharp = ops.usm_sharpen(gt) if training and self.gt_usm else None
+        lq = degrade(gt if sharp is None else sharp, p, self.scale, generator)
+        pair = cut(p, self.scale, lq, gt) if sharp is None else cut(p, self.scale, lq, gt, sharp)
         if training and self.pool is not None:
-            lq, gt = self.pool(lq, gt, generator)
+            pair = self.pool(pair, generator)
         out = {k: v for k, v in batch.items() if k != "degradation"}
-        out.update(lq=lq.contiguous(), gt=gt.contiguous())
-        if sharpen:
-            out["gt_usm"] = ops.usm_sharpen(out["gt"])
+        out.update(zip(("lq", "gt", "gt_usm"), (t.contiguous() for t in pair)))
         if self.normalized:
             out.update({k: normalize(out[k]) for k in ("lq", "gt", "gt_usm") if k in out})
         return out
