@@ -22,28 +22,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from PIL import Image, ImageDraw
 
-from srlab.data.degradations import PRESETS_DIR, build_degradation, modcrop
+from srlab.config import compose_train
+from srlab.data.degradations import build_degradation, modcrop
 from srlab.data.images import ImageReadError, load_rgb
-from srlab.errors import ConfigError, SRLabError
+from srlab.errors import ConfigError, SRLabError, user_errors
 from srlab.upscale import expand_inputs
 
-CONFIG_DIR = str(PRESETS_DIR.parents[1])
 GRID_COLUMNS = 6
 
 
 def data_config(degradation: str, sets: list[str]) -> dict:
     """``cfg.data`` of the training config composed with ``data/degradation=<degradation>`` and ``sets``."""
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-            cfg = compose(config_name="train", overrides=[f"data/degradation={degradation}", *sets])
+        cfg = compose_train([f"data/degradation={degradation}", *sets])
         return OmegaConf.to_container(cfg.data, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -139,13 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: one-line ``error:`` messages, exit 2 for usage errors, 1 when some inputs failed."""
-    try:
-        return run(parse_args(argv))
-    except SRLabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run(parse_args(argv))
 
 
 if __name__ == "__main__":

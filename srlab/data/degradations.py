@@ -22,6 +22,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from PIL import Image, ImageFilter
 
+from srlab.config import CONFIG_DIR
 from srlab.data.resize import RESIZE_METHODS, resize_uint8
 from srlab.errors import ConfigError
 
@@ -132,7 +133,7 @@ def make_pair(
 
 # ---------------------------------------------------------------- the data.degradation kinds
 KINDS = ("bicubic", "realesrgan", "none")
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "conf" / "data" / "degradation"
+PRESETS_DIR = Path(CONFIG_DIR) / "data" / "degradation"
 
 
 def preset(name: str) -> dict:

@@ -38,7 +38,8 @@ class ValSetSpec:
     Args:
         name: the metric prefix, ``val/<name>/psnr_y``.
         dir: the benchmark folder.
-        degradation: ``bicubic`` (plain bicubic 1/scale) or ``blur`` (the report's bicubic + blur).
+        degradation: ``bicubic`` (plain bicubic 1/scale), ``blur`` (the report's bicubic + blur) or
+            ``realesrgan`` (the fixed synthetic real-world set of ``evaluate ... degradation=realesrgan seed=0``).
         resize: bicubic implementation of the LR and of the bicubic row, ``pil`` or ``matlab``.
         blur_radius: Gaussian blur radius of ``degradation: blur``.
         tile: inference tile size in LR pixels for large images (0: whole image), as ``evaluate``'s.
