@@ -1,7 +1,7 @@
 """Preview what the model will train on: ``python -m srlab.degrade INPUT... -o OUT [--degradation realesrgan]``.
 
-For every input image it degrades the HQ crop that training would degrade (the centre of the image,
-``data.patch_size`` or the larger crop the degradation needs) ``-n`` times with the same code as
+For every input image it degrades the centre crop (``--crop``, 256 px by default so a person can see
+the artifacts; never smaller than the crop training degrades) ``-n`` times with the same code as
 training, and writes to OUT:
 
 - ``<stem>/lq_NN.png``: the degraded images (LQ size);
@@ -35,6 +35,7 @@ from srlab.errors import ConfigError, SRLabError, user_errors
 from srlab.upscale import expand_inputs
 
 GRID_COLUMNS = 6
+PREVIEW_CROP = 256  # HQ px: a training patch (96) degraded to 24 LQ px is too small to judge by eye
 
 
 def data_config(degradation: str, sets: list[str]) -> dict:
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     deg = build_degradation(data["degradation"], int(data["scale"]))
     if deg is None:
         raise ConfigError("--degradation none makes no LQ (the LQ images are given); pick report, bicubic or realesrgan")
-    crop = deg.crop_for(int(data["patch_size"]))
+    crop = max(args.crop, deg.crop_for(int(data["patch_size"])))
     files, bad = expand_inputs(args.inputs)
     for item, reason in bad:
         print(f"error: {item}: {reason}", file=sys.stderr)
@@ -127,12 +128,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--degradation", default="realesrgan", help="conf/data/degradation preset: realesrgan (default), "
                    "report or bicubic")
     p.add_argument("-n", type=int, default=16, help="degraded samples per input (default 16)")
+    p.add_argument("--crop", type=int, default=PREVIEW_CROP, metavar="PX",
+                   help=f"side of the HQ centre crop to degrade (default {PREVIEW_CROP}; at least the training crop)")
     p.add_argument("--seed", type=int, default=0, help="sample k uses seed (SEED, k)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="training-config override, e.g. data.degradation.second_blur_prob=0.5 (repeatable)")
     args = p.parse_args(argv)
     if args.n < 1:
         p.error("-n must be >= 1")
+    if args.crop < 1:
+        p.error("--crop must be >= 1")
     return args
 
 
