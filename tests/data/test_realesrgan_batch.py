@@ -12,7 +12,7 @@ from torch.utils.data import default_collate
 from srlab.data.datamodule import SRDataModule
 from srlab.data.datasets import HQFolderDataset
 from srlab.data.degradations import build_degradation, preset
-from srlab.data.realesrgan.ops import usm_sharpen
+from srlab.data.realesrgan.ops import poisson_noise, usm_sharpen
 from srlab.data.realesrgan.pipeline import TrainingPairPool, cut
 from srlab.data.transforms import denormalize
 from tests.data.hostile import rgb_array
@@ -145,3 +145,12 @@ def test_paired_without_a_degradation_reads_the_given_lq(tmp_path):
         Image.fromarray(rgb_array(i, (16, 16))).save(tmp_path / "LQ" / f"img{i}.png")
     dm.setup("fit")
     assert dm.batch_degradation is None and "lq" in next(iter(dm.train_dataloader()))
+
+
+def test_noise_takes_channels_last_images():
+    """Stage-2 inputs can arrive in channels_last (a conv's output): same noise as the contiguous image."""
+    img = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    scale, gray = torch.tensor([1.0, 2.0]), torch.tensor([False, True])
+    plain = poisson_noise(img, scale, gray, torch.Generator().manual_seed(0))
+    nhwc = poisson_noise(img.contiguous(memory_format=torch.channels_last), scale, gray, torch.Generator().manual_seed(0))
+    assert torch.equal(plain, nhwc)

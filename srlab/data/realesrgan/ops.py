@@ -110,7 +110,7 @@ def gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, g
 def _levels(q: torch.Tensor) -> torch.Tensor:
     """Per image: 2 ** ceil(log2(number of distinct 8-bit values)), shape (B, 1, 1, 1)."""
     b = q.shape[0]
-    idx = (q * 255).round().long().view(b, -1)
+    idx = (q * 255).round().long().reshape(b, -1)  # reshape: stage-2 inputs can be channels_last (conv outputs)
     present = torch.zeros(b, 256, device=q.device).scatter_(1, idx, 1.0)  # torch.unique per image, without a loop
     return present.sum(1).double().log2().ceil().exp2().to(q.dtype).view(b, 1, 1, 1)
 
