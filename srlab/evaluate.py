@@ -84,7 +84,7 @@ def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
     return (metric, "") if metric.available() else (None, f"LPIPS weights unavailable: {metric.reason}")
 
 
-_FASTER = "faster: precision=bf16 (CPU) or fp16 (GPU), device=cuda, or a smaller model"
+_FASTER = "faster: precision=auto (bf16 where the CPU or GPU has it natively), device=cuda, or a smaller model"
 
 
 def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: Path) -> list[dict]:
@@ -136,8 +136,14 @@ def _fmt(v: float, digits: int) -> str:
     return "inf" if v == float("inf") else f"{v:.{digits}f}"
 
 
-def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str) -> str:
-    """One markdown table per benchmark, with the protocol stated above it."""
+def precision_note(methods: list[tuple[str, SRGenerator]], requested: str) -> str:
+    """The precision the generators ran in, e.g. ``fp32 (auto: CPU without native bf16 (AVX2, ...))``."""
+    used = {f"{gen.precision} ({'auto: ' if requested == 'auto' else ''}{gen.precision_why})" for _, gen in methods}
+    return ", ".join(sorted(used)) or "n/a (no generator)"
+
+
+def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str, precision: str = "") -> str:
+    """One markdown table per benchmark, with the protocol stated above it (and the generators' precision)."""
     lq = {"bicubic": f"{cfg.resize} bicubic 1/{cfg.scale}",
           "blur": f"{cfg.resize} bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}",
           "realesrgan": f"Real-ESRGAN's degradation (conf/data/degradation/realesrgan.yaml), seed {cfg.seed}"}[cfg.degradation]
@@ -145,7 +151,8 @@ def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_n
         "# srlab evaluation", "", f"`{command}`", "",
         f"x{cfg.scale}; LR: {lq} of the modcropped HR (LQ files used where the benchmark has them); "
         f"bicubic row: {cfg.resize} bicubic; metrics as BasicSR: uint8, {cfg.crop_border} px border cropped, "
-        "Y = BT.601 luma; SSIM 11x11 Gaussian (sigma 1.5). Means over images.", "",
+        "Y = BT.601 luma; SSIM 11x11 Gaussian (sigma 1.5). Means over images."
+        + (f" Generators ran in {precision}." if precision else ""), "",
     ]
     lpips_head = "LPIPS (alex)" if not lpips_note else "LPIPS"
     for bench in dict.fromkeys(r["benchmark"] for r in summary):
@@ -213,8 +220,10 @@ def run(cfg: DictConfig) -> list[dict]:
     summary = summarize(per_image)
     _write_csv(out / "results.csv", summary)
     _write_csv(out / "per_image.csv", per_image)
-    text = results_markdown(summary, cfg, _command(), lpips_note)
+    precision = precision_note(methods, str(cfg.precision)) if methods else ""
+    text = results_markdown(summary, cfg, _command(), lpips_note, precision)
     report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True), "lpips": lpips_note or "ok",
+              "precision": precision or None,
               "results": [{k: _json_value(v) for k, v in r.items()} for r in summary]}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "results.md").write_text(text)

@@ -21,10 +21,11 @@ from torch import nn
 
 from srlab.config import model_net_config
 from srlab.errors import SRLabError
+from srlab.precision import INFER_DTYPES, resolve_infer_precision, warn_if_emulated
 from srlab.weights import load_generator_weights, read_weights
 from srlab.weights.detect import detect_architecture
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = INFER_DTYPES  # fp32, bf16, fp16 (and "auto", resolved per device by srlab.precision)
 
 
 class SRGenerator(nn.Module):
@@ -43,8 +44,19 @@ class SRGenerator(nn.Module):
         self.scale = int(scale)
         self.net_config = net_config
         self.normalized_input = bool(normalized_input)
+        self.precision, self.precision_why = "fp32", "as built"  # set by to_device
+        self.autocast_dtype: torch.dtype | None = None  # bf16/fp16: set by to_device
 
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        if self.autocast_dtype is None:
+            return self._forward(lq)
+        # weights are already in this dtype (no cast per call); autocast keeps the fp32 input, and what a
+        # net adds to it (a bicubic base), in fp32: the output of a bicubic-residual net is not rounded to
+        # bf16's 8 bits (a quickstart model on Set5: 53.6 dB from the fp32 output, 51.5 with all in bf16)
+        with torch.autocast(lq.device.type, dtype=self.autocast_dtype):
+            return self._forward(lq)
+
+    def _forward(self, lq: torch.Tensor) -> torch.Tensor:
         if not self.normalized_input:
             return self.net(lq)
         from srlab.data.transforms import denormalize, normalize
@@ -77,7 +89,7 @@ def load_generator(
             carries no net config of its own; without one the architecture is detected from the
             weights (``srlab.weights.detect``).
         device: torch device.
-        precision: ``fp32``, ``bf16`` or ``fp16``.
+        precision: ``fp32``, ``bf16``, ``fp16``, or ``auto`` (bf16 where ``device`` computes it natively).
     """
     path = Path(weights).expanduser()
     if not path.is_file():
@@ -142,18 +154,28 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp32") -> SRGenerator:
-    """Move ``gen`` to ``device`` in ``precision``, checking with a tiny forward that it is supported."""
-    if precision not in PRECISIONS:
-        raise SRLabError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
+    """Move ``gen`` to ``device`` in ``precision`` (``auto`` resolved for it), checking with a tiny forward.
+
+    The precision used is kept as ``gen.precision`` (``gen.precision_why`` says why) for reports.
+    bf16 and fp16 nets hold their weights in that dtype and channels_last (the layout their fast
+    convolutions work in) and run under autocast from an fp32 input: every layer after the first
+    reads half-precision activations, while the input and the output stay fp32.
+    """
     dev = resolve_device(device) if isinstance(device, str) else device
-    gen = gen.to(device=dev, dtype=PRECISIONS[precision])
+    precision, why = resolve_infer_precision(precision, dev)
+    dtype = PRECISIONS[precision]
+    gen = gen.to(device=dev, dtype=dtype)
+    gen.autocast_dtype = None if precision == "fp32" else dtype
     if precision != "fp32":
+        gen = gen.to(memory_format=torch.channels_last)
         try:
             with torch.inference_mode():
-                gen(torch.zeros(1, 3, 8, 8, device=dev, dtype=PRECISIONS[precision]))
+                gen(torch.zeros(1, 3, 8, 8, device=dev))
         except (RuntimeError, NotImplementedError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
+        warn_if_emulated(precision, dev, "precision")
+    gen.precision, gen.precision_why = precision, why
     return gen
 
 
@@ -194,11 +216,13 @@ def upscale_array(
             py0, px0 = max(y0 - tile_pad, 0), max(x0 - tile_pad, 0)
             py1, px1 = min(y1 + tile_pad, h), min(x1 + tile_pad, w)
             x = lq[:, py0:py1, px0:px1].to(param.device, torch.float32).div_(peak)[None]  # (1, 3, h', w')
-            if x.device.type == "cpu":
+            if x.device.type == "cpu" or param.dtype != torch.float32:
                 # a channels_last input makes oneDNN run every conv in NHWC, without layout reorders:
-                # RRDBNet x4 tiles 1.1-1.25x faster, ~25% less memory (`python -m srlab.bench --sections infer`)
+                # RRDBNet x4 tiles 1.1-1.25x faster, ~25% less memory (`python -m srlab.bench --sections infer`);
+                # bf16/fp16 nets are channels_last on every device (to_device)
                 x = x.contiguous(memory_format=torch.channels_last)
-            sr = gen(x.to(param.dtype))[0].float()  # (3, h'*s, w'*s)
+            half = getattr(gen, "autocast_dtype", None)  # an OnnxGenerator has none
+            sr = gen(x if half else x.to(param.dtype))[0].float()  # (3, h'*s, w'*s)
             sr = sr[:, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
             q = sr.clamp_(0, 1).mul_(peak).round_().to(qdtype).permute(1, 2, 0).cpu().numpy()
             out[y0 * s : y1 * s, x0 * s : x1 * s] = q

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from srlab.config import CONFIG_DIR  # noqa: E402
 from srlab.errors import ConfigError, SRLabError, user_errors  # noqa: E402
+from srlab.precision import settle_trainer_precision  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402
 from srlab.runs.wandb_setup import log_config  # noqa: E402
@@ -95,6 +96,8 @@ def run(cfg: DictConfig) -> float | None:
         cfg: the composed ``train.yaml`` config.
     """
     validate_config(cfg)
+    # trainer.precision=auto -> what this machine computes fast; logged and written into .hydra/config.yaml
+    settle_trainer_precision(cfg)
     # ckpt_path, or the newest matching run's last.ckpt for resume=auto; checked (safely) before any work
     ckpt_path = resolve_ckpt_path(cfg)
     if cfg.get("stage1") and ckpt_path is None:  # a resumed run is past stage 1

@@ -207,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
     print(
         f"upscaled {done}/{done + len(bad)} inputs into {args.output} in {secs:.1f} s: "
         f"{done / secs:.2f} images/s, {megapixels / secs:.2f} output MP/s"
+        + (f", {gen.precision} ({gen.precision_why})" if hasattr(gen, "precision") else ", onnxruntime")
         + (f"; {len(bad)} failed (named above)" if bad else "")
     )
     return 1 if bad else 0
@@ -236,7 +237,7 @@ def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
         if is_onnx:
             raise SRLabError(f"--weights {args.weights}: an ONNX file runs with --backend onnxruntime, not torch")
         return load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
-    if args.precision != "fp32":
+    if args.precision not in ("fp32", "auto"):  # auto: onnxruntime's CPU provider computes in fp32
         raise SRLabError(
             "--precision applies to --backend torch; for half precision on onnxruntime export one with "
             "python -m srlab.export WEIGHTS -o DIR --onnx --fp16 and pass DIR/generator.onnx as --weights"
@@ -269,7 +270,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4")
     p.add_argument("--alpha", choices=("bicubic", "net"), default="bicubic", help="how alpha is upscaled")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="auto (default): bf16 where the device computes it natively, else fp32")
     p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
                    help=f"refuse inputs with more pixels (w*h) than N (default {DEFAULT_MAX_IMAGE_PIXELS}, "
                         "as training); raise it only for files you trust")

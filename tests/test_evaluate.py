@@ -57,10 +57,15 @@ def test_models_and_matlab_resize(tmp_path, bench):
     save_ckpt(tmp_path / "last.ckpt")
     out = tmp_path / "matlab"
     weights = f"weights=[{tmp_path / 'last.ckpt'},{tmp_path / 'last.ckpt'}]"
-    main([f"benchmarks=[{bench / 'HR'}]", weights, "labels=[one,two]", f"out={out}", "lpips=false", "resize=matlab"])
+    main([f"benchmarks=[{bench / 'HR'}]", weights, "labels=[one,two]", f"out={out}", "lpips=false", "resize=matlab",
+          "precision=auto"])
     rows = read_csv(out / "results.csv")
     assert [r["method"] for r in rows] == ["bicubic (matlab)", "one", "two"] and rows[0]["benchmark"] == "Tiny"
     assert rows[1]["psnr_y"] == rows[2]["psnr_y"] and math.isfinite(float(rows[1]["psnr_y"]))
+    # the precision auto resolved to is reported in both the table's protocol line and results.json
+    used = json.loads((out / "results.json").read_text())["precision"]
+    assert used.split()[0] in ("fp32", "bf16") and "(auto: " in used
+    assert f"Generators ran in {used}." in (out / "results.md").read_text()
     assert (out / "figures" / "Tiny_a.png").is_file()
 
 

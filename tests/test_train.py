@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from srlab.config import model_names
 from srlab.errors import ConfigError
@@ -57,7 +57,9 @@ def test_nonpositive_lr_is_rejected(smoke_cfg):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    # PYTHONPATH: the srlab of this checkout, not whichever one pip installed
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -70,6 +72,9 @@ def test_cli_smoke_run_from_subprocess(tmp_path):
     assert len(runs) == 1
     assert (runs[0] / ".hydra" / "config.yaml").is_file()
     assert (runs[0] / "checkpoints" / "last.ckpt").is_file()
+    # trainer.precision=auto (the default) is resolved, logged, and saved as resolved in the run's config
+    saved = OmegaConf.load(runs[0] / ".hydra" / "config.yaml").trainer.precision
+    assert saved in ("32-true", "bf16-mixed") and f"trainer.precision=auto -> {saved}" in result.stdout + result.stderr
 
 
 @pytest.mark.slow

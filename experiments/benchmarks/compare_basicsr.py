@@ -52,6 +52,7 @@ from srlab.inference import SRGenerator, to_device, upscale_array  # noqa: E402
 from srlab.train import build_model  # noqa: E402
 
 CPU = torch.device("cpu")
+PRECISION_TRAIN = {"auto": "auto", "fp32": "32-true", "bf16": "bf16-mixed"}  # --precision -> trainer.precision
 
 
 def basicsr_esrgan(srlab_module) -> object:
@@ -92,10 +93,10 @@ def basicsr_esrgan(srlab_module) -> object:
     return model
 
 
-def compare_train(quick: bool) -> list[str]:
+def compare_train(quick: bool, precision: str) -> list[str]:
     """Blocks of steps of srlab (denormals flushed, as srlab.train does) and BasicSR without / with the flush."""
     quiet_lightning()
-    cfg = compose_config("esrgan", CPU)
+    cfg = compose_config("esrgan", CPU, [f"trainer.precision={PRECISION_TRAIN[precision]}"])
     L.seed_everything(0, verbose=False)
     module = build_model(cfg)
     bsr = basicsr_esrgan(module)
@@ -119,7 +120,7 @@ def compare_train(quick: bool) -> list[str]:
     s, b, bf = (median(times[k]) for k in kinds)
     return [
         f"ESRGAN train step, batch 4, LQ 32 -> HQ 128, same nets, VGG19 random; {len(times['srlab'])} timed "
-        "steps each, blocks alternating.", "",
+        f"steps each, blocks alternating; srlab in {cfg.trainer.precision}, BasicSR in fp32 (its only mode).", "",
         "| implementation | s/step (min-max) | samples/s |", "|---|---:|---:|",
         f"| srlab `AdversarialModule` in `Trainer.fit` (denormals flushed, as `srlab.train`) | {s:.2f} "
         f"({spread(times['srlab'])}) | {4 / s:.3f} |",
@@ -164,10 +165,11 @@ def _srlab_backends(gen: SRGenerator) -> dict[str, object]:
     return out
 
 
-def compare_infer(quick: bool, size: int, tile: int, tile_pad: int) -> list[str]:
-    gen = to_device(rrdbnet_x4(CPU, "fp32"), CPU)  # as srlab.upscale loads a generator
-    upsampler = realesrganer(gen, tile, tile_pad)
+def compare_infer(quick: bool, size: int, tile: int, tile_pad: int, precision: str) -> list[str]:
+    gen = rrdbnet_x4(CPU, "fp32")
+    upsampler = realesrganer(gen, tile, tile_pad)  # fp32 copies of the same weights
     srlab = _srlab_backends(gen)
+    to_device(gen, CPU, precision)  # in place, as srlab.upscale loads a generator (the torch backend)
     img = test_image(size, size)
     bgr = np.ascontiguousarray(img[..., ::-1])
     out: dict[str, np.ndarray] = {}
@@ -186,7 +188,8 @@ def compare_infer(quick: bool, size: int, tile: int, tile_pad: int) -> list[str]
     lines = [
         f"Tiled inference, RRDBNet x4 (23 blocks) with the same weights, {size}x{size} input, tile {tile}, "
         f"tile_pad {tile_pad}, Real-ESRGAN pre_pad 0 (its CLI default). onnxruntime runs the graph of "
-        "`srlab.export --onnx` through the same `upscale_array`.", "",
+        "`srlab.export --onnx` through the same `upscale_array`, in fp32 like Real-ESRGAN (half=False, its CPU "
+        f"mode); srlab torch in {gen.precision} ({gen.precision_why}).", "",
         "| implementation | s (min-max) | output MP/s | peak RSS growth GiB | vs Real-ESRGAN: speed-up | memory | "
         "largest difference /255 |", "|---|---:|---:|---:|---:|---:|---:|",
     ]  # fmt: skip
@@ -199,7 +202,7 @@ def compare_infer(quick: bool, size: int, tile: int, tile_pad: int) -> list[str]
     lines += [
         f"| Real-ESRGAN `RealESRGANer.enhance` | {r:.1f} ({spread(times['Real-ESRGAN'])}) | {mp / r:.4f} | "
         f"{gib(max(mem['Real-ESRGAN'])):.3f} | 1 | 1 | 0 |",
-        "", "Targets: speed-up >= 1.5x with the fastest backend, memory ratio <= 0.5, difference <= 1/255.",
+        "", "Targets: speed-up >= 1.5x with the fastest backend, memory ratio <= 0.5, difference <= 1/255 (fp32).",
     ]
     return lines + _memory_big_image()
 
@@ -239,6 +242,8 @@ def main() -> int:
     p.add_argument("--size", type=int, default=256, help="infer: input side (default 256)")
     p.add_argument("--tile", type=int, default=128, help="infer: tile size (default 128)")
     p.add_argument("--tile-pad", type=int, default=10, help="infer: tile pad (default 10, Real-ESRGAN's)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="srlab's side (auto: bf16 where the CPU computes it natively, as srlab's own default)")
     args = p.parse_args()
     from importlib.metadata import version
 
@@ -250,9 +255,9 @@ def main() -> int:
     for section in args.sections.split(","):
         block = ["", f"## {section}", ""]
         if section == "train":
-            block += compare_train(args.quick)
+            block += compare_train(args.quick, args.precision)
         else:
-            block += compare_infer(args.quick, args.size, args.tile, args.tile_pad)
+            block += compare_infer(args.quick, args.size, args.tile, args.tile_pad, args.precision)
         print("\n".join(block), flush=True)
         lines += block
     out = Path(__file__).resolve().parent / "results"

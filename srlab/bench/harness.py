@@ -111,7 +111,8 @@ def machine_lines(info: dict) -> list[str]:
                 f" / matmuls {'on' if info['tf32']['matmul'] else 'off'}")
     load = ", ".join(f"{x:.1f}" for x in info["load_average_at_start"] or [])
     return [
-        f"- CPU: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['cpu_capability']}",
+        f"- CPU: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), {info['cpu_capability']}, "
+        + (f"native bf16 ({info['cpu_bf16']})" if info.get("cpu_bf16") else "no native bf16 (no amx_bf16/avx512_bf16)"),
         f"- GPU: {gpu}; benchmark device: {info['device']}",
         f"- torch {info['torch']} ({info['torch_threads']} threads, {info['torch_interop_threads']} interop, "
         f"oneDNN {'on' if info['mkldnn'] else 'off'}, denormals flushed: {info.get('flush_denormal', False)}), "

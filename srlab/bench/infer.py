@@ -23,22 +23,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench.utils import PeakMemory, count_flops, gib, interleave, median, timed
 from srlab.config import model_net_config
-from srlab.inference import SRGenerator, build_net, upscale_array
+from srlab.inference import SRGenerator, build_net, to_device, upscale_array
 
 IMAGES = {"1000x1000": (1000, 1000), "4000x3000": (3000, 4000)}  # name -> (H, W)
 TILE_PAD = 16  # srlab.upscale's default
 
 
 def rrdbnet_x4(device: torch.device, variant: str = "fp32", num_block: int | None = None) -> SRGenerator:
-    """RRDBNet x4 as ``conf/model/esrgan.yaml`` builds it (seeded random weights), in ``fp32`` or ``bf16``."""
+    """RRDBNet x4 as ``conf/model/esrgan.yaml`` builds it (seeded random weights), in ``fp32`` or ``bf16``.
+
+    Put on ``device`` by :func:`srlab.inference.to_device`, as ``srlab.upscale`` loads a generator.
+    """
     cfg = model_net_config("esrgan")
     if num_block is not None:
         cfg["num_block"] = num_block
     torch.manual_seed(0)
     gen = SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False)
-    return gen.to(device, torch.bfloat16 if variant == "bf16" else torch.float32)
+    return to_device(gen, device, variant)
 
 
 class NearestStandIn(nn.Module):
@@ -83,15 +87,16 @@ def speed(device: torch.device, ceiling: dict | None, quick: bool, tile: int) ->
 
     Every image is cut into the same ``tile`` x ``tile`` tiles, so one per-pixel time serves both
     images; the extrapolation goes by padded pixels (the crop's tiles get context on their inner
-    sides only, the whole image's interior tiles on all four). bf16 is skipped where the measured
-    bf16 conv ceiling is under half the fp32 one (no native bf16 arithmetic: it would only be slower).
-    On a CPU ``upscale_array`` feeds every tile as channels_last (NCHW vs channels_last: section ``levers``).
+    sides only, the whole image's interior tiles on all four). bf16 runs where the device computes
+    it natively (the rule of ``--precision auto``), loaded as ``srlab.upscale`` loads it; elsewhere
+    its rows say why not. On a CPU ``upscale_array`` feeds every tile as channels_last (NCHW vs
+    channels_last: section ``levers``).
     """
     variants = ["fp32", "bf16"]
     rows, skipped = [], {}
-    if ceiling and ceiling["conv_ceiling_bf16_gflops"] < 0.5 * ceiling["conv_ceiling_gflops"]:
-        skipped["bf16"] = (f"not run: bf16 conv reaches {ceiling['conv_ceiling_bf16_gflops']:.1f} GFLOP/s here vs "
-                              f"{ceiling['conv_ceiling_gflops']:.1f} in fp32 (no native bf16 on this {device.type})")
+    reason = bf16_skip_reason(device, ceiling)
+    if reason:
+        skipped["bf16"] = reason
     gens = {v: rrdbnet_x4(device, v) for v in variants if v not in skipped}
     fpp = flops_per_pixel(gens["fp32"], device)
     if device.type == "cuda":  # fast enough to run the whole images
@@ -152,7 +157,8 @@ def memory(device: torch.device, quick: bool, variants: tuple[str, ...] = ("fp32
 def run(device: torch.device, ceiling: dict | None, quick: bool = False, tile: int | None = None) -> dict:
     """Tiled speed (bounded, extrapolated on a CPU) and the two parts of peak memory."""
     tile = tile or (512 if device.type == "cuda" else (64 if quick else 128))
-    return {"speed": speed(device, ceiling, quick, tile), "memory": memory(device, quick), "tile": tile}
+    variants = ("fp32",) if bf16_skip_reason(device, ceiling) else ("fp32", "bf16")
+    return {"speed": speed(device, ceiling, quick, tile), "memory": memory(device, quick, variants), "tile": tile}
 
 
 def table(result: dict) -> list[str]:

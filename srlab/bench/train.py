@@ -23,8 +23,10 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
+from srlab.precision import resolve_train_precision
 from srlab.train import build_model
 
 MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "swinir_light",
@@ -54,7 +56,10 @@ def compose_config(model: str, device: torch.device, extra: list[str] | None = N
         f"trainer={'gpu' if device.type == 'cuda' else 'cpu'}", "callbacks=none", f"paths.output_dir={out_dir}",
         "vgg_weights=random", *(extra or []),
     ]
-    return compose_train(overrides)
+    cfg = compose_train(overrides)
+    # trainer.precision=auto resolved as srlab.train resolves it (Lightning knows no "auto")
+    cfg.trainer.precision = resolve_train_precision(cfg.trainer.precision, device)[0]
+    return cfg
 
 
 class _Batches(Dataset):
@@ -129,9 +134,22 @@ def lightning_steps(cfg: DictConfig, model: L.LightningModule, n: int, device: t
     return timer.step_times(skip=1), timer.flops
 
 
+def precisions(device: torch.device, ceiling: dict | None, overrides) -> tuple[list[str], dict[str, str]]:
+    """The precisions to step every model in, and ``{precision: why not}`` for those left out.
+
+    ``--set trainer.precision=X`` runs X alone; otherwise 32-true, plus bf16-mixed where the device
+    computes bf16 natively (the rule of ``trainer.precision=auto``).
+    """
+    chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("trainer.precision=")]
+    if chosen:
+        return [resolve_train_precision(chosen[-1], device)[0]], {}
+    reason = bf16_skip_reason(device, ceiling)
+    return (["32-true"], {"bf16-mixed": reason}) if reason else (["32-true", "bf16-mixed"], {})
+
+
 def run(device: torch.device, ceiling: dict | None, quick: bool = False, models: tuple[str, ...] = MODELS,
         overrides: list[str] | tuple[str, ...] = ()) -> dict:
-    """Seconds per step, samples/s, FLOPs and fraction of the conv ceiling of every model.
+    """Seconds per step, samples/s, FLOPs and fraction of the conv ceiling of every model, in every precision.
 
     ``overrides`` (Hydra ``KEY=VALUE``) apply to every model, e.g. ``model.channels_last=true``.
     """
@@ -139,24 +157,27 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, models:
     rows = []
     # a GPU step is milliseconds: more of them cost nothing and steady the median
     n = (2 if quick else 4) * (3 if device.type == "cuda" else 1)
+    runs, skipped = precisions(device, ceiling, overrides)
+    others = [o for o in overrides if not o.startswith("trainer.precision=")]
     for name in models:
-        cfg = compose_config(name, device, list(overrides))
-        L.seed_everything(0, verbose=False)
-        model = build_model(cfg)
-        times, flops = lightning_steps(cfg, model, n, device)
-        step = median(times)
-        rows.append({
-            "model": name, "generator": cfg.model.generator._target_.rsplit(".", 1)[-1],
-            "batch": int(cfg.data.batch_size), "precision": str(cfg.trainer.precision), "steps": len(times),
-            "s_per_step": step, "spread": spread(times), "samples_per_s": cfg.data.batch_size / step,
-            "gflop_per_step": flops / 1e9, "gflops": flops / step / 1e9,
-        })
-        if ceiling:
-            half = "16" in rows[-1]["precision"] and "32" not in rows[-1]["precision"]  # bf16 or fp16 mixed
-            key = "conv_ceiling_bf16_gflops" if half else "conv_ceiling_gflops"
-            rows[-1]["fraction_of_conv_ceiling"] = rows[-1]["gflops"] / ceiling[key]
-        del model
-    return {"rows": rows, "patch": PATCH, "vgg_weights": "random", "overrides": list(overrides)}
+        for precision in runs:
+            cfg = compose_config(name, device, [*others, f"trainer.precision={precision}"])
+            L.seed_everything(0, verbose=False)
+            model = build_model(cfg)
+            times, flops = lightning_steps(cfg, model, n, device)
+            step = median(times)
+            rows.append({
+                "model": name, "generator": cfg.model.generator._target_.rsplit(".", 1)[-1],
+                "batch": int(cfg.data.batch_size), "precision": precision, "steps": len(times),
+                "s_per_step": step, "spread": spread(times), "samples_per_s": cfg.data.batch_size / step,
+                "gflop_per_step": flops / 1e9, "gflops": flops / step / 1e9,
+            })
+            if ceiling:
+                half = "16" in precision and "32" not in precision  # bf16 or fp16 mixed
+                key = "conv_ceiling_bf16_gflops" if half else "conv_ceiling_gflops"
+                rows[-1]["fraction_of_conv_ceiling"] = rows[-1]["gflops"] / ceiling[key]
+            del model
+    return {"rows": rows, "patch": PATCH, "vgg_weights": "random", "overrides": list(overrides), "skipped": skipped}
 
 
 def table(result: dict) -> list[str]:
@@ -176,6 +197,7 @@ def table(result: dict) -> list[str]:
             f"| {r['model']} | {r['generator']} | {r['batch']} | {r['precision']} | {r['s_per_step']:.3f} "
             f"({r['spread']}) | {r['samples_per_s']:.2f} | {r['gflop_per_step']:.1f} | {r['gflops']:.1f} | {frac} |"
         )
+    lines += [f"\n{precision}: {why}." for precision, why in result.get("skipped", {}).items()]
     return lines
 
 

@@ -22,6 +22,8 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from srlab.precision import cpu_bf16_units
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -55,6 +57,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16": cpu_bf16_units(),  # native bf16 instructions (amx_bf16, avx512_bf16, arm bf16) or None
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "device": str(device),
         "torch": torch.__version__,

@@ -51,8 +51,9 @@ class SRModule(L.LightningModule):
         generator_init: weights to start the generator from (an srlab checkpoint or export, or
             published ESRGAN/Real-ESRGAN/BasicSR weights), e.g. ESRGAN's stage-1 RRDBNet.
         channels_last: keep every net and batch in channels_last (NHWC) memory format, the
-            layout GPU tensor cores work in; ``"auto"`` turns it on when training on a CUDA GPU
-            (measured faster there: experiments/benchmarks) and leaves it off on CPUs.
+            layout GPU tensor cores and oneDNN's bf16 kernels work in; ``"auto"`` turns it on when
+            training on a CUDA GPU (measured faster there: experiments/benchmarks) or in bf16 on
+            any device, and leaves it off for fp32 on CPUs.
     """
 
     def __init__(
@@ -96,7 +97,8 @@ class SRModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         # before the strategy moves the module and builds the optimizers; `.to` keeps the
         # Parameter objects, so optimizers and EMA still point at the same tensors
-        if self.channels_last == "auto" and self.trainer.strategy.root_device.type == "cuda":
+        on_gpu = self.trainer.strategy.root_device.type == "cuda"
+        if self.channels_last == "auto" and (on_gpu or "bf16" in str(self.trainer.precision)):
             self.memory_format = torch.channels_last
         if self.memory_format is torch.channels_last:
             self.to(memory_format=torch.channels_last)
