@@ -13,6 +13,9 @@ it); the median call is shown beside it.
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -48,8 +51,8 @@ def conv_cases(device: torch.device, batch: int, size: int = CONV_SIZE) -> dict[
     }
 
 
-def conv_times(device: torch.device, batch: int, size: int, reps: int,
-               names: tuple[str, ...] | None = None) -> dict[str, list[float]]:
+def conv_times(device: torch.device, batch: int, size: int, reps: int, names: tuple[str, ...] | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per forward of the :func:`conv_cases` cases (all, or ``names``) under ``inference_mode``, interleaved."""
 
     def forward(conv: nn.Module, x: torch.Tensor):
@@ -61,16 +64,24 @@ def conv_times(device: torch.device, batch: int, size: int, reps: int,
 
     cases = conv_cases(device, batch, size)
     return interleave({k: forward(*v) for k, v in cases.items() if names is None or k in names}, reps=reps,
-                      device=device)
+                      device=device, clock=clock)
 
 
 def bf16_slowdown(device: torch.device, size: int = 32, reps: int = 5) -> float:
     """How many times longer the bf16 conv takes than fp32, both channels_last (best calls; milliseconds unloaded).
 
     The probe behind the warning for bf16 forced where it is not native (:mod:`srlab.precision`):
-    the ceilings' conv on one image of ``size`` px.
+    the ceilings' conv on one image of ``size`` px, on one CPU thread timed by its own CPU time, so
+    that other processes on a busy machine cannot skew the ratio (their wall-clock ratios here
+    ranged from 0.8x to 60x within an hour under a load of 20 on 2 cores).
     """
-    times = conv_times(device, 1, size, reps, names=("fp32 channels_last", "bf16 channels_last"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = conv_times(device, 1, size, reps, names=("fp32 channels_last", "bf16 channels_last"),
+                           clock=time.thread_time if device.type == "cpu" else time.perf_counter)
+    finally:
+        torch.set_num_threads(threads)
     return min(times["bf16 channels_last"]) / min(times["fp32 channels_last"])
 
 

@@ -83,17 +83,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn: Callable[[], Any], device: torch.device) -> float:
-    """Seconds one call of ``fn`` takes, GPU work included."""
+def timed(fn: Callable[[], Any], device: torch.device, clock: Callable[[], float] = time.perf_counter) -> float:
+    """Seconds one call of ``fn`` takes on ``clock`` (wall clock by default), GPU work included."""
     sync(device)
-    start = time.perf_counter()
+    start = clock()
     fn()
     sync(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def interleave(fns: dict[str, Callable[[], Any]], reps: int, device: torch.device,
-               warmup: int = 1) -> dict[str, list[float]]:
+               warmup: int = 1, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Time every candidate ``reps`` times, alternating them and rotating the order each round.
 
     Args:
@@ -101,6 +101,8 @@ def interleave(fns: dict[str, Callable[[], Any]], reps: int, device: torch.devic
         reps: measured calls per candidate.
         device: for synchronisation.
         warmup: unmeasured calls per candidate first (lazy init, allocator, oneDNN primitive cache).
+        clock: wall clock by default; ``time.thread_time`` counts only this thread's CPU time, which
+            other processes' load cannot stretch (for one-thread CPU work).
     """
     names = list(fns)
     for _ in range(warmup):
@@ -109,7 +111,7 @@ def interleave(fns: dict[str, Callable[[], Any]], reps: int, device: torch.devic
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(reps):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            times[name].append(timed(fns[name], device))
+            times[name].append(timed(fns[name], device, clock))
     return times
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
+import torch
+
 from srlab.bench import harness as bench
 from srlab.bench import train as bench_train
+
+CPU = torch.device("cpu")
 
 
 def test_set_overrides_reach_the_train_section_and_its_table():
@@ -23,3 +29,27 @@ def test_unknown_lever_is_a_one_line_error_before_any_measurement(capsys):
 def test_unknown_model_is_rejected(capsys):
     assert bench.main(["--sections", "train", "--models", "esrgan,nope", "--no-write"]) == 2
     assert "no such conf/model" in capsys.readouterr().err
+
+
+def test_interleave_times_on_the_clock_it_is_given():
+    from srlab.bench.utils import interleave
+
+    ticks = iter(range(100))
+    times = interleave({"a": lambda: None, "b": lambda: None}, reps=2, device=CPU, warmup=0,
+                       clock=lambda: 10.0 * next(ticks))
+    assert times == {"a": [10.0, 10.0], "b": [10.0, 10.0]}  # each call reads the fake clock twice
+
+
+def test_bf16_probe_runs_on_one_thread_and_gives_the_threads_back(monkeypatch):
+    from srlab.bench import ceilings
+
+    seen = {}
+
+    def fake_times(device, batch, size, reps, names=None, clock=None):
+        seen.update(threads=torch.get_num_threads(), clock=clock)
+        return {"fp32 channels_last": [2.0, 1.0], "bf16 channels_last": [9.0, 8.0]}
+
+    monkeypatch.setattr(ceilings, "conv_times", fake_times)
+    before = torch.get_num_threads()
+    assert ceilings.bf16_slowdown(CPU) == 8.0  # best against best
+    assert seen == {"threads": 1, "clock": time.thread_time} and torch.get_num_threads() == before
