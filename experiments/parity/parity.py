@@ -128,7 +128,7 @@ def prepare(args) -> None:
     for src, out, extra in ((args.sunhays, "pairs", ["--subimage-size", "480", "--subimage-step", "240"]),
                             (DATASETS / "Set5" / "HR", "val", [])):
         if not (args.work / out / "HQ").is_dir():
-            sh([sys.executable, "-m", "srlab.prepare", src, "-o", args.work / out, "--blur-radius", "0", *extra])
+            sh([sys.executable, "-m", "srlab.prepare", src, "-o", args.work / out, "--blur-radius", "0", "--bicubic", "pil", *extra])
 
 
 def load_avg() -> float:
