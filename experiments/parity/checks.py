@@ -1,4 +1,4 @@
-"""Measure where srlab's and BasicSR 1.4.2's training recipes could differ: net, init, data, augmentation.
+"""Measure where srlab's and BasicSR 1.4.2's training recipes could differ: net, init, data, augmentation, step.
 
 Run with the BasicSR virtualenv's interpreter (it sees srlab through the repository root):
 
@@ -30,6 +30,8 @@ from basicsr.data.transforms import augment as basic_augment  # noqa: E402
 from srlab.data import transforms as T  # noqa: E402
 from srlab.data.datasets import PairedFolderDataset  # noqa: E402
 from srlab.nets.rrdbnet import RRDBNet  # noqa: E402
+
+from lockstep import lockstep  # noqa: E402 - beside this file, needs the alias above
 
 NET = {"num_feat": 32, "num_block": 2, "num_grow_ch": 16}
 DRAWS = 80_000
@@ -116,7 +118,8 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path("/tmp/srlab_parity"))
     args = p.parse_args()
     text = "\n".join(["# Recipe checks (written by checks.py)", "", "## Net and initialization", "", *nets(), "",
-                      "## Data", "", *data(args.work), "", "## Augmentation", "", *augmentation(), ""])
+                      "## Data", "", *data(args.work), "", "## Augmentation", "", *augmentation(), "",
+                      "## Training step (lockstep.py)", "", *lockstep(args.work), ""])
     (HERE / "checks.md").write_text(text)
     print(text)
 
