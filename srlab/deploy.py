@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from srlab.errors import SRLabError
-from srlab.weights.files import META_NET_CONFIG
+from srlab.weights.files import META_CARD, META_NET_CONFIG, card_from_json
 
 EXTRA = "pip install 'srlab[deploy]'"
 OPSET = 17
@@ -60,7 +60,7 @@ def export_onnx(gen: nn.Module, path: str | Path, fp16: bool = False) -> Path:
 
     Uses TorchScript tracing (``dynamo=False``): it exports every srlab net, SwinIR included, in
     well under a minute, where the dynamo exporter fails on SwinIR's shifted windows. The scale,
-    net config and precision go into the model's metadata.
+    net config, precision and model card go into the model's metadata.
 
     Args:
         gen: the generator, fp32, eval mode; ``gen.scale`` and ``gen.net_config`` are recorded.
@@ -82,6 +82,8 @@ def export_onnx(gen: nn.Module, path: str | Path, fp16: bool = False) -> Path:
     model = onnx.load(str(path))
     meta = {META_SCALE: str(gen.scale), META_NET_CONFIG: json.dumps(getattr(gen, "net_config", {}) or {}),
             META_PRECISION: "fp16" if fp16 else "fp32"}  # fmt: skip
+    if getattr(gen, "card", None) is not None:
+        meta[META_CARD] = json.dumps(gen.card)
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
@@ -100,7 +102,7 @@ def check_parity(gen: nn.Module, onnx_path: str | Path, image: np.ndarray) -> fl
 
 
 class OnnxGenerator(nn.Module):
-    """An ONNX file behind the interface of ``SRGenerator``: ``scale``, ``net_config``, ``forward``.
+    """An ONNX file behind the interface of ``SRGenerator``: ``scale``, ``net_config``, ``card``, ``forward``.
 
     It has no parameters; ``srlab.inference.upscale_array`` then feeds it float32 CPU tensors, so
     tiling, naming, alpha and 16-bit handling are the torch backend's.
@@ -134,6 +136,7 @@ class OnnxGenerator(nn.Module):
         self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
         meta = self.session.get_modelmeta().custom_metadata_map
         self.net_config = json.loads(meta.get(META_NET_CONFIG, "{}") or "{}")
+        self.card = card_from_json(meta.get(META_CARD), str(path))
         self.scale = int(meta[META_SCALE]) if META_SCALE in meta else self._probe_scale(path)
 
     def _probe_scale(self, path: Path) -> int:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from srlab.card import summary as card_summary
 from srlab.config import CONFIG_DIR
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.data.resize import resize_uint8
@@ -63,7 +64,7 @@ def method_labels(weights: list[str], labels: list[str]) -> list[str]:
 
 
 def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
-    """Load every ``weights`` file as a generator of ``cfg.scale``."""
+    """Load every ``weights`` file (or shipped model's name) as a generator of ``cfg.scale``; print its card line."""
     weights = [str(w) for w in _as_list(cfg.weights)]
     # model=NAME: its generator node is the architecture of weights that carry no config of their own
     model = OmegaConf.to_container(cfg.model.generator, resolve=True) if cfg.get("model") else None
@@ -72,6 +73,7 @@ def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
         gen = load_generator(path, model=model, device=cfg.device, precision=cfg.precision)
         if gen.scale != cfg.scale:
             raise SRLabError(f"weights={path}: a x{gen.scale} generator, but scale={cfg.scale}; set scale={gen.scale}")
+        print(f"model {label}: {card_summary(gen.card)}")  # what each model was trained for, before its numbers
         methods.append((label, gen))
     return methods
 
@@ -224,6 +226,7 @@ def run(cfg: DictConfig) -> list[dict]:
     text = results_markdown(summary, cfg, _command(), lpips_note, precision)
     report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True), "lpips": lpips_note or "ok",
               "precision": precision or None,
+              "models": {label: gen.card for label, gen in methods},
               "results": [{k: _json_value(v) for k, v in r.items()} for r in summary]}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "results.md").write_text(text)

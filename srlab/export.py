@@ -1,23 +1,31 @@
 """Export a generator for other tools: ``python -m srlab.export WEIGHTS_OR_CKPT -o OUT_DIR [--onnx [--fp16]]``.
 
 Writes ``generator.safetensors`` (the EMA weights when the checkpoint has them, else the trained
-ones; the net config and input normalization in its header), ``generator.pth`` in BasicSR's layout
-(``{"params": ..., "params_ema": ...}``, which BasicSR and Real-ESRGAN load, EMA preferred) and
-``generator.json``, the generator's Hydra config (``hydra.utils.instantiate`` builds the net from
-it). The input is a ``.ckpt`` of ``srlab.train`` or any weights file ``srlab.upscale`` reads
-(published layouts are recognised, ``--model`` names one). ``--onnx`` adds ``generator.onnx``
-(dynamic batch, height and width; ``--fp16`` for half precision) and checks it at once against
-PyTorch with onnxruntime on a real photograph, failing above ``srlab.deploy.TOLERANCE``.
+ones; the net config, input normalization and model card in its header), ``generator.pth`` in
+BasicSR's layout (``{"params": ..., "params_ema": ...}``, which BasicSR and Real-ESRGAN load, EMA
+preferred; config and card under ``srlab``), ``generator.json``, the generator's Hydra config
+(``hydra.utils.instantiate`` builds the net from it), and ``generator.card.json``, the model card
+(:mod:`srlab.card`, when the source has one). The input is a ``.ckpt`` of ``srlab.train`` or any
+weights file ``srlab.upscale`` reads (published layouts are recognised, ``--model`` names one).
+``--onnx`` adds ``generator.onnx`` (dynamic batch, height and width; ``--fp16`` for half precision;
+the card in its metadata) and checks it at once against PyTorch with onnxruntime on a real
+photograph, failing above ``srlab.deploy.TOLERANCE``.
 ``srlab.upscale --weights OUT_DIR/generator.safetensors`` (or ``generator.onnx``) and
 ``srlab.evaluate`` read them back.
+
+``--to-zoo NAME`` ships the generator inside srlab instead (:mod:`srlab.zoo`):
+``srlab/zoo/NAME.safetensors`` and ``NAME.card.json``, the card completed with the benchmark rows of
+``--benchmarks results.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -26,9 +34,29 @@ from safetensors.torch import save_file
 from srlab.data.images import load_rgb
 from srlab.data.samples import skimage_data_dir
 from srlab.deploy import EXTRA, TOLERANCE, check_parity, export_onnx, require
+from srlab import zoo
+from srlab.card import benchmark_rows, summary
 from srlab.errors import SRLabError, user_errors
 from srlab.inference import build_net, load_generator
-from srlab.weights import export_metadata, load_generator_weights, safe_torch_load, stored_net_config
+from srlab.weights import card_path, export_metadata, load_generator_weights, safe_torch_load, stored_net_config
+
+_ZOO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+ZOO_MAX_MB = 5  # what a model shipped inside the package may weigh (issue 11)
+
+
+class Generator(NamedTuple):
+    """A generator read for export: its weights, config, input scaling and model card."""
+
+    params: dict[str, torch.Tensor]
+    params_ema: dict[str, torch.Tensor]
+    net_config: dict
+    normalized: bool
+    card: dict | None
+
+    @property
+    def chosen(self) -> dict[str, torch.Tensor]:
+        """The weights to ship: EMA when trained with it."""
+        return self.params_ema or self.params
 
 
 def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:
@@ -37,21 +65,59 @@ def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:
     return {k[n:]: v.detach().cpu().contiguous().clone() for k, v in state_dict.items() if k.startswith(prefix)}
 
 
-def _checkpoint_weights(obj: object, ckpt: Path) -> tuple[dict, dict, dict, bool] | None:
-    """(net_config, params, params_ema, normalized) of an srlab.train checkpoint, else None."""
+def _checkpoint_weights(obj: object, ckpt: Path) -> Generator | None:
+    """The generator of an srlab.train checkpoint, else None."""
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict):
         return None
-    net_config, normalized = stored_net_config(obj, str(ckpt))
+    net_config, normalized, card = stored_net_config(obj, str(ckpt))
     if not isinstance(net_config, dict) or "_target_" not in net_config:
         return None
     params = _prefixed(obj["state_dict"], "generator.")
     if not params:
         raise SRLabError(f"{ckpt}: its state_dict has no 'generator.' weights")
-    return dict(net_config), params, _prefixed(obj["state_dict"], "generator_ema."), normalized
+    return Generator(params, _prefixed(obj["state_dict"], "generator_ema."), dict(net_config), normalized, card)
+
+
+def read_generator(source: str | Path, model: str | None = None) -> Generator:
+    """The generator of a ``.ckpt`` of ``srlab.train`` or of any weights file ``load_generator`` reads.
+
+    Args:
+        source: the file.
+        model: ``conf/model`` name for weights that carry no config (default: detected).
+    """
+    source = Path(source).expanduser()
+    obj = safe_torch_load(source) if source.suffix != ".safetensors" else None
+    found = _checkpoint_weights(obj, source) if obj is not None else None
+    if found:
+        # build and load now, so a broken checkpoint fails here and not in someone else's tool
+        net = build_net(found.net_config, str(source))
+        load_generator_weights(net, found.chosen, strict=True)
+        if found.card is None:  # saved before srlab wrote cards: rebuilt from the run's folder, when it is there
+            from srlab.runs.card import card_from_run
+
+            found = found._replace(card=card_from_run(source, obj, net))
+        return found
+    gen = load_generator(source, model=model)
+    return Generator(_prefixed(gen.net.state_dict(), ""), {}, dict(gen.net_config), gen.normalized_input, gen.card)
+
+
+def write_safetensors(path: Path, gen: Generator) -> None:
+    """The chosen weights with net config, input scaling and card in the header."""
+    header, _ = export_metadata(gen.net_config, gen.normalized, gen.card)
+    save_file(gen.chosen, str(path), metadata={**header, "format": "pt"})
+
+
+def write_card(weights: Path, card: dict | None) -> Path | None:
+    """``<stem>.card.json`` beside ``weights`` (None, and nothing written, without a card)."""
+    if card is None:
+        return None
+    path = card_path(weights)
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path
 
 
 def export_generator(source: str | Path, out_dir: str | Path, model: str | None = None) -> dict[str, Path]:
-    """Write a generator as safetensors, BasicSR .pth and json.
+    """Write a generator as safetensors, BasicSR .pth, json and its card.
 
     Args:
         source: a ``.ckpt`` written by ``srlab.train`` (``state_dict`` with ``generator.``/
@@ -61,28 +127,48 @@ def export_generator(source: str | Path, out_dir: str | Path, model: str | None 
         model: ``conf/model`` name for weights that carry no config (default: detected).
 
     Returns:
-        the written paths by kind: ``safetensors``, ``pth``, ``json``.
+        the written paths by kind: ``safetensors``, ``pth``, ``json``, and ``card`` when the source has one.
     """
-    source = Path(source).expanduser()
-    found = _checkpoint_weights(safe_torch_load(source), source) if source.suffix != ".safetensors" else None
-    if found:
-        net_config, params, params_ema, normalized = found
-        # build and load now, so a broken checkpoint fails here and not in someone else's tool
-        load_generator_weights(build_net(net_config, str(source)), params_ema or params, strict=True)
-    else:
-        gen = load_generator(source, model=model)
-        net_config, normalized = dict(gen.net_config), gen.normalized_input
-        params, params_ema = _prefixed(gen.net.state_dict(), ""), {}
-    chosen = params_ema or params
-
+    gen = read_generator(source, model)
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: out_dir / f"generator.{k}" for k in ("safetensors", "pth", "json")}
-    header, pth_meta = export_metadata(net_config, normalized)
-    save_file(chosen, str(paths["safetensors"]), metadata={**header, "format": "pt"})
-    basicsr = {"params": params, **({"params_ema": params_ema} if params_ema else {}), **pth_meta}
+    write_safetensors(paths["safetensors"], gen)
+    _, pth_meta = export_metadata(gen.net_config, gen.normalized, gen.card)
+    basicsr = {"params": gen.params, **({"params_ema": gen.params_ema} if gen.params_ema else {}), **pth_meta}
     torch.save(basicsr, paths["pth"])
-    paths["json"].write_text(json.dumps(net_config, indent=2) + "\n")
+    paths["json"].write_text(json.dumps(gen.net_config, indent=2) + "\n")
+    card = write_card(paths["safetensors"], gen.card)
+    return {**paths, "card": card} if card else paths
+
+
+def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method: str | None = None,
+               default: bool = False) -> dict[str, Path]:
+    """Ship a generator as ``srlab/zoo/NAME.safetensors`` + ``NAME.card.json``.
+
+    Args:
+        source: a ``.ckpt`` of ``srlab.train`` or an export of it (it must carry a model card).
+        name: the shipped model's name (``--weights NAME``).
+        benchmarks: ``results.json`` files of ``srlab.evaluate`` (e.g. ``resize=pil`` and
+            ``resize=matlab``) whose rows go into the card.
+        method: the model's label in those files, when they measured several.
+        default: make it the model ``upscale`` uses without ``--weights``.
+    """
+    if not _ZOO_NAME.fullmatch(name):
+        raise SRLabError(f"--to-zoo {name!r}: use letters, digits, '_', '.', '-' (at most 64), e.g. srvgg_bicubic_x4")
+    gen = read_generator(source)
+    if gen.card is None:
+        raise SRLabError(f"{source}: has no model card (written before srlab wrote cards); a shipped model must "
+                         "say what it was trained for: retrain, or export it with -o instead")
+    rows = [row for file in benchmarks for row in benchmark_rows(file, method)]
+    gen = gen._replace(card={**gen.card, "benchmarks": rows})
+    zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
+    weights = zoo.path_of(name)
+    write_safetensors(weights, gen)
+    paths = {"safetensors": weights, "card": write_card(weights, gen.card)}
+    if default:
+        paths["default"] = zoo.ZOO_DIR / zoo.DEFAULT_FILE
+        paths["default"].write_text(name + "\n")
     return paths
 
 
@@ -127,12 +213,23 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry; one-line ``error:`` and exit 2 on user errors."""
     p = argparse.ArgumentParser(prog="python -m srlab.export", description=__doc__.splitlines()[0])
     p.add_argument("weights", help="checkpoint of srlab.train, or any weights file srlab.upscale reads")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("-o", "--output", help="output folder")
+    p.add_argument("--to-zoo", metavar="NAME", help="ship it inside srlab as NAME (srlab/zoo/) instead of -o")
+    p.add_argument("--benchmarks", nargs="+", default=[], metavar="RESULTS_JSON",
+                   help="with --to-zoo: results.json files of srlab.evaluate whose rows go into the card")
+    p.add_argument("--method", help="with --benchmarks: the model's label there, when they measured several")
+    p.add_argument("--default", action="store_true", help="with --to-zoo: upscale uses it when no --weights is given")
     p.add_argument("--model", help="conf/model name for weights without a config (default: detected)")
     p.add_argument("--onnx", action="store_true", help=f"also write generator.onnx, checked by onnxruntime ({EXTRA})")
     p.add_argument("--fp16", action="store_true", help="half-precision ONNX (with --onnx)")
     p.add_argument("--check-image", help="photo for the ONNX parity check (default: scikit-image's astronaut)")
     args = p.parse_args(argv)
+    if bool(args.output) == bool(args.to_zoo):
+        p.error("give either -o OUT_DIR or --to-zoo NAME")
+    if not args.to_zoo and (args.benchmarks or args.default or args.method):
+        p.error("--benchmarks, --method and --default go with --to-zoo")
+    if args.to_zoo:
+        return _to_zoo(args)
     if args.fp16 and not args.onnx:
         raise SRLabError("--fp16 applies to the ONNX graph; add --onnx")
     if args.onnx:
@@ -143,7 +240,23 @@ def main(argv: list[str] | None = None) -> int:
         paths["onnx"], _ = export_and_check_onnx(paths["safetensors"], out, args.fp16, args.check_image)
     for path in paths.values():
         print(f"wrote {path}")
+    print(f"card: {summary(json.loads(paths['card'].read_text()) if 'card' in paths else None)}")
     print(f"use: python -m srlab.upscale IMAGES -o OUT --weights {paths.get('onnx', paths['safetensors'])}")
+    return 0
+
+
+def _to_zoo(args: argparse.Namespace) -> int:
+    if args.onnx or args.model:
+        raise SRLabError("--to-zoo ships a checkpoint or export with its card as .safetensors; drop --onnx/--model")
+    paths = add_to_zoo(args.weights, args.to_zoo, args.benchmarks, args.method, args.default)
+    for path in paths.values():
+        print(f"wrote {path}")
+    print(f"card: {summary(json.loads(paths['card'].read_text()))}")
+    size_mb = paths["safetensors"].stat().st_size / 2**20
+    print(f"shipped {args.to_zoo} ({size_mb:.2f} MB); check: python -m srlab.upscale --list-models")
+    if size_mb > ZOO_MAX_MB:
+        print(f"warning: {size_mb:.1f} MB is over the {ZOO_MAX_MB} MB a model shipped in the package should weigh "
+              "(every install downloads it)", file=sys.stderr)
     return 0
 
 

@@ -24,6 +24,7 @@ from srlab.errors import SRLabError
 from srlab.precision import INFER_DTYPES, resolve_infer_precision, warn_if_emulated
 from srlab.weights import load_generator_weights, read_weights
 from srlab.weights.detect import detect_architecture
+from srlab.zoo import resolve_weights
 
 PRECISIONS = INFER_DTYPES  # fp32, bf16, fp16 (and "auto", resolved per device by srlab.precision)
 
@@ -36,9 +37,12 @@ class SRGenerator(nn.Module):
         scale: its upscaling factor.
         net_config: the Hydra config it was built from (kept for export and reports).
         normalized_input: it was trained on ImageNet-normalized batches (``data.normalize``).
+        card: its model card (:mod:`srlab.card`), None for weights that carry none.
     """
 
-    def __init__(self, net: nn.Module, scale: int, net_config: dict, normalized_input: bool = False) -> None:
+    def __init__(
+        self, net: nn.Module, scale: int, net_config: dict, normalized_input: bool = False, card: dict | None = None
+    ) -> None:
         super().__init__()
         self.net = net
         self.scale = int(scale)
@@ -46,6 +50,7 @@ class SRGenerator(nn.Module):
         self.normalized_input = bool(normalized_input)
         self.precision, self.precision_why = "fp32", "as built"  # set by to_device
         self.autocast_dtype: torch.dtype | None = None  # bf16/fp16: set by to_device
+        self.card = card
 
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
         if self.autocast_dtype is None:
@@ -75,7 +80,7 @@ def build_net(net_config: dict, origin: str) -> nn.Module:
 
 
 def load_generator(
-    weights: str | Path,
+    weights: str | Path | None,
     model: str | dict | None = None,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
@@ -83,18 +88,17 @@ def load_generator(
     """Build the generator that ``weights`` belongs to and load them (eval mode, on ``device``).
 
     Args:
-        weights: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, or published
-            BasicSR/Real-ESRGAN/ESRGAN/SwinIR ``.pth`` weights.
+        weights: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, published
+            BasicSR/Real-ESRGAN/ESRGAN/SwinIR ``.pth`` weights, a shipped model's name
+            (:mod:`srlab.zoo`), or None for the default shipped model.
         model: ``conf/model`` name (or a generator Hydra config dict), used only when the file
             carries no net config of its own; without one the architecture is detected from the
             weights (``srlab.weights.detect``).
         device: torch device.
         precision: ``fp32``, ``bf16``, ``fp16``, or ``auto`` (bf16 where ``device`` computes it natively).
     """
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise SRLabError(f"weights={path}: no such file")
-    obj, (net_config, normalized) = read_weights(path)
+    path = resolve_weights(weights)
+    obj, (net_config, normalized, card) = read_weights(path)
     if net_config is not None:
         origin = str(path)
     elif isinstance(model, dict):
@@ -114,7 +118,7 @@ def load_generator(
         detail = str(exc).removeprefix("state dict: ")
         raise SRLabError(f"weights={path}: {detail}{_detected_hint(obj)}") from None
     scale = getattr(net, "scale", None)
-    gen = SRGenerator(net, scale if isinstance(scale, int) else _probe_scale(net), net_config, normalized)
+    gen = SRGenerator(net, scale if isinstance(scale, int) else _probe_scale(net), net_config, normalized, card)
     return to_device(gen.eval().requires_grad_(False), device, precision)
 
 

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 from srlab.config import CONFIG_DIR  # noqa: E402
 from srlab.errors import ConfigError, SRLabError, user_errors  # noqa: E402
 from srlab.precision import settle_trainer_precision  # noqa: E402
+from srlab.runs.card import ModelCard  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402
 from srlab.runs.wandb_setup import log_config  # noqa: E402
@@ -65,7 +66,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningDataModule, L.LightningModule, L.
         cfg.trainer,
         "trainer",
         strategy=_strategy(cfg, model),
-        callbacks=_instantiate_group(cfg.get("callbacks"), "callbacks"),
+        # not optional: every checkpoint says what its weights were trained for
+        callbacks=[*_instantiate_group(cfg.get("callbacks"), "callbacks"), ModelCard(cfg)],
         logger=_instantiate_group(cfg.get("logger"), "logger"),
     )
     log_config(cfg, trainer.loggers)  # W&B run config = the resolved Hydra config

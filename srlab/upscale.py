@@ -43,6 +43,7 @@ from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count,
 from srlab.progress import TileProgress
 from srlab.upscale_output import EXTS, output_ext
 from srlab.upscale_page import ComparePage
+from srlab.zoo import default_name, listing, model_notes, resolve_weights
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
@@ -152,6 +153,9 @@ def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
 def run(args: argparse.Namespace) -> int:
     """Upscale every input; returns the exit code (0 all written, 1 some failed)."""
+    if args.list_models:
+        print("\n".join(listing()))
+        return 0
     previous = get_max_image_pixels()
     set_max_image_pixels(args.max_image_pixels)
     try:  # the limit is process-wide: leave it as found for in-process callers (tests, notebooks)
@@ -170,7 +174,14 @@ def _run(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file there, a symlink loop, no permission
         raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
+    label = args.weights or f"{default_name()} (the default shipped model)"
+    args.weights = str(resolve_weights(args.weights))  # a shipped model's name or none: its file
     gen = open_generator(args)
+    # what the model is for, before it surprises: one card line, and a warning for blur-trained models
+    card_line, warning = model_notes(label, getattr(gen, "card", None), gen.scale)
+    print(card_line)
+    if warning:
+        print(warning, file=sys.stderr)
     inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
@@ -251,9 +262,11 @@ def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srlab.upscale", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--weights", required=True, help=".ckpt, exported .safetensors/.pth/.onnx, or published weights")
+    p.add_argument("inputs", nargs="*", help="image files, folders or glob patterns")
+    p.add_argument("-o", "--output", type=Path, help="output folder (created)")
+    p.add_argument("--weights", help="a shipped model's name (--list-models), .ckpt, exported .safetensors/.pth/.onnx, "
+                                     "or published weights (default: the default shipped model)")
+    p.add_argument("--list-models", action="store_true", help="list the shipped models and exit")
     p.add_argument(
         "--model", help="conf/model name for weights without a config (default: detected from the weights)"
     )
@@ -279,6 +292,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="also write OUT/index.html: a before/after slider per image (bicubic vs the model)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    if not args.list_models and (not args.inputs or args.output is None):
+        p.error("give input images and -o OUTPUT (or --list-models)")
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
         p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
     if args.quality is not None and not 1 <= args.quality <= 100:

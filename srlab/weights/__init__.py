@@ -1,7 +1,7 @@
 """Every weights file srlab reads, in one place: nothing else opens a checkpoint or a weights file.
 
-- :mod:`srlab.weights.files`: safe loading (nothing can run code) and the generator config that
-  srlab records in its checkpoints and exports.
+- :mod:`srlab.weights.files`: safe loading (nothing can run code) and what srlab records in its
+  checkpoints and exports: the generator config and the model card.
 - :mod:`srlab.weights.generator`: generator weights in srlab, BasicSR, Real-ESRGAN and original
   ESRGAN layouts, loaded into a net with one-line errors.
 - :mod:`srlab.weights.discriminator`: discriminator weights (Real-ESRGAN's U-Net netD, srlab checkpoints).
@@ -11,9 +11,12 @@
 from srlab.weights.discriminator import load_discriminator_weights
 from srlab.weights.files import (
     StoredNet,
+    card_path,
     export_metadata,
+    read_card,
     read_tensors,
     read_weights,
+    record_card,
     record_net_config,
     safe_torch_load,
     stored_net_config,
@@ -23,13 +26,16 @@ from srlab.weights.generator import LoadResult, convert_old_esrgan, extract_gene
 __all__ = [
     "LoadResult",
     "StoredNet",
+    "card_path",
     "convert_old_esrgan",
     "export_metadata",
     "extract_generator_state_dict",
     "load_discriminator_weights",
     "load_generator_weights",
+    "read_card",
     "read_tensors",
     "read_weights",
+    "record_card",
     "record_net_config",
     "safe_torch_load",
     "stored_net_config",

@@ -1,0 +1,135 @@
+"""Model cards: what a generator was trained for, read back and told to the user.
+
+A model only suits inputs degraded the way its training data were: a net trained to undo bicubic
++ blur over-sharpens a photo that was never blurred. The card says so. It is a small JSON-able
+dict that ``srlab.train`` writes into every checkpoint (:mod:`srlab.runs.card`) and ``srlab.export``
+copies into every export; :func:`srlab.weights.read_card` reads it from any of them. Here:
+:func:`summary`, the one line ``upscale`` and ``evaluate`` print, and the benchmark rows a shipped
+model's card carries (:func:`benchmark_rows` from an ``srlab.evaluate`` ``results.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from srlab.errors import SRLabError
+
+CARD_VERSION = 1
+UNKNOWN = "unknown training data (no model card)"
+
+
+def blur_radius(card: dict | None) -> float:
+    """The Gaussian blur radius of the training LQ (0 when none or unknown)."""
+    settings = ((card or {}).get("degradation") or {}).get("settings") or {}
+    if settings.get("kind", "bicubic") != "bicubic":
+        return 0.0
+    try:
+        return float(settings.get("blur_radius") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def suits_sharp_inputs(card: dict | None) -> bool:
+    """Trained on unblurred bicubic LQ or on real-world degradations: the model for ordinary photos."""
+    settings = ((card or {}).get("degradation") or {}).get("settings") or {}
+    return bool(settings) and settings.get("kind", "bicubic") in ("bicubic", "realesrgan") and blur_radius(card) == 0
+
+
+def describe_degradation(card: dict | None) -> str:
+    """``bicubic + blur 1.5 (report)``, ``bicubic (matlab)``, ``real-world degradations (realesrgan)`` ..."""
+    deg = (card or {}).get("degradation") or {}
+    settings = deg.get("settings")
+    if not settings:
+        return "given LQ images (unknown degradation)" if deg.get("lq") == "given pairs" else "unknown degradation"
+    kind = settings.get("kind", "bicubic")
+    if kind == "realesrgan":
+        text = "real-world degradations (Real-ESRGAN's blur, noise, JPEG)"
+    elif kind != "bicubic":
+        text = f"{settings.get('preset') or kind} degradation"
+    else:
+        resize = settings.get("resize") or settings.get("bicubic") or "pil"
+        radius = blur_radius(card)
+        text = "bicubic" + (f" ({resize})" if resize != "pil" else "") + (f" + blur {radius:g}" if radius else "")
+        report = radius == 1.5 and resize == "pil" and settings.get("order", "resize_then_blur") == "resize_then_blur"
+        text += " (report)" if report else ""
+    if deg.get("lq") == "prepared by srlab.prepare":
+        text += ", prepared pairs"
+    return text
+
+
+def _human(n: int | None) -> str:
+    if not n:
+        return "?"
+    return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
+
+
+def describe_validation(card: dict) -> str:
+    val = card.get("validation") or {}
+    if val.get("best") is None:
+        return "no validation score"
+    unit = " dB" if "psnr" in str(val.get("monitor", "")) else ""
+    return f"best {val.get('monitor')} {val['best']:.2f}{unit}"
+
+
+def summary(card: dict | None) -> str:
+    """One line: ``quickstart x4 (RRDBNet, 71.2k params), trained for bicubic + blur 1.5 (report) on samples
+    (8 images), best val/psnr 23.17 dB``; the ``UNKNOWN`` line for weights without a card."""
+    if not card:
+        return UNKNOWN
+    gen, data = card.get("generator") or {}, card.get("data") or {}
+    images = data.get("source_images") or data.get("images")
+    where = f" on {data.get('folder')}" + (f" ({images} images)" if images else "") if data.get("folder") else ""
+    net = f"{gen.get('class', '?')}, {_human(gen.get('params'))} params"
+    return (f"{card.get('name', 'model')} x{card.get('scale', '?')} ({net}), trained for {describe_degradation(card)}"
+            f"{where}, {describe_validation(card)}")
+
+
+def benchmark_lines(card: dict | None) -> list[str]:
+    """One line per benchmark row of a shipped model's card.
+
+    E.g. ``Set5, LR by matlab bicubic: 30.12 dB / 0.8512 (Y), bicubic 28.42 dB``.
+    """
+    lines = []
+    for row in (card or {}).get("benchmarks") or []:
+        blur = f" + blur {row['blur_radius']:g}" if row.get("degradation") == "blur" else ""
+        lr = f"{row.get('resize')} bicubic{blur}"
+        bicubic = f", bicubic {row['bicubic_psnr_y']:.2f} dB" if row.get("bicubic_psnr_y") is not None else ""
+        lines.append(f"{row['benchmark']}, LR by {lr}: {row['psnr_y']:.2f} dB / {row['ssim_y']:.4f} (Y){bicubic}")
+    return lines
+
+
+def benchmark_rows(results_json: str | Path, method: str | None = None) -> list[dict]:
+    """The rows of one model from an ``srlab.evaluate`` ``results.json`` (with each set's bicubic row).
+
+    Args:
+        results_json: ``OUT/results.json`` of ``python -m srlab.evaluate``.
+        method: its label for the model; may be left out when the file measured a single model.
+
+    Raises:
+        SRLabError: unreadable file, or no/several models and ``method`` does not pick one.
+    """
+    path = Path(results_json)
+    try:
+        report = json.loads(path.read_text())
+        rows, config = report["results"], report.get("config") or {}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SRLabError(f"{path}: not a results.json of srlab.evaluate ({exc})") from None
+    methods = list(dict.fromkeys(r["method"] for r in rows if not str(r["method"]).startswith("bicubic")))
+    if method is None and len(methods) != 1:
+        raise SRLabError(f"{path}: measures {len(methods)} models ({', '.join(methods) or 'none'}); "
+                         "name one with --method")
+    method = method or methods[0]
+    if method not in methods:
+        raise SRLabError(f"--method {method}: not in {path} (models: {', '.join(methods) or 'none'})")
+    bicubic = {r["benchmark"]: r for r in rows if str(r["method"]).startswith("bicubic")}
+    out = []
+    for r in rows:
+        if r["method"] == method:
+            ref = bicubic.get(r["benchmark"], {})
+            out.append({"benchmark": r["benchmark"], "images": r.get("images"), "resize": config.get("resize"),
+                        "degradation": config.get("degradation"), "blur_radius": config.get("blur_radius"),
+                        "psnr_y": r["psnr_y"], "ssim_y": r["ssim_y"],
+                        "psnr_rgb": r.get("psnr_rgb"), "ssim_rgb": r.get("ssim_rgb"),
+                        "bicubic_psnr_y": ref.get("psnr_y"), "bicubic_ssim_y": ref.get("ssim_y")})
+    return out

@@ -1,0 +1,107 @@
+"""Models shipped inside srlab, found by listing this folder (no list to keep in step with it).
+
+A shipped model is ``srlab/zoo/NAME.safetensors`` (net config and model card in its header, see
+:mod:`srlab.card`) with ``NAME.card.json`` beside it for people to read. ``default.txt`` names the
+one ``upscale`` uses without ``--weights`` (with a single model, that model). Add one with
+``python -m srlab.export CKPT --to-zoo NAME --benchmarks results.json [--default]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from srlab.card import blur_radius, describe_degradation, suits_sharp_inputs, summary
+from srlab.errors import SRLabError
+
+ZOO_DIR = Path(__file__).resolve().parent  # tests point it at a temporary folder
+DEFAULT_FILE = "default.txt"
+SUFFIX = ".safetensors"
+
+
+def names() -> list[str]:
+    """Names of the shipped models, sorted."""
+    return sorted(p.name[: -len(SUFFIX)] for p in ZOO_DIR.glob(f"*{SUFFIX}") if p.is_file())
+
+
+def path_of(name: str) -> Path:
+    """The weights file of shipped model ``name`` (which need not exist yet)."""
+    return ZOO_DIR / f"{name}{SUFFIX}"
+
+
+def default_name() -> str | None:
+    """The model named in ``default.txt``, else the only shipped model, else None."""
+    known = names()
+    file = ZOO_DIR / DEFAULT_FILE
+    named = file.read_text().strip() if file.is_file() else ""
+    if named in known:
+        return named
+    return known[0] if len(known) == 1 else None
+
+
+def _known() -> str:
+    known = names()
+    return f"shipped models: {', '.join(known)}" if known else "this install ships no models"
+
+
+def resolve_weights(weights: str | Path | None) -> Path:
+    """The file a ``weights`` argument means: an existing path, a shipped model's name, or (None) the default.
+
+    Raises:
+        SRLabError: no such file or shipped model (the message lists the shipped names), or no
+            default model to use.
+    """
+    if weights is None or str(weights) == "":
+        name = default_name()
+        if name is None:
+            raise SRLabError(f"no weights given and no default shipped model ({_known()}); "
+                             "pass --weights FILE (a .ckpt of srlab.train, an srlab.export file or published weights)")
+        return path_of(name)
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return path
+    text = str(weights)
+    if text in names():
+        return path_of(text)
+    if "/" not in text and "\\" not in text:  # a bare word: meant as a shipped model's name
+        raise SRLabError(f"weights={text}: no such file and no shipped model of that name ({_known()})")
+    raise SRLabError(f"weights={path}: no such file")
+
+
+def cards() -> dict[str, dict | None]:
+    """Each shipped model's card, by name."""
+    from srlab.weights import read_card
+
+    return {name: read_card(path_of(name)) for name in names()}
+
+
+def listing() -> list[str]:
+    """What ``upscale --list-models`` prints: a line per model (its card), then its benchmark rows."""
+    from srlab.card import benchmark_lines
+
+    found = cards()
+    if not found:
+        return [f"no shipped models in this install ({ZOO_DIR} holds none); use --weights FILE"]
+    default = default_name()
+    lines = [f"shipped models ({ZOO_DIR}); use one with --weights NAME:"]
+    for name, card in found.items():
+        lines.append(f"  {name}{' (default)' if name == default else ''}: {summary(card)}")
+        lines += [f"      {line}" for line in benchmark_lines(card)]
+    return lines
+
+
+def model_notes(label: str, card: dict | None, scale: int) -> tuple[str, str | None]:
+    """What ``upscale`` says about the model it uses: its card line, and a warning for blur-trained models.
+
+    A model trained to undo a blur sharpens every edge as if it were blurred: on an ordinary sharp
+    photo that is ringing. The warning names a shipped model of the same scale trained without blur
+    when there is one.
+    """
+    line, radius = f"model {label}: {summary(card)}", blur_radius(card)
+    if radius <= 0:
+        return line, None
+    better = [(n, c) for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)]
+    advice = (f"for sharp photos use --weights {better[0][0]} ({describe_degradation(better[0][1])})" if better
+              else "for sharp photos use a model trained without blur "
+                   "(python -m srlab.train data.degradation.blur_radius=0, or real-world degradations)")
+    return line, (f"warning: {label} was trained on blurred inputs (blur {radius:g}); on photos that were not "
+                  f"blurred it over-sharpens (ringing around edges); {advice}")

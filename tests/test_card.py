@@ -1,0 +1,172 @@
+"""Model cards: written by training, carried by checkpoints and exports, read back and shown to the user."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from importlib.metadata import version
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from PIL import Image
+from safetensors import safe_open
+
+from srlab.card import UNKNOWN, benchmark_lines, describe_degradation, summary
+from srlab.export import main as export_main
+from srlab.inference import load_generator
+from srlab.runs.card import make_card
+from srlab.train import run
+from srlab.upscale import main as upscale_main
+from srlab.weights import read_card
+from tests.conftest import TINY_NETS, compose_config, write_hydra_record
+from tests.test_inference import NET_CONFIG, rand_image, tiny_net
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A quickstart smoke run (tiny net): its checkpoints folder."""
+    out = tmp_path_factory.mktemp("card") / "run"
+    run(compose_config(out, ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"]]))
+    return out / "checkpoints"
+
+
+def test_checkpoint_card_says_what_the_run_trained_for(trained):
+    best = next(trained.glob("best-*.ckpt"))
+    obj = torch.load(best, weights_only=True)
+    card = read_card(best)
+    assert card["name"] == "quickstart" and card["scale"] == 4
+    net = instantiate(obj["hyper_parameters"]["net_config"])
+    assert card["generator"]["class"] == "RRDBNet"
+    assert card["generator"]["params"] == sum(p.numel() for p in net.parameters())
+    assert card["degradation"]["settings"]["blur_radius"] == 1.5
+    assert card["data"] == {"source": "samples", "folder": "samples", "train_images": 6, "val_images": 2, "images": 8}
+    # the best value is the one the best checkpoint was chosen by
+    [state] = [s for k, s in obj["callbacks"].items() if k.startswith("AtomicCheckpoint") and s.get("monitor")]
+    assert card["validation"]["monitor"] == "val/psnr"
+    assert card["validation"]["best"] == pytest.approx(float(state["best_model_score"]), abs=1e-4)
+    assert card["trained"]["batches"] == 2 and card["srlab"]["version"] == version("srlab")
+    # never a machine path: the data folder by name only
+    text = json.dumps(card)
+    assert os.environ["SRLAB_DATA_DIR"] not in text and str(trained.parent) not in text
+    assert read_card(trained / "last.ckpt")["validation"]["best"] == card["validation"]["best"]
+    assert summary(card).startswith("quickstart x4 (RRDBNet, ") and "trained for bicubic + blur 1.5 (report) on " \
+        "samples (8 images), best val/psnr " in summary(card)
+
+
+def test_exports_carry_the_card(trained, tmp_path, capsys):
+    ckpt = trained / "last.ckpt"
+    assert export_main([str(ckpt), "-o", str(tmp_path / "exp")]) == 0
+    card = read_card(ckpt)
+    exp = tmp_path / "exp"
+    with safe_open(str(exp / "generator.safetensors"), framework="pt") as f:
+        assert json.loads(f.metadata()["srlab_card"]) == card
+    pth = torch.load(exp / "generator.pth", weights_only=True)
+    assert json.loads(pth["srlab"]["card_json"]) == card
+    assert json.loads((exp / "generator.card.json").read_text()) == card
+    for name in ("generator.safetensors", "generator.pth"):
+        assert read_card(exp / name) == card and load_generator(exp / name).card == card
+    assert f"card: {summary(card)}" in capsys.readouterr().out
+
+
+def test_onnx_export_carries_the_card(trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from srlab.deploy import OnnxGenerator
+
+    assert export_main([str(trained / "last.ckpt"), "-o", str(tmp_path / "exp"), "--onnx"]) == 0
+    card = read_card(trained / "last.ckpt")
+    assert OnnxGenerator(tmp_path / "exp" / "generator.onnx").card == card
+    Image.fromarray(rand_image(8, 8)).save(tmp_path / "a.png")
+    onnx = tmp_path / "exp" / "generator.onnx"
+    capsys.readouterr()
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(onnx), "-q"]) == 0
+    assert f"model {onnx}: {summary(card)}" in capsys.readouterr().out
+
+
+def test_upscale_prints_the_card_and_warns_about_blur(trained, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("srlab.zoo.ZOO_DIR", tmp_path / "empty_zoo")
+    Image.fromarray(rand_image(8, 8)).save(tmp_path / "a.png")
+    assert export_main([str(trained / "last.ckpt"), "-o", str(tmp_path / "exp")]) == 0
+    capsys.readouterr()
+    for weights in (trained / "last.ckpt", tmp_path / "exp" / "generator.safetensors"):
+        args = [str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(weights), "-q"]
+        assert upscale_main(args) == 0
+        captured = capsys.readouterr()
+        assert f"model {weights}: {summary(read_card(trained / 'last.ckpt'))}" in captured.out.splitlines()
+        [warning] = captured.err.strip().splitlines()
+        assert warning.startswith("warning:") and "blurred inputs (blur 1.5)" in warning and "over-sharpens" in warning
+
+
+def test_checkpoint_from_before_cards_gets_one_from_its_run_folder(trained, tmp_path, capsys):
+    """A checkpoint saved before srlab wrote cards: export rebuilds the card from <run>/.hydra."""
+    run = tmp_path / "old_run"
+    (run / "checkpoints").mkdir(parents=True)
+    obj = torch.load(trained / "last.ckpt", weights_only=True)
+    card = obj["hyper_parameters"].pop("card")
+    torch.save(obj, run / "checkpoints" / "last.ckpt")
+    assert read_card(run / "checkpoints" / "last.ckpt") is None
+    cfg = compose_config(tmp_path / "cfg", ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"]])
+    write_hydra_record(run, [], mode="RUN", model="quickstart")
+    OmegaConf.save(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), run / ".hydra" / "config.yaml")
+    assert export_main([str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "exp")]) == 0
+    rebuilt = read_card(tmp_path / "exp" / "generator.safetensors")
+    for key in ("name", "scale", "generator", "degradation", "validation"):
+        assert rebuilt[key] == card[key], key
+    assert rebuilt["data"]["folder"] == "samples" and rebuilt["written"] == "from the run folder, at export"
+    # without the run folder: exported without a card, and said so
+    shutil.rmtree(run / ".hydra")
+    capsys.readouterr()
+    assert export_main([str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "exp2")]) == 0
+    assert f"card: {UNKNOWN}" in capsys.readouterr().out and not (tmp_path / "exp2" / "generator.card.json").exists()
+
+
+def test_basicsr_pth_without_card_says_unknown(tmp_path, capsys):
+    torch.save({"params_ema": tiny_net().state_dict()}, tmp_path / "published.pth")
+    Image.fromarray(rand_image(8, 8)).save(tmp_path / "a.png")
+    assert read_card(tmp_path / "published.pth") is None
+    (tmp_path / "published.json").write_text(json.dumps(NET_CONFIG))  # its architecture, as a user would give it
+    args = [str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(tmp_path / "published.pth"), "-q"]
+    assert upscale_main(args) == 0
+    captured = capsys.readouterr()
+    assert f"model {tmp_path / 'published.pth'}: {UNKNOWN}" in captured.out and "unknown training data" in UNKNOWN
+    assert "warning" not in captured.err
+    # a card written by hand beside published weights is read
+    (tmp_path / "published.card.json").write_text(json.dumps({"scale": 4, "name": "mine"}))
+    assert read_card(tmp_path / "published.pth")["name"] == "mine"
+
+
+def test_paired_data_card_reads_the_prepare_settings(tmp_path):
+    root = tmp_path / "machine" / "path" / "pairs_bicubic"
+    root.mkdir(parents=True)
+    settings = {"scale": 4, "blur_radius": 0.0, "order": "resize_then_blur", "bicubic": "matlab", "hq_scales": [1, 0.5]}
+    (root / "prepare_summary.json").write_text(json.dumps({"images_used": 80, "settings": settings}))
+    cfg = compose_config(tmp_path / "run", ["data=paired", f"data.root={root}", *TINY_NETS["quickstart"]])
+    card = make_card(cfg)
+    assert card["data"]["folder"] == "pairs_bicubic" and card["data"]["source_images"] == 80
+    assert card["degradation"]["lq"] == "prepared by srlab.prepare"
+    assert describe_degradation(card) == "bicubic (matlab), prepared pairs"
+    assert "machine" not in json.dumps(card)
+
+
+@pytest.mark.parametrize(("settings", "text"), [
+    ({"blur_radius": 1.5, "order": "resize_then_blur"}, "bicubic + blur 1.5 (report)"),
+    ({"kind": "bicubic", "blur_radius": 0, "resize": "matlab"}, "bicubic (matlab)"),
+    ({"kind": "bicubic", "blur_radius": 0.8, "order": "blur_then_resize"}, "bicubic + blur 0.8"),
+    ({"kind": "realesrgan", "sinc_prob": 0.1, "noise_range": [1, 30]}, "real-world degradations"),
+    (None, "unknown degradation"),
+])
+def test_degradation_descriptions(settings, text):
+    assert describe_degradation({"degradation": {"settings": settings}}).startswith(text)
+
+
+def test_benchmark_lines_say_how_the_lr_was_made():
+    rows = [{"benchmark": "Set5", "resize": "matlab", "degradation": "bicubic", "psnr_y": 30.123, "ssim_y": 0.86,
+             "bicubic_psnr_y": 28.42},
+            {"benchmark": "Set14", "resize": "pil", "degradation": "blur", "blur_radius": 1.5, "psnr_y": 22.34,
+             "ssim_y": 0.6}]
+    assert benchmark_lines({"benchmarks": rows}) == [
+        "Set5, LR by matlab bicubic: 30.12 dB / 0.8600 (Y), bicubic 28.42 dB",
+        "Set14, LR by pil bicubic + blur 1.5: 22.34 dB / 0.6000 (Y)",
+    ]

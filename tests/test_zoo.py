@@ -1,0 +1,128 @@
+"""Shipped models: export --to-zoo, the registry read from the folder, upscale/evaluate by name, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srlab import zoo
+from srlab.evaluate import main as evaluate_main
+from srlab.export import main as export_main
+from srlab.upscale import main as upscale_main
+from tests.test_evaluate import smooth_image
+from tests.test_inference import rand_image, save_ckpt
+
+
+def card(name: str, blur: float) -> dict:
+    return {"card_version": 1, "name": name, "scale": 4, "generator": {"class": "RRDBNet", "params": 14083},
+            "degradation": {"lq": "made on the fly", "settings": {"kind": "bicubic", "blur_radius": blur}},
+            "data": {"source": "hq_folder", "folder": "photos", "images": 3},
+            "validation": {"monitor": "val/psnr", "mode": "max", "best": 21.5}}
+
+
+def carded_ckpt(path: Path, card_: dict | None) -> Path:
+    save_ckpt(path)
+    obj = torch.load(path, weights_only=True)
+    if card_ is not None:
+        obj["hyper_parameters"]["card"] = card_
+    torch.save(obj, path)
+    return path
+
+
+@pytest.fixture
+def shelf(tmp_path, monkeypatch):
+    """An empty zoo folder the registry reads instead of srlab/zoo."""
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path / "zoo")
+    return tmp_path / "zoo"
+
+
+@pytest.fixture
+def results(tmp_path):
+    """results.json of a real srlab.evaluate run of the bicubic-trained checkpoint on a tiny Set5."""
+    hr = tmp_path / "Set5" / "HR"
+    hr.mkdir(parents=True)
+    for i in range(2):
+        Image.fromarray(smooth_image(32, 40, i)).save(hr / f"{i}.png")
+    ckpt = carded_ckpt(tmp_path / "sharp.ckpt", card("sharp", 0))
+    out = tmp_path / "eval"
+    evaluate_main([f"weights={ckpt}", f"benchmarks=[{tmp_path / 'Set5'}]", f"out={out}", "lpips=false",
+                   "figures.count=0"])
+    return out / "results.json"
+
+
+def test_to_zoo_then_upscale_and_evaluate_by_name(tmp_path, shelf, results, capsys):
+    ckpt = carded_ckpt(tmp_path / "sharp.ckpt", card("sharp", 0))
+    assert export_main([str(ckpt), "--to-zoo", "sharp_x4", "--benchmarks", str(results), "--default"]) == 0
+    assert sorted(p.name for p in shelf.iterdir()) == ["default.txt", "sharp_x4.card.json", "sharp_x4.safetensors"]
+    row = json.loads(results.read_text())["results"]
+    model_row = next(r for r in row if r["method"] == "sharp")
+    shipped = json.loads((shelf / "sharp_x4.card.json").read_text())
+    assert shipped["benchmarks"][0]["psnr_y"] == model_row["psnr_y"] and shipped["benchmarks"][0]["resize"] == "pil"
+    capsys.readouterr()
+
+    assert upscale_main(["--list-models"]) == 0
+    listing = capsys.readouterr().out
+    assert "sharp_x4 (default): sharp x4 (RRDBNet" in listing and "trained for bicubic on photos" in listing
+    assert f"Set5, LR by pil bicubic: {model_row['psnr_y']:.2f} dB / {model_row['ssim_y']:.4f} (Y), bicubic " in listing
+
+    # no --weights: the default shipped model, the same pixels as its checkpoint
+    Image.fromarray(rand_image(9, 7)).save(tmp_path / "a.png")
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "default"), "-q"]) == 0
+    assert "model sharp_x4 (the default shipped model): sharp x4" in capsys.readouterr().out
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "byname"), "--weights", "sharp_x4", "-q"]) == 0
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "ckpt"), "--weights", str(ckpt), "-q"]) == 0
+    images = [np.asarray(Image.open(tmp_path / d / "a.png")) for d in ("default", "byname", "ckpt")]
+    assert np.array_equal(images[0], images[2]) and np.array_equal(images[1], images[2])
+
+    # evaluate takes the name too, and measures what the checkpoint measured
+    capsys.readouterr()
+    evaluate_main(["weights=sharp_x4", f"benchmarks=[{tmp_path / 'Set5'}]", f"out={tmp_path / 'e2'}", "lpips=false",
+                   "figures.count=0"])
+    assert "model sharp_x4: sharp x4" in capsys.readouterr().out
+    again = json.loads((tmp_path / "e2" / "results.json").read_text())
+    assert next(r for r in again["results"] if r["method"] == "sharp_x4")["psnr_y"] == model_row["psnr_y"]
+    assert again["models"]["sharp_x4"]["benchmarks"]
+
+
+def test_blur_model_warning_names_the_shipped_sharp_model(tmp_path, shelf, capsys):
+    assert export_main([str(carded_ckpt(tmp_path / "s.ckpt", card("s", 0))), "--to-zoo", "sharp_x4"]) == 0
+    assert export_main([str(carded_ckpt(tmp_path / "b.ckpt", card("b", 1.5))), "--to-zoo", "blur_x4"]) == 0
+    Image.fromarray(rand_image(6, 6)).save(tmp_path / "a.png")
+    capsys.readouterr()
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "blur_x4", "-q"]) == 0
+    [warning] = capsys.readouterr().err.strip().splitlines()
+    assert "blurred inputs (blur 1.5)" in warning and "use --weights sharp_x4 (bicubic)" in warning
+    # two models, no default.txt: upscale without --weights says which names exist
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-q"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("error: no weights given") and "blur_x4, sharp_x4" in err
+
+
+def test_unknown_name_and_empty_zoo_are_one_line(tmp_path, shelf, capsys):
+    Image.fromarray(rand_image(6, 6)).save(tmp_path / "a.png")
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-q"]) == 2
+    assert upscale_main(["--list-models"]) == 0
+    out, err = capsys.readouterr()
+    assert "ships no models" in err and len(err.strip().splitlines()) == 1 and "no shipped models" in out
+    assert export_main([str(carded_ckpt(tmp_path / "s.ckpt", card("s", 0))), "--to-zoo", "sharp_x4"]) == 0
+    capsys.readouterr()
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "nosuch", "-q"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert err == "error: weights=nosuch: no such file and no shipped model of that name (shipped models: sharp_x4)"
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(["weights=nosuch", f"benchmarks=[{tmp_path}]", f"out={tmp_path / 'e'}"])
+    assert exc.value.code == 2 and "shipped models: sharp_x4" in capsys.readouterr().err
+
+
+def test_to_zoo_refuses_cardless_checkpoints_and_bad_names(tmp_path, shelf, capsys):
+    bare = carded_ckpt(tmp_path / "old.ckpt", None)
+    assert export_main([str(bare), "--to-zoo", "old"]) == 2
+    assert export_main([str(bare), "--to-zoo", "../escape"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "no model card" in err[0] and "--to-zoo '../escape'" in err[1]
+    assert not shelf.exists() or not any(shelf.iterdir())
