@@ -128,7 +128,8 @@ def benchmark_rows(results_json: str | Path, method: str | None = None) -> list[
         if r["method"] == method:
             ref = bicubic.get(r["benchmark"], {})
             out.append({"benchmark": r["benchmark"], "images": r.get("images"), "resize": config.get("resize"),
-                        "degradation": config.get("degradation"), "blur_radius": config.get("blur_radius"),
+                        "degradation": config.get("degradation"),
+                        "blur_radius": config.get("blur_radius") if config.get("degradation") == "blur" else 0,
                         "psnr_y": r["psnr_y"], "ssim_y": r["ssim_y"],
                         "psnr_rgb": r.get("psnr_rgb"), "ssim_rgb": r.get("ssim_rgb"),
                         "bicubic_psnr_y": ref.get("psnr_y"), "bicubic_ssim_y": ref.get("ssim_y")})

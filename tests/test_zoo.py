@@ -63,6 +63,7 @@ def test_to_zoo_then_upscale_and_evaluate_by_name(tmp_path, shelf, results, caps
     model_row = next(r for r in row if r["method"] == "sharp")
     shipped = json.loads((shelf / "sharp_x4.card.json").read_text())
     assert shipped["benchmarks"][0]["psnr_y"] == model_row["psnr_y"] and shipped["benchmarks"][0]["resize"] == "pil"
+    assert shipped["benchmarks"][0]["blur_radius"] == 0  # evaluate's blur_radius key only counts for degradation=blur
     capsys.readouterr()
 
     assert upscale_main(["--list-models"]) == 0
