@@ -44,7 +44,7 @@ def describe_degradation(card: dict | None) -> str:
         return "given LQ images (unknown degradation)" if deg.get("lq") == "given pairs" else "unknown degradation"
     kind = settings.get("kind", "bicubic")
     if kind == "realesrgan":
-        text = "real-world degradations (Real-ESRGAN's blur, noise, JPEG)"
+        text = f"real-world degradations ({_realesrgan(settings)})"
     elif kind != "bicubic":
         text = f"{settings.get('preset') or kind} degradation"
     else:
@@ -56,6 +56,26 @@ def describe_degradation(card: dict | None) -> str:
     if deg.get("lq") == "prepared by srlab.prepare":
         text += ", prepared pairs"
     return text
+
+
+def _span(settings: dict, key: str) -> str | None:
+    """``0.2-3`` for a ``[low, high]`` setting, ``0.2-3 then 0.2-1.5`` with its second stage (``key2``)."""
+    def text(value: object) -> str | None:
+        try:
+            low, high = value
+            return f"{low:g}-{high:g}"
+        except (TypeError, ValueError):
+            return None
+    first, second = text(settings.get(key)), text(settings.get(f"{key}2"))
+    return first if second in (None, first) else f"{first} then {second}"
+
+
+def _realesrgan(settings: dict) -> str:
+    """Real-ESRGAN's settings that say how hard its inputs were: blur, noise, JPEG of both stages."""
+    parts = [f"{label} {span}" for label, key in (("blur sigma", "blur_sigma"), ("noise", "noise_range"),
+                                                  ("JPEG quality", "jpeg_range")) if (span := _span(settings, key))]
+    parts += ["sharpened targets"] if settings.get("gt_usm") else []
+    return "Real-ESRGAN: " + ", ".join(parts) if parts else "Real-ESRGAN"
 
 
 def _human(n: int | None) -> str:
@@ -94,6 +114,8 @@ def benchmark_lines(card: dict | None) -> list[str]:
     for row in (card or {}).get("benchmarks") or []:
         blur = f" + blur {row['blur_radius']:g}" if row.get("degradation") == "blur" else ""
         lr = f"{row.get('resize')} bicubic{blur}"
+        if row.get("degradation") == "realesrgan":
+            lr = f"Real-ESRGAN's degradation (seed {row.get('seed')})"
         bicubic = f", bicubic {row['bicubic_psnr_y']:.2f} dB" if row.get("bicubic_psnr_y") is not None else ""
         lines.append(f"{row['benchmark']}, LR by {lr}: {row['psnr_y']:.2f} dB / {row['ssim_y']:.4f} (Y){bicubic}")
     return lines
@@ -130,6 +152,7 @@ def benchmark_rows(results_json: str | Path, method: str | None = None) -> list[
             out.append({"benchmark": r["benchmark"], "images": r.get("images"), "resize": config.get("resize"),
                         "degradation": config.get("degradation"),
                         "blur_radius": config.get("blur_radius") if config.get("degradation") == "blur" else 0,
+                        **({"seed": config.get("seed")} if config.get("degradation") == "realesrgan" else {}),
                         "psnr_y": r["psnr_y"], "ssim_y": r["ssim_y"],
                         "psnr_rgb": r.get("psnr_rgb"), "ssim_rgb": r.get("ssim_rgb"),
                         "bicubic_psnr_y": ref.get("psnr_y"), "bicubic_ssim_y": ref.get("ssim_y")})

@@ -143,7 +143,7 @@ def export_generator(source: str | Path, out_dir: str | Path, model: str | None 
 
 
 def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method: str | None = None,
-               default: bool = False) -> dict[str, Path]:
+               default: bool = False, about: str | None = None) -> dict[str, Path]:
     """Ship a generator as ``srlab/zoo/NAME.safetensors`` + ``NAME.card.json``.
 
     Args:
@@ -153,6 +153,8 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
             ``resize=matlab``) whose rows go into the card.
         method: the model's label in those files, when they measured several.
         default: make it the model ``upscale`` uses without ``--weights``.
+        about: a note for the card (the recipe, the commit it was trained at, where the study is),
+            most useful for a checkpoint whose card was rebuilt at export.
     """
     if not _ZOO_NAME.fullmatch(name):
         raise SRLabError(f"--to-zoo {name!r}: use letters, digits, '_', '.', '-' (at most 64), e.g. srvgg_bicubic_x4")
@@ -161,7 +163,7 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
         raise SRLabError(f"{source}: has no model card (written before srlab wrote cards); a shipped model must "
                          "say what it was trained for: retrain, or export it with -o instead")
     rows = [row for file in benchmarks for row in benchmark_rows(file, method)]
-    gen = gen._replace(card={**gen.card, "benchmarks": rows})
+    gen = gen._replace(card={**gen.card, "benchmarks": rows, **({"about": about} if about else {})})
     zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
     weights = zoo.path_of(name)
     write_safetensors(weights, gen)
@@ -219,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --to-zoo: results.json files of srlab.evaluate whose rows go into the card")
     p.add_argument("--method", help="with --benchmarks: the model's label there, when they measured several")
     p.add_argument("--default", action="store_true", help="with --to-zoo: upscale uses it when no --weights is given")
+    p.add_argument("--about", help="with --to-zoo: a note for the card (recipe, training commit, study)")
     p.add_argument("--model", help="conf/model name for weights without a config (default: detected)")
     p.add_argument("--onnx", action="store_true", help=f"also write generator.onnx, checked by onnxruntime ({EXTRA})")
     p.add_argument("--fp16", action="store_true", help="half-precision ONNX (with --onnx)")
@@ -226,8 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if bool(args.output) == bool(args.to_zoo):
         p.error("give either -o OUT_DIR or --to-zoo NAME")
-    if not args.to_zoo and (args.benchmarks or args.default or args.method):
-        p.error("--benchmarks, --method and --default go with --to-zoo")
+    if not args.to_zoo and (args.benchmarks or args.default or args.method or args.about):
+        p.error("--benchmarks, --method, --default and --about go with --to-zoo")
     if args.to_zoo:
         return _to_zoo(args)
     if args.fp16 and not args.onnx:
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 def _to_zoo(args: argparse.Namespace) -> int:
     if args.onnx or args.model:
         raise SRLabError("--to-zoo ships a checkpoint or export with its card as .safetensors; drop --onnx/--model")
-    paths = add_to_zoo(args.weights, args.to_zoo, args.benchmarks, args.method, args.default)
+    paths = add_to_zoo(args.weights, args.to_zoo, args.benchmarks, args.method, args.default, args.about)
     for path in paths.values():
         print(f"wrote {path}")
     print(f"card: {summary(json.loads(paths['card'].read_text()))}")

@@ -117,6 +117,10 @@ def load_generator(
     except SRLabError as exc:
         detail = str(exc).removeprefix("state dict: ")
         raise SRLabError(f"weights={path}: {detail}{_detected_hint(obj)}") from None
+    if card is None and path.suffix == ".ckpt":  # saved before srlab wrote cards: rebuilt from its run folder
+        from srlab.runs.card import card_from_run
+
+        card = card_from_run(path, obj, net)
     scale = getattr(net, "scale", None)
     gen = SRGenerator(net, scale if isinstance(scale, int) else _probe_scale(net), net_config, normalized, card)
     return to_device(gen.eval().requires_grad_(False), device, precision)

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,11 +18,11 @@ from safetensors import safe_open
 from srlab.card import UNKNOWN, benchmark_lines, describe_degradation, summary
 from srlab.export import main as export_main
 from srlab.inference import load_generator
-from srlab.runs.card import make_card
+from srlab.runs.card import REBUILT, make_card
 from srlab.train import run
 from srlab.upscale import main as upscale_main
 from srlab.weights import read_card
-from tests.conftest import TINY_NETS, compose_config, write_hydra_record
+from tests.conftest import TINY_NETS, compose_config
 from tests.test_inference import NET_CONFIG, rand_image, tiny_net
 
 
@@ -48,6 +49,8 @@ def test_checkpoint_card_says_what_the_run_trained_for(trained):
     assert card["validation"]["monitor"] == "val/psnr"
     assert card["validation"]["best"] == pytest.approx(float(state["best_model_score"]), abs=1e-4)
     assert card["trained"]["batches"] == 2 and card["srlab"]["version"] == version("srlab")
+    if (Path(__file__).resolve().parents[1] / ".git").exists():  # run from a checkout: its commit is known
+        assert card["srlab"]["commit"]
     # never a machine path: the data folder by name only
     text = json.dumps(card)
     assert os.environ["SRLAB_DATA_DIR"] not in text and str(trained.parent) not in text
@@ -108,13 +111,16 @@ def test_checkpoint_from_before_cards_gets_one_from_its_run_folder(trained, tmp_
     torch.save(obj, run / "checkpoints" / "last.ckpt")
     assert read_card(run / "checkpoints" / "last.ckpt") is None
     cfg = compose_config(tmp_path / "cfg", ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"]])
-    write_hydra_record(run, [], mode="RUN", model="quickstart")
+    (run / ".hydra").mkdir()  # what Hydra writes: the job's config, and its own (with the group choices)
     OmegaConf.save(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), run / ".hydra" / "config.yaml")
+    OmegaConf.save(OmegaConf.masked_copy(cfg, ["hydra"]), run / ".hydra" / "hydra.yaml")
     assert export_main([str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "exp")]) == 0
     rebuilt = read_card(tmp_path / "exp" / "generator.safetensors")
     for key in ("name", "scale", "generator", "degradation", "validation"):
         assert rebuilt[key] == card[key], key
-    assert rebuilt["data"]["folder"] == "samples" and rebuilt["written"] == "from the run folder, at export"
+    assert rebuilt["data"]["folder"] == "samples" and rebuilt["written"] == REBUILT
+    # upscale and evaluate read the old checkpoint itself the same way
+    assert load_generator(run / "checkpoints" / "last.ckpt").card == rebuilt
     # without the run folder: exported without a card, and said so
     shutil.rmtree(run / ".hydra")
     capsys.readouterr()
@@ -154,19 +160,38 @@ def test_paired_data_card_reads_the_prepare_settings(tmp_path):
     ({"blur_radius": 1.5, "order": "resize_then_blur"}, "bicubic + blur 1.5 (report)"),
     ({"kind": "bicubic", "blur_radius": 0, "resize": "matlab"}, "bicubic (matlab)"),
     ({"kind": "bicubic", "blur_radius": 0.8, "order": "blur_then_resize"}, "bicubic + blur 0.8"),
-    ({"kind": "realesrgan", "sinc_prob": 0.1, "noise_range": [1, 30]}, "real-world degradations"),
+    ({"kind": "realesrgan", "sinc_prob": 0.1, "noise_range": [1, 30], "noise_range2": [1, 25]},
+     "real-world degradations (Real-ESRGAN: noise 1-30 then 1-25)"),
     (None, "unknown degradation"),
 ])
 def test_degradation_descriptions(settings, text):
     assert describe_degradation({"degradation": {"settings": settings}}).startswith(text)
 
 
+@pytest.mark.parametrize(("overrides", "choices", "jpeg"), [
+    (["data.degradation=realesrgan"], {}, "30-95"),  # a preset named by value
+    (["data/degradation=realesrgan", "data.degradation.jpeg_range=[50,95]"], {"data/degradation": "realesrgan"},
+     "50-95 then 30-95"),  # the config group, with a key changed
+])
+def test_realesrgan_card_carries_its_settings(tmp_path, overrides, choices, jpeg):
+    """The card copies every key of the composed degradation (a user's change too) and names the hard ones."""
+    card = make_card(compose_config(tmp_path / "run", [*overrides, *TINY_NETS["quickstart"]]), choices=choices)
+    deg = card["degradation"]
+    assert deg["preset"] == "realesrgan" and deg["settings"]["kind"] == "realesrgan"
+    assert deg["settings"]["sinc_prob"] == 0.1 and deg["settings"]["resize_prob2"] == [0.3, 0.4, 0.3]
+    assert describe_degradation(card) == ("real-world degradations (Real-ESRGAN: blur sigma 0.2-3 then 0.2-1.5, "
+                                          f"noise 1-30 then 1-25, JPEG quality {jpeg}, sharpened targets)")
+
+
 def test_benchmark_lines_say_how_the_lr_was_made():
     rows = [{"benchmark": "Set5", "resize": "matlab", "degradation": "bicubic", "psnr_y": 30.123, "ssim_y": 0.86,
              "bicubic_psnr_y": 28.42},
             {"benchmark": "Set14", "resize": "pil", "degradation": "blur", "blur_radius": 1.5, "psnr_y": 22.34,
-             "ssim_y": 0.6}]
+             "ssim_y": 0.6},
+            {"benchmark": "Set5", "resize": "pil", "degradation": "realesrgan", "seed": 3, "psnr_y": 24.5,
+             "ssim_y": 0.7}]
     assert benchmark_lines({"benchmarks": rows}) == [
         "Set5, LR by matlab bicubic: 30.12 dB / 0.8600 (Y), bicubic 28.42 dB",
         "Set14, LR by pil bicubic + blur 1.5: 22.34 dB / 0.6000 (Y)",
+        "Set5, LR by Real-ESRGAN's degradation (seed 3): 24.50 dB / 0.7000 (Y)",
     ]

@@ -57,19 +57,23 @@ def results(tmp_path):
 
 def test_to_zoo_then_upscale_and_evaluate_by_name(tmp_path, shelf, results, capsys):
     ckpt = carded_ckpt(tmp_path / "sharp.ckpt", card("sharp", 0))
-    assert export_main([str(ckpt), "--to-zoo", "sharp_x4", "--benchmarks", str(results), "--default"]) == 0
+    about = "conf/experiment/x.yaml at abc1234"
+    assert export_main([str(ckpt), "--to-zoo", "sharp_x4", "--benchmarks", str(results), "--default",
+                        "--about", about]) == 0
     assert sorted(p.name for p in shelf.iterdir()) == ["default.txt", "sharp_x4.card.json", "sharp_x4.safetensors"]
     row = json.loads(results.read_text())["results"]
     model_row = next(r for r in row if r["method"] == "sharp")
     shipped = json.loads((shelf / "sharp_x4.card.json").read_text())
     assert shipped["benchmarks"][0]["psnr_y"] == model_row["psnr_y"] and shipped["benchmarks"][0]["resize"] == "pil"
     assert shipped["benchmarks"][0]["blur_radius"] == 0  # evaluate's blur_radius key only counts for degradation=blur
+    assert shipped["about"] == about
     capsys.readouterr()
 
     assert upscale_main(["--list-models"]) == 0
     listing = capsys.readouterr().out
     assert "sharp_x4 (default): sharp x4 (RRDBNet" in listing and "trained for bicubic on photos" in listing
     assert f"Set5, LR by pil bicubic: {model_row['psnr_y']:.2f} dB / {model_row['ssim_y']:.4f} (Y), bicubic " in listing
+    assert f"about: {about}" in listing
 
     # no --weights: the default shipped model, the same pixels as its checkpoint
     Image.fromarray(rand_image(9, 7)).save(tmp_path / "a.png")

@@ -26,7 +26,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
-from srlab.data.degradations import build_degradation, check_patch_sizes
+from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -141,8 +141,7 @@ class SRDataModule(L.LightningDataModule):
         set_max_image_pixels(self.hp["max_image_pixels"])
         hp = self.hp
         self.val_benchmarks = parse_val_sets(hp["val_sets"], hp["scale"], hp["max_image_pixels"])
-        default = "none" if hp["source"] == "paired" else "report"
-        self.degradation = build_degradation(default if hp["degradation"] is None else hp["degradation"], hp["scale"])
+        self.degradation = build_degradation(settings_of(hp["degradation"], hp["source"]), hp["scale"])
         if self.degradation is not None:
             self.batch_degradation = self.degradation.batch_degradation(normalized=hp["normalize"])
         if hp["source"] == "paired":

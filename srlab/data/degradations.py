@@ -183,6 +183,17 @@ class BicubicDegradation:
         return None  # nothing left to do on the device
 
 
+def settings_of(value: str | Mapping | None, source: str = "samples") -> dict:
+    """The settings a ``data.degradation`` value means: a preset name read, ``None`` the source's default.
+
+    ``None`` is srlab's older spelling: the given LQ images for ``paired``, the report's degradation
+    for every other source.
+    """
+    if value is None:
+        value = "none" if source == "paired" else "report"
+    return preset(value) if isinstance(value, str) else dict(value)
+
+
 def build_degradation(value: str | Mapping | None, scale: int):  # noqa: ANN201 - one of the kinds' classes
     """The degradation object of a ``data.degradation`` value.
 
@@ -199,9 +210,7 @@ def build_degradation(value: str | Mapping | None, scale: int):  # noqa: ANN201 
     Raises:
         ConfigError: unknown preset or kind, or a bad setting (named).
     """
-    if value is None:
-        value = "report"
-    cfg = preset(value) if isinstance(value, str) else dict(value)
+    cfg = settings_of(value)
     kind = cfg.get("kind", "bicubic")
     if kind == "none":
         return None

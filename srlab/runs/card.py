@@ -17,11 +17,14 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from srlab.card import CARD_VERSION
+from srlab.data.degradations import settings_of
 from srlab.weights import record_card, stored_net_config
 
 # where each data source keeps its images; only the folder's NAME goes into a card, never its path
 _FOLDER_KEYS = {"samples": ("samples_dir",), "hq_folder": ("train_dir",), "paired": ("root", "hq_dir")}
 # the prepare settings that describe how prepared LQ images were made (srlab.prepare's options)
+# a card rebuilt for a checkpoint saved before srlab wrote cards says so: its srlab version is the reader's
+REBUILT = "rebuilt from the run folder's .hydra/ (checkpoint saved before srlab wrote cards)"
 _PREPARE_KEYS = ("scale", "blur_radius", "order", "bicubic", "hq_scales", "augment_copies", "fixed_size")
 
 
@@ -76,12 +79,13 @@ def _data_folder(data: dict) -> Path | None:
 
 
 def _degradation(data: dict, preset: str | None) -> dict:
-    """What ``data.degradation`` holds (any keys: the card copies them), or the prepare settings of given pairs."""
-    settings = data.get("degradation")
-    settings = {"preset": settings} if isinstance(settings, str) else settings
+    """The settings ``data.degradation`` means (every key: the card copies them), or the prepare settings of given pairs."""
+    value = data.get("degradation")
+    settings = settings_of(value, data.get("source") or "samples")
+    preset = preset or (value if isinstance(value, str) else None)
     out = {"preset": preset, "lq": "made on the fly", "settings": settings}
-    if settings is None or settings.get("kind") == "none":  # LQ images are given (data=paired)
-        out["lq"] = "given pairs"
+    if settings.get("kind") == "none":  # LQ images are given (data=paired)
+        out.update(lq="given pairs", settings=None)
         folder = _data_folder(data)
         summary = _prepare_summary(folder, data.get("hq_dir"))
         if summary is not None:
@@ -128,7 +132,7 @@ def srlab_version() -> dict:
         v = version("srlab")
     except PackageNotFoundError:
         v = None
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]  # srlab/runs/card.py -> the checkout
     commit = None
     if (root / ".git").exists():  # an installed wheel has no checkout: the version is all there is
         try:
@@ -188,8 +192,8 @@ def card_from_run(ckpt: Path, checkpoint: dict, generator: Any = None) -> dict |
     """The card of a checkpoint saved before srlab wrote cards, rebuilt from its run folder; None if it has none.
 
     ``<run>/checkpoints/<file>.ckpt`` sits beside ``<run>/.hydra/config.yaml`` (the run's config) and
-    ``hydra.yaml`` (its group choices). Image counts are not known then; the srlab version is the
-    exporting one, and the card says so.
+    ``hydra.yaml`` (its group choices). Image counts and the training srlab version are not known
+    then, and the card says so (``written``). ``export`` and ``load_generator`` use it.
 
     Args:
         ckpt: the checkpoint file.
@@ -206,4 +210,5 @@ def card_from_run(ckpt: Path, checkpoint: dict, generator: Any = None) -> dict |
         card = make_card(cfg, generator, choices=choices)
     except Exception:  # noqa: BLE001 - a config this srlab cannot resolve: no card rather than a wrong one
         return None
-    return {**card, "validation": best_validation(checkpoint), "written": "from the run folder, at export"}
+    # the srlab that trained it is not recorded anywhere: None rather than the reading one's commit
+    return {**card, "validation": best_validation(checkpoint), "srlab": None, "written": REBUILT}

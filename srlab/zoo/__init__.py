@@ -86,6 +86,7 @@ def listing() -> list[str]:
     for name, card in found.items():
         lines.append(f"  {name}{' (default)' if name == default else ''}: {summary(card)}")
         lines += [f"      {line}" for line in benchmark_lines(card)]
+        lines += [f"      about: {card['about']}"] if (card or {}).get("about") else []
     return lines
 
 
