@@ -20,13 +20,14 @@ def test_installed_wheel_runs_the_smoke_training_from_another_folder(tmp_path, m
     src = tmp_path / "src"
     for name in ("srlab", "conf"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    # a tiny shipped model in the copy's zoo, as `srlab.export --to-zoo` writes it
+    # the checkout's shipped models, and a tiny one added to the copy's zoo as `srlab.export --to-zoo` writes it
     from srlab import zoo
     from srlab.export import main as export_main
     from tests.test_zoo import card, carded_ckpt
 
+    shipped, default = zoo.names(), zoo.default_name()
     monkeypatch.setattr(zoo, "ZOO_DIR", src / "srlab" / "zoo")
-    assert export_main([str(carded_ckpt(tmp_path / "m.ckpt", card("m", 0))), "--to-zoo", "tiny_x4", "--default"]) == 0
+    assert export_main([str(carded_ckpt(tmp_path / "m.ckpt", card("m", 0))), "--to-zoo", "tiny_x4"]) == 0
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy(REPO / name, src / name)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
@@ -37,6 +38,7 @@ def test_installed_wheel_runs_the_smoke_training_from_another_folder(tmp_path, m
     assert {"srlab/conf/train.yaml", "srlab/conf/model/esrgan.yaml", "srlab/conf/debug/smoke.yaml"} <= names
     assert not any(n.startswith("conf/") for n in names)  # nothing lands in site-packages/conf
     assert {"srlab/zoo/tiny_x4.safetensors", "srlab/zoo/tiny_x4.card.json", "srlab/zoo/default.txt"} <= names
+    assert {f"srlab/zoo/{n}{suffix}" for n in shipped for suffix in (".safetensors", ".card.json")} <= names
 
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "-q", "--target", str(site), str(wheel)], check=True,
@@ -53,4 +55,5 @@ def test_installed_wheel_runs_the_smoke_training_from_another_folder(tmp_path, m
     assert (elsewhere / "run" / "checkpoints" / "last.ckpt").is_file()
     listed = subprocess.run([sys.executable, "-m", "srlab.upscale", "--list-models"], cwd=elsewhere, env=env,
                             check=True, capture_output=True, text=True).stdout
-    assert "tiny_x4 (default): m x4" in listed
+    assert "  tiny_x4: m x4" in listed
+    assert default is None or f"  {default} (default): " in listed
