@@ -126,6 +126,11 @@ def test_checkpoint_from_before_cards_gets_one_from_its_run_folder(trained, tmp_
     capsys.readouterr()
     assert export_main([str(run / "checkpoints" / "last.ckpt"), "-o", str(tmp_path / "exp2")]) == 0
     assert f"card: {UNKNOWN}" in capsys.readouterr().out and not (tmp_path / "exp2" / "generator.card.json").exists()
+    assert read_card(tmp_path / "exp2" / "generator.pth") is None  # its BasicSR-layout .pth too: upscale says so
+    Image.fromarray(rand_image(8, 8)).save(tmp_path / "a.png")
+    pth = tmp_path / "exp2" / "generator.pth"
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--weights", str(pth), "-q"]) == 0
+    assert f"model {pth}: {UNKNOWN}" in capsys.readouterr().out
 
 
 def test_basicsr_pth_without_card_says_unknown(tmp_path, capsys):
