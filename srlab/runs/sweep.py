@@ -23,6 +23,8 @@ from srlab.runs.naming import MULTIRUN_YAML, name_of_run_dir, short_values, show
 log = logging.getLogger(__name__)
 METRICS_CSV = Path("csv") / "metrics.csv"
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# conf/train.yaml's `monitor` and the checkpoint callback's mode: what a run without a record was ranked by
+DEFAULT_MONITOR = ("val/psnr", "max")
 # summary columns: (title, key of summarize_run's dict, number format)
 SUMMARY_COLUMNS = [
     ("best val/psnr", "best_psnr", "{:.3f}"),
@@ -91,13 +93,34 @@ def val_set_names(frame) -> list[str]:
     return sorted({m[1] for c in frame.columns if (m := re.match(r"^val/([^/]+)/psnr_y(?:_epoch|_step)?$", c))})
 
 
+def monitor_of(run_dir: Path) -> tuple[str, str]:
+    """The metric the run picked its best checkpoint by and its mode: ``monitor`` and
+    ``callbacks.model_checkpoint.mode`` of ``.hydra/config.yaml`` (``val/psnr``, ``max`` where unset)."""
+    monitor, mode = DEFAULT_MONITOR
+    file = run_dir / HYDRA_CONFIG
+    if file.is_file():
+        cfg = OmegaConf.create(yaml.safe_load(file.read_text()) or {})
+        for key, default in (("monitor", monitor), ("callbacks.model_checkpoint.mode", mode)):
+            try:  # an interpolation that cannot resolve outside the run keeps the default
+                value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+            except Exception:
+                value = None
+            if key == "monitor":
+                monitor = str(value) if value else default
+            else:
+                mode = str(value) if value in ("max", "min") else default
+    return monitor, mode
+
+
 def summarize_run(run_dir: Path) -> dict[str, Any]:
-    """Best/last validation metrics and step count of one run, from its CSV log (NaN where missing)."""
+    """Best/last validation metrics, the best of its monitored metric and its step count, from its logs (NaN where missing)."""
     from srlab.runs.plots import read_metrics
 
     nan = float("nan")
     row: dict[str, Any] = {key: nan for _, key, _ in SUMMARY_COLUMNS}
-    row.update(dir=shown_path(run_dir), overrides=" ".join(read_overrides(run_dir)), status="no metrics")
+    monitor, mode = monitor_of(run_dir)
+    row.update(dir=shown_path(run_dir), overrides=" ".join(read_overrides(run_dir)), status="no metrics",
+               monitor=monitor, mode=mode, best_monitor=nan)
     metrics_file = run_dir / METRICS_CSV
     if not metrics_file.is_file() or metrics_file.stat().st_size == 0:
         return row
@@ -116,7 +139,10 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         row["psnr_bicubic"] = float(bicubic.iloc[-1])
     if "step" in frame.columns and frame["step"].notna().any():
         row["steps"] = float(frame["step"].max())
-    row["status"] = "ok" if not math.isnan(row["best_psnr"]) else "no validation"
+    monitored = _column(frame, monitor)
+    if monitored is not None:
+        row["best_monitor"] = float(monitored.max() if mode == "max" else monitored.min())
+    row["status"] = "ok" if not math.isnan(row["best_monitor"]) else "no validation"
     return row
 
 
@@ -134,8 +160,33 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
 
 
+def _rank_key(row: dict[str, Any]) -> tuple[bool, float]:
+    """Sort key: best monitored value first (the lowest for a ``min`` monitor), jobs without one last."""
+    value = row["best_monitor"]
+    if math.isnan(value):
+        return True, 0.0
+    return False, -value if row["mode"] == "max" else value
+
+
+def _monitor_columns(rows: list[dict[str, Any]]) -> tuple[str, list[tuple[str, str, str]]]:
+    """How the summary names its ranking metric, and the columns it adds to show it.
+
+    One ``monitor`` shared by the jobs that logged: ranked by it, with its own column unless the
+    table has it already (``best val/psnr``); monitors that differ: each job's, in two columns.
+    """
+    monitors = list(dict.fromkeys(r["monitor"] for r in rows if r["status"] != "no metrics")) or [DEFAULT_MONITOR[0]]
+    if len(monitors) > 1:
+        return "each job's `monitor`", [("monitor", "monitor", "{}"), ("best monitored", "best_monitor", "{:.4g}")]
+    title = f"best {monitors[0]}"
+    if any(title == t for t, _, _ in SUMMARY_COLUMNS):
+        return f"`{monitors[0]}`", []
+    return f"`{monitors[0]}`", [(title, "best_monitor", "{:.4f}")]
+
+
 def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
-    """Write ``summary.csv`` and ``summary.md`` (one row per job, best val/psnr first) into ``sweep_dir``.
+    """Write ``summary.csv`` and ``summary.md`` into ``sweep_dir``: one row per job, ranked by the
+    metric the jobs monitored (top-level ``monitor``: ``val/psnr``, or e.g. ``val/Set5/psnr_y`` for a
+    run validated only on ``data.val_sets``), best first.
 
     Jobs are shown by their run name (the overrides the sweep varies), folders relative to the
     current folder.
@@ -149,21 +200,24 @@ def write_summary(sweep_dir: str | Path) -> tuple[Path, Path]:
         row["job"] = str(run_dir.relative_to(sweep_dir)) if run_dir != sweep_dir else run_dir.name
         row["run"] = name_of_run_dir(run_dir) or "-"  # a job that died before Hydra wrote .hydra/
         rows.append(row)
-    rows.sort(key=lambda r: (math.isnan(r["best_psnr"]), -r["best_psnr"] if not math.isnan(r["best_psnr"]) else 0))
-    columns = ["job", "run", "overrides", *[key for _, key, _ in SUMMARY_COLUMNS], "status", "dir"]
+    rows.sort(key=_rank_key)
+    ranked_by, extra = _monitor_columns(rows)
+    shown = [*extra, *SUMMARY_COLUMNS]
     csv_path = sweep_dir / "summary.csv"
-    pd.DataFrame(rows, columns=columns).rename(
-        columns={key: title for title, key, _ in SUMMARY_COLUMNS}).to_csv(csv_path, index=False)
+    csv_columns = ["job", "run", "overrides", "monitor", "best_monitor", *[key for _, key, _ in SUMMARY_COLUMNS],
+                   "status", "dir"]
+    pd.DataFrame(rows, columns=csv_columns).rename(columns={"best_monitor": "best monitored", **{
+        key: title for title, key, _ in SUMMARY_COLUMNS}}).to_csv(csv_path, index=False)
     # the names show what differs between jobs; what they share goes above the table
     known = [r["overrides"].split() for r in rows if r["overrides"]]
     common = set.intersection(*map(set, known)) if known else set()
     shared = " ".join(o for o in known[0] if o in common) if known else ""
-    header = ["job", "run", *[title for title, _, _ in SUMMARY_COLUMNS], "status"]
-    table = [[r["job"], r["run"], *[_fmt(r[k], f) for _, k, f in SUMMARY_COLUMNS], r["status"]] for r in rows]
+    header = ["job", "run", *[title for title, _, _ in shown], "status"]
+    table = [[r["job"], r["run"], *[_fmt(r[k], f) for _, k, f in shown], r["status"]] for r in rows]
     md_path = sweep_dir / "summary.md"
     where = shown_path(sweep_dir)
     md_path.write_text(
-        f"# Sweep {where}\n\n{len(rows)} jobs, best val/psnr first. "
+        f"# Sweep {where}\n\n{len(rows)} jobs, best {ranked_by} first. "
         f"Overrides shared by all jobs: `{short_values(shared) or '(none)'}`\n\n{markdown_table(header, table)}\n\n"
         f"Report with curves and images: `python -m srlab.compare {where} -o {Path(where) / 'report'}`\n"
     )

@@ -44,7 +44,8 @@ def test_summary_ranks_jobs_by_best_psnr(tmp_path, monkeypatch):
     csv_path, md_path = write_summary(sweep)
     text = md_path.read_text()
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert lines[0].startswith("| job | run | best val/psnr")
+    assert "3 jobs, best `val/psnr` first." in text  # the default monitor, no column twice
+    assert lines[0].startswith("| job | run | best val/psnr | last val/psnr")
     assert lines[2].startswith("| 1 | model=esrgan | 24.000 | 24.000")  # best first, named by what the sweep varies
     assert lines[3].startswith("| 0 | model=srgan | 22.500 | 22.000")
     assert "no metrics" in lines[4] and "seed=1" in text.split("|")[0]
@@ -52,7 +53,41 @@ def test_summary_ranks_jobs_by_best_psnr(tmp_path, monkeypatch):
     assert text.startswith("# Sweep multirun/2024-01-01/10-00-00\n") and str(tmp_path) not in text
     assert "`python -m srlab.compare multirun/2024-01-01/10-00-00 -o multirun/2024-01-01/10-00-00/report`" in text
     csv_text = csv_path.read_text()
-    assert csv_text.splitlines()[0].startswith("job,run,overrides,best val/psnr") and str(tmp_path) not in csv_text
+    assert csv_text.splitlines()[0].startswith("job,run,overrides,monitor,best monitored,best val/psnr")
+    assert str(tmp_path) not in csv_text
+
+
+def _val_sets_run(folder: Path, set5: list[float], overrides: list[str], launch: list[str], mode: str = "max") -> Path:
+    """A job validated only on data.val_sets (no crop val/psnr), monitoring Set5 like cpu_hour_x4."""
+    write_hydra_record(folder, overrides, launch=launch)
+    (folder / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"monitor": "val/Set5/psnr_y", "callbacks": {"model_checkpoint": {"mode": mode}}}))
+    (folder / "csv").mkdir(parents=True)
+    rows = ["epoch,step,val/Set5/psnr_y,val/Set5/ssim_y,val/Set5/psnr_y_bicubic"]
+    rows += [f"{e},{e * 10 + 9},{p},0.8,28.0" for e, p in enumerate(set5)]
+    (folder / "csv" / "metrics.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_summary_ranks_jobs_by_the_monitored_metric(tmp_path, monkeypatch, mode):
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "multirun" / "2024-01-01" / "11-00-00"
+    launch = ["model.optimizer.lr=1e-3,5e-4,2e-4"]
+    _val_sets_run(sweep / "0", [30.1, 30.4], ["model.optimizer.lr=1e-3"], launch, mode)
+    _val_sets_run(sweep / "1", [30.2, 30.9, 30.6], ["model.optimizer.lr=5e-4"], launch, mode)
+    _val_sets_run(sweep / "2", [29.8, 30.0], ["model.optimizer.lr=2e-4"], launch, mode)
+    csv_path, md_path = write_summary(sweep)
+    text = md_path.read_text()
+    assert "3 jobs, best `val/Set5/psnr_y` first." in text, text
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert lines[0].startswith("| job | run | best val/Set5/psnr_y | best val/psnr")
+    # the monitored metric's best (the lowest for mode min), not '-' for the missing crop val/psnr
+    expected = [("1", "30.9000"), ("0", "30.4000"), ("2", "30.0000")] if mode == "max" else \
+        [("2", "29.8000"), ("0", "30.1000"), ("1", "30.2000")]
+    for line, (job, best) in zip(lines[2:], expected):
+        assert line.startswith(f"| {job} | optimizer.lr=") and f" | {best} | - |" in line and line.endswith("| ok |")
+    assert csv_path.read_text().splitlines()[0].startswith("job,run,overrides,monitor,best monitored,best val/psnr")
 
 
 def test_not_a_run_folder_is_one_clear_error(tmp_path):
