@@ -143,6 +143,8 @@ class HQFolderDataset(_SRDataset):
         super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
                          max_image_pixels, cache_images)
         self.degradation = degradation if hasattr(degradation, "sample") else build_degradation(degradation, scale)
+        if train and self.augment["affine"] > 0:
+            T.import_affine()
         if self.degradation is None:
             raise ConfigError("data.degradation=none means the LQ images are given: use data=paired")
         where = _where(source)

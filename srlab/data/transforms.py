@@ -106,11 +106,20 @@ def apply_flips(img: np.ndarray, params: AugmentParams) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def import_affine() -> None:
+    """Import albumentations (the warp's library) now, in the main process, for a dataset that warps.
+
+    Imported first in a forked DataLoader worker, it runs W&B's import hook there, which raises
+    wandb's ForkedError and ends the run (``logger=wandb`` with ``data.augment.affine`` > 0).
+    """
+    import albumentations  # noqa: F401
+
+
 def apply_affine(img: np.ndarray, params: AugmentParams) -> np.ndarray:
     """Apply the affine part with albumentations (bicubic, replicate border); identity if none drawn."""
     if params.affine is None:
         return img
-    import albumentations as A  # heavy import, only needed when a warp is drawn
+    import albumentations as A  # heavy import, only needed when a warp is drawn (see import_affine)
 
     rotate, tx, ty, zx, zy, shear = params.affine
     warp = A.Affine(scale={"x": (zx, zx), "y": (zy, zy)}, translate_percent={"x": (tx, tx), "y": (ty, ty)},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pytest
@@ -41,6 +42,25 @@ def test_on_the_fly_lq_is_the_degraded_gt_even_with_every_augmentation(tmp_path)
         assert 0 <= s["gt"].min() and s["gt"].max() <= 1
         expected = np.asarray(degrade(Image.fromarray(_u8(s["gt"])), 4, 1.5))
         assert np.array_equal(_u8(s["lq"]), expected)
+
+
+def test_a_warping_dataset_imports_its_warp_library_before_workers_fork(tmp_path):
+    """Imported first in a forked DataLoader worker, albumentations ran W&B's import hook there (ForkedError)."""
+    import subprocess
+    import sys
+
+    folder = _folder(tmp_path)
+    code = (
+        "import sys\n"
+        "from srlab.data.datasets import HQFolderDataset\n"
+        f"HQFolderDataset({str(folder)!r}, patch_size=32, augment={{'affine': 0}})\n"
+        "assert 'albumentations' not in sys.modules, 'imported without a warp'\n"
+        f"HQFolderDataset({str(folder)!r}, patch_size=32, augment={{'affine': 0.3}})\n"
+        "assert 'albumentations' in sys.modules, 'not imported in the main process'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_validation_center_crop_and_whole_image(tmp_path):
