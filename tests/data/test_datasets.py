@@ -58,7 +58,7 @@ def test_a_warping_dataset_imports_its_warp_library_before_workers_fork(tmp_path
         f"HQFolderDataset({str(folder)!r}, patch_size=32, augment={{'affine': 0.3}})\n"
         "assert 'albumentations' in sys.modules, 'not imported in the main process'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
                             env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
 
