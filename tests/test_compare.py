@@ -106,7 +106,7 @@ def test_runs_keep_their_colour_in_every_panel(tmp_path):
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setattr("matplotlib.pyplot.close", figures.append)  # keep the figure to look at its lines
     try:
-        plot_runs(frames, tmp_path / "curves.png", colours={"x": "red", "y": "cyan"})
+        plot_runs(frames, tmp_path / "curves.png", title="all runs", colours={"x": "red", "y": "cyan"})
     finally:
         monkeypatch.undo()
     (fig,) = figures
@@ -117,6 +117,8 @@ def test_runs_keep_their_colour_in_every_panel(tmp_path):
     assert seen == {"x": {"tab:red"}, "y": {"tab:cyan"}}
     legend_texts = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert legend_texts == ["x", "y"]
+    # the title heads that legend: as a suptitle it was drawn over the legend above the panels
+    assert fig.legends[0].get_title().get_text() == "all runs" and fig._suptitle is None
 
 
 def test_not_a_run_is_one_line_error(tmp_path, capsys):

@@ -126,8 +126,10 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
         ax.axis("off")
     if several:
         handles = [Line2D([], [], color=f"tab:{colours[label]}", linewidth=3, label=label) for label in runs]
-        fig.legend(handles=handles, loc="outside upper center", ncols=ncols, fontsize=9, frameon=False)
-    if title:
+        # the title heads the runs' legend: a suptitle would be drawn over an "outside upper center" legend
+        fig.legend(handles=handles, loc="outside upper center", ncols=ncols, fontsize=9, frameon=False,
+                   title=title or None)
+    elif title:
         fig.suptitle(title)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
