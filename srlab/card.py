@@ -137,14 +137,15 @@ def benchmark_rows(results_json: str | Path, method: str | None = None) -> list[
         rows, config = report["results"], report.get("config") or {}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SRLabError(f"{path}: not a results.json of srlab.evaluate ({exc})") from None
-    methods = list(dict.fromkeys(r["method"] for r in rows if not str(r["method"]).startswith("bicubic")))
+    baseline = f"bicubic ({config.get('resize', 'pil')})"  # evaluate's label for its bicubic row, never a model's
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["method"] != baseline))
     if method is None and len(methods) != 1:
         raise SRLabError(f"{path}: measures {len(methods)} models ({', '.join(methods) or 'none'}); "
                          "name one with --method")
     method = method or methods[0]
     if method not in methods:
         raise SRLabError(f"--method {method}: not in {path} (models: {', '.join(methods) or 'none'})")
-    bicubic = {r["benchmark"]: r for r in rows if str(r["method"]).startswith("bicubic")}
+    bicubic = {r["benchmark"]: r for r in rows if r["method"] == baseline}
     out = []
     for r in rows:
         if r["method"] == method:

@@ -21,6 +21,7 @@ photograph, failing above ``srlab.deploy.TOLERANCE``.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import re
 import sys
@@ -105,6 +106,9 @@ def write_safetensors(path: Path, gen: Generator) -> None:
     """The chosen weights with net config, input scaling and card in the header."""
     header, _ = export_metadata(gen.net_config, gen.normalized, gen.card)
     save_file(gen.chosen, str(path), metadata={**header, "format": "pt"})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # safetensors writes 0600; an export is for other users and tools too
 
 
 def write_card(weights: Path, card: dict | None) -> Path | None:

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from safetensors import safe_open
 
-from srlab.card import UNKNOWN, benchmark_lines, describe_degradation, summary
+from srlab.card import UNKNOWN, benchmark_lines, benchmark_rows, describe_degradation, summary
 from srlab.export import main as export_main
 from srlab.inference import load_generator
 from srlab.runs.card import REBUILT, make_card
@@ -200,3 +200,15 @@ def test_benchmark_lines_say_how_the_lr_was_made():
         "Set14, LR by pil bicubic + blur 1.5: 22.34 dB / 0.6000 (Y)",
         "Set5, LR by Real-ESRGAN's degradation (seed 3): 24.50 dB / 0.7000 (Y)",
     ]
+
+
+def test_benchmark_rows_tell_a_model_labelled_bicubic_from_the_bicubic_row(tmp_path):
+    """A model may be labelled ``bicubic-trained``: only evaluate's ``bicubic (<resize>)`` row is the baseline."""
+    rows = [{"method": "bicubic (pil)", "benchmark": "Set5", "psnr_y": 28.4, "ssim_y": 0.81},
+            {"method": "realworld", "benchmark": "Set5", "psnr_y": 26.9, "ssim_y": 0.77},
+            {"method": "bicubic-trained", "benchmark": "Set5", "psnr_y": 30.7, "ssim_y": 0.87}]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"config": {"resize": "pil", "degradation": "bicubic"}, "results": rows}))
+    (row,) = benchmark_rows(path, "realworld")
+    assert (row["psnr_y"], row["bicubic_psnr_y"]) == (26.9, 28.4)
+    assert benchmark_rows(path, "bicubic-trained")[0]["bicubic_psnr_y"] == 28.4
