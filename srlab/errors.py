@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import io
+import os
 import logging
 import sys
 from collections.abc import Callable
@@ -45,8 +47,21 @@ def user_errors(fn: Callable | None = None, *, hydra_task: bool = False) -> Call
             if hydra_task:
                 sys.exit(EXIT_USER_ERROR)
             return EXIT_USER_ERROR
+        except BrokenPipeError:  # the reader went away (``--list-models | head``): stop quietly
+            _silence_stdout()
+            if hydra_task:
+                sys.exit(1)
+            return 1
 
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's exit-time flush cannot raise the broken pipe again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, io.UnsupportedOperation):  # stdout is not a file (captured by a test)
+        pass
 
 
 def _log_to_files(name: str, message: str) -> None:

@@ -50,3 +50,14 @@ def test_other_exceptions_are_not_swallowed():
 
     with pytest.raises(KeyError):
         user_errors(bug)()
+
+
+def test_a_closed_pipe_ends_quietly(capsys):
+    """``python -m srlab.upscale --list-models | head -1``: no traceback when the reader leaves."""
+
+    @user_errors
+    def lists_models() -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    assert lists_models() == 1
+    assert capsys.readouterr().err == ""
