@@ -217,3 +217,20 @@ def test_training_auto_runs_bf16_mixed_in_channels_last_only_where_native(cpu_bf
     native = cpu_bf16 is not None
     assert trainer.precision == ("bf16-mixed" if native else "32-true")
     assert model.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last) == native
+
+
+def test_validation_metrics_are_fp32_under_bf16_autocast(smoke_cfg, monkeypatch):
+    _, model, _ = build(smoke_cfg())
+    monkeypatch.setattr(model, "_measuring_bicubic", lambda: False)  # no trainer attached
+    # smooth, photo-like values (variance small against the mean): where bf16's cancellation shows
+    coarse = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    gt = (0.6 + 0.1 * torch.nn.functional.interpolate(coarse, size=(48, 48), mode="bicubic")).clamp(0, 1)
+    batch = {"lq": torch.nn.functional.avg_pool2d(gt, 4), "gt": gt}
+    ssim = {}
+    for precision in ("fp32", "bf16"):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            model.validation_step(batch, 0)
+        ssim[precision] = float(model.val_ssim.compute())
+        model.val_ssim.reset()
+    # the net's bf16 rounding moves SSIM a little; SSIM computed in bf16 moves it by ~0.3
+    assert abs(ssim["bf16"] - ssim["fp32"]) < 0.01, ssim
