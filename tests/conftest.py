@@ -31,6 +31,7 @@ TINY_NETS = {
     "srvgg_gan": ["model.generator.num_feat=8", "model.generator.num_conv=2", "model.discriminator.num_feat=8",
                   "vgg_weights=random"],
     "edsr": ["model.generator.num_feat=8", "model.generator.num_block=1"],
+    "msrresnet": ["model.generator.num_feat=8", "model.generator.num_block=1"],
     **{name: ["model.generator.embed_dim=8", "model.generator.depths=[2]", "model.generator.num_heads=[2]",
               "model.generator.window_size=4", "model.generator.img_size=8"] + extra
        for name, extra in [("swinir", []), ("swinir_light", []),

@@ -16,7 +16,7 @@ from srlab.bench.utils import interleave, median, spread
 from srlab.errors import SRLabError
 from srlab.inference import SRGenerator, build_net, model_net_config, upscale_array
 
-NETS = ("esrgan", "srvgg", "edsr", "swinir_light", "swinir")  # conf/model names; esrgan = RRDBNet 23 blocks
+NETS = ("esrgan", "srvgg", "edsr", "msrresnet", "swinir_light", "swinir")  # conf/model names; esrgan = RRDBNet 23 blocks
 INPUT = 250  # x4 -> a 1000x1000 output
 TILE = 128
 

@@ -29,8 +29,8 @@ from srlab.config import compose_train
 from srlab.precision import resolve_train_precision
 from srlab.train import build_model
 
-MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "swinir_light",
-          "swinir")
+MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "msrresnet",
+          "swinir_light", "swinir")
 PATCH = 128  # HR patch side; LQ is PATCH / 4
 
 

@@ -4,7 +4,7 @@ from srlab.nets.autoencoder import Autoencoder
 from srlab.nets.discriminators import UNetDiscriminatorSN, VanillaDiscriminator, VGGStyleDiscriminator
 from srlab.nets.edsr import EDSR
 from srlab.nets.rrdbnet import RRDBNet
-from srlab.nets.srresnet import SRResNet
+from srlab.nets.srresnet import MSRResNet, SRResNet
 from srlab.nets.srvgg import SRVGGNetCompact
 from srlab.nets.swinir import SwinIR
 from srlab.nets.vanilla import VanillaGenerator
@@ -13,6 +13,7 @@ from srlab.nets.vgg import VGGFeatureExtractor
 __all__ = [
     "Autoencoder",
     "EDSR",
+    "MSRResNet",
     "RRDBNet",
     "SRResNet",
     "SRVGGNetCompact",

@@ -18,7 +18,7 @@ _UNSHUFFLE = {2: 2, 1: 4}
 _NUM_UP = {1: 2, 2: 2, 4: 2, 8: 3}
 
 
-def _init_scaled_kaiming(modules: list[nn.Module], scale: float) -> None:
+def init_scaled_kaiming(modules: list[nn.Module], scale: float) -> None:
     """Kaiming-normal init shrunk by ``scale`` (BasicSR's ``default_init_weights``); biases zero."""
     for m in modules:
         nn.init.kaiming_normal_(m.weight)
@@ -45,7 +45,7 @@ class ResidualDenseBlock(nn.Module):
         self.conv5 = nn.Conv2d(num_feat + 4 * num_grow_ch, num_feat, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
         # Why 0.1: small initial weights keep the un-normalized residual branches near zero (ESRGAN Sec. 3.2)
-        _init_scaled_kaiming([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
+        init_scaled_kaiming([self.conv1, self.conv2, self.conv3, self.conv4, self.conv5], 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1 = self.lrelu(self.conv1(x))

@@ -1,4 +1,4 @@
-"""SRResNet, the SRGAN generator (Ledig et al., CVPR 2017), as the origin report built it."""
+"""SRResNet, the SRGAN generator (Ledig et al., CVPR 2017), as the origin report built it, and BasicSR's MSRResNet."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.edsr import ResidualBlockNoBN
+from srlab.nets.rrdbnet import init_scaled_kaiming
 
 # PixelShuffle factors per upscaling factor: x2 steps where possible, one x3 step for scale 3.
 _SHUFFLE_STEPS = {2: (2,), 3: (3,), 4: (2, 2), 8: (2, 2, 2)}
@@ -91,3 +93,56 @@ class SRResNet(nn.Module):
         if self.bicubic_residual:
             sr = sr + F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return sr
+
+
+class MSRResNet(nn.Module):
+    """BasicSR's modified SRResNet: BN-free residual blocks, 3x3 convs, bilinear skip (BasicSR ``MSRResNet``).
+
+    ``conv_first`` (LeakyReLU 0.1) -> ``body`` (``num_block`` conv-ReLU-conv blocks, no BN) ->
+    ``upconv1`` (+ ``upconv2`` for x4), each PixelShuffle + LeakyReLU -> ``conv_hr`` (LeakyReLU)
+    -> ``conv_last``, plus the bilinearly upsampled input. Names and layout are BasicSR's, so its
+    released ``MSRResNet_x4`` weights load unchanged. x4 default (64 features, 16 blocks):
+    1,517,571 parameters.
+
+    Args:
+        num_in_ch: channels of ``lq`` (B, num_in_ch, h, w), RGB in [0, 1].
+        num_out_ch: channels of ``sr`` (B, num_out_ch, h*upscale, w*upscale); must equal
+            ``num_in_ch`` (the input is added back).
+        num_feat: trunk width.
+        num_block: number of residual blocks.
+        upscale: 2, 3 or 4. BasicSR's name; the net exposes ``scale`` as well.
+
+    Raises:
+        ConfigError: unsupported ``upscale``.
+    """
+
+    def __init__(
+        self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16, upscale: int = 4
+    ) -> None:
+        super().__init__()
+        if upscale not in (2, 3, 4):
+            raise ConfigError(
+                f"model.generator.upscale={upscale}: MSRResNet supports 2, 3 or 4 (set data.scale accordingly)"
+            )
+        self.upscale = self.scale = upscale
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
+        factor = 2 if upscale == 4 else upscale
+        self.upconv1 = nn.Conv2d(num_feat, num_feat * factor * factor, 3, 1, 1)
+        if upscale == 4:
+            self.upconv2 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
+        self.pixel_shuffle = nn.PixelShuffle(factor)
+        self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
+        self.lrelu = nn.LeakyReLU(0.1, inplace=True)
+        # BasicSR's init: Kaiming x 0.1 keeps the BN-free residual sum small at the start
+        init_scaled_kaiming([m for m in self.modules() if isinstance(m, nn.Conv2d)], 0.1)
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*upscale, w*upscale)."""
+        feat = self.body(self.lrelu(self.conv_first(lq)))  # (B, F, h, w)
+        feat = self.lrelu(self.pixel_shuffle(self.upconv1(feat)))
+        if self.upscale == 4:
+            feat = self.lrelu(self.pixel_shuffle(self.upconv2(feat)))  # (B, F, 4h, 4w)
+        sr = self.conv_last(self.lrelu(self.conv_hr(feat)))
+        return sr + F.interpolate(lq, scale_factor=self.upscale, mode="bilinear", align_corners=False)

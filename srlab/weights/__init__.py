@@ -2,8 +2,10 @@
 
 - :mod:`srlab.weights.files`: safe loading (nothing can run code) and what srlab records in its
   checkpoints and exports: the generator config and the model card.
-- :mod:`srlab.weights.generator`: generator weights in srlab, BasicSR, Real-ESRGAN and original
-  ESRGAN layouts, loaded into a net with one-line errors.
+- :mod:`srlab.weights.generator`: generator weights in srlab, BasicSR, Real-ESRGAN, original
+  ESRGAN and EDSR-PyTorch layouts (renamed in :mod:`srlab.weights.layouts`), loaded into a net with
+  one-line errors.
+- :mod:`srlab.weights.detect`: the architecture and its sizes read off a state dict.
 - :mod:`srlab.weights.discriminator`: discriminator weights (Real-ESRGAN's U-Net netD, srlab checkpoints).
 - :mod:`srlab.weights.vgg`: ImageNet VGG19 weights for the perceptual loss (cache, download, file).
 """

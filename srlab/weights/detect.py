@@ -2,7 +2,7 @@
 
 Pure functions, no file I/O: ``detect_architecture(obj)`` takes anything
 ``srlab.weights.extract_generator_state_dict`` understands (plain state dicts, BasicSR /
-Real-ESRGAN ``params_ema`` files, the original ESRGAN layout, srlab checkpoints and exports) and
+Real-ESRGAN ``params_ema`` files, the original ESRGAN and EDSR layouts, srlab checkpoints and exports) and
 returns the net's name and a Hydra config that builds it, e.g.
 ``Architecture("SRVGGNetCompact", {"_target_": "srlab.nets.srvgg.SRVGGNetCompact", "num_feat": 64, ...})``.
 
@@ -141,6 +141,19 @@ def _srresnet(sd: StateDict) -> dict | None:
     }  # fmt: skip
 
 
+def _msrresnet(sd: StateDict) -> dict | None:
+    if "upconv1.weight" not in sd or "body.0.conv1.weight" not in sd:
+        return None
+    num_feat, in_ch = _shape(sd, "conv_first.weight")[:2]
+    return {
+        "_target_": "srlab.nets.srresnet.MSRResNet",
+        "num_in_ch": in_ch, "num_out_ch": _shape(sd, "conv_last.weight")[0], "num_feat": num_feat,
+        "num_block": len(_indices(sd, r"body\.(\d+)\.conv1\.weight")),
+        # x4 is two x2 steps (upconv2); x2/x3 one conv to 4F/9F
+        "upscale": 4 if "upconv2.weight" in sd else math.isqrt(_shape(sd, "upconv1.weight")[0] // num_feat),
+    }  # fmt: skip
+
+
 def _vanilla(sd: StateDict) -> dict | None:
     if "conv_first.0.weight" not in sd or "body.0.weight" not in sd or "upsample.0.weight" not in sd:
         return None
@@ -169,12 +182,14 @@ _MATCHERS: dict[str, Callable[[StateDict], dict | None]] = {
     "EDSR": _edsr,
     "SRVGGNetCompact": _srvgg,
     "SRResNet": _srresnet,
+    "MSRResNet": _msrresnet,
     "VanillaGenerator": _vanilla,
     "Autoencoder": _autoencoder,
 }
 KNOWN = (
     "RRDBNet (BasicSR/Real-ESRGAN and original ESRGAN layouts), SRVGGNetCompact (Real-ESRGAN), "
-    "SwinIR (official), EDSR (BasicSR), SRResNet, VanillaGenerator and Autoencoder (srlab)"
+    "SwinIR (official), EDSR (BasicSR and EDSR-PyTorch layouts), MSRResNet (BasicSR), SRResNet, VanillaGenerator "
+    "and Autoencoder (srlab)"
 )
 
 

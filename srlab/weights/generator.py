@@ -1,8 +1,7 @@
-"""Generator weights in published layouts (BasicSR, Real-ESRGAN, original ESRGAN) and srlab files, loaded into a net."""
+"""Generator weights in published layouts (BasicSR, Real-ESRGAN, original ESRGAN and EDSR) and srlab files, loaded into a net."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -12,6 +11,7 @@ from torch import nn
 
 from srlab.errors import SRLabError
 from srlab.weights.files import read_tensors
+from srlab.weights.layouts import convert_edsr_original, convert_old_esrgan, is_edsr_original, is_old_esrgan
 
 # Wrapper keys seen in the wild, in order of preference: EMA weights first (what BasicSR/Real-ESRGAN
 # release and evaluate), then plain training weights.
@@ -19,11 +19,6 @@ _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "gene
 # Prefixes inside a Lightning checkpoint's state_dict; the EMA copy is preferred when present.
 _SRLAB_PREFIXES = ("generator_ema.", "generator.")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP and torch.compile wrappers
-_OLD_RDB = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
-_OLD_BODY = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
-_OLD_TOP = re.compile(r"^model\.(\d+)\.(weight|bias)$")
-
-
 
 
 class LoadResult(NamedTuple):
@@ -60,40 +55,12 @@ def unwrap(obj: Any, keys: tuple[str, ...]) -> Any:
     return obj
 
 
-def convert_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename the original ESRGAN repo's layout (``RRDB_ESRGAN_x4.pth``) to BasicSR/srlab names.
-
-    ``model.0`` -> ``conv_first``; ``model.1.sub.I.RDBj.convk.0`` -> ``body.I.rdbj.convk``;
-    ``model.1.sub.N`` (the conv after the last block, any N) -> ``conv_body``; the remaining
-    top-level convs in index order -> ``conv_up1``, ``conv_up2`` (``conv_up3``...), ``conv_hr``,
-    ``conv_last``.
-    """
-    out: dict[str, torch.Tensor] = {}
-    top: dict[int, dict[str, torch.Tensor]] = {}
-    for k, v in sd.items():
-        if m := _OLD_RDB.match(k):
-            out[f"body.{m[1]}.rdb{m[2]}.conv{m[3]}.{m[4]}"] = v
-        elif m := _OLD_BODY.match(k):
-            out[f"conv_body.{m[2]}"] = v
-        elif m := _OLD_TOP.match(k):
-            top.setdefault(int(m[1]), {})[m[2]] = v
-        else:
-            raise SRLabError(f"unexpected key '{k}' in an original-ESRGAN-layout file")
-    indices = sorted(top)
-    if not indices or indices[0] != 0 or len(indices) < 3:
-        raise SRLabError("original-ESRGAN-layout file lacks model.0 (conv_first) or its output convs")
-    names = ["conv_first"] + [f"conv_up{i}" for i in range(1, len(indices) - 2)] + ["conv_hr", "conv_last"]
-    for name, idx in zip(names, indices):
-        for kind, v in top[idx].items():
-            out[f"{name}.{kind}"] = v
-    return out
-
-
 def extract_generator_state_dict(obj: Any) -> dict[str, torch.Tensor]:
     """The generator's state dict, with srlab/BasicSR names, from any supported loaded object.
 
     Handles BasicSR/Real-ESRGAN ``{"params_ema"|"params": ...}`` (EMA preferred), ``module.``
-    prefixes, the original ESRGAN layout, srlab Lightning checkpoints (``state_dict`` with
+    prefixes, the original ESRGAN and EDSR repositories' layouts (``srlab.weights.layouts``), srlab
+    Lightning checkpoints (``state_dict`` with
     ``generator_ema.``/``generator.`` prefixes, EMA preferred) and plain state dicts.
 
     Raises:
@@ -115,8 +82,10 @@ def extract_generator_state_dict(obj: Any) -> dict[str, torch.Tensor]:
         if all(k.startswith(("discriminator.", "net_d.", "netD.")) for k in sd):
             raise SRLabError("holds only discriminator weights, not a generator")
     sd.pop("n_averaged", None)  # torch.optim.swa_utils.AveragedModel bookkeeping
-    if "model.0.weight" in sd and any(k.startswith("model.1.sub.") for k in sd):
+    if is_old_esrgan(sd):
         sd = convert_old_esrgan(sd)
+    elif is_edsr_original(sd):
+        sd = convert_edsr_original(sd)
     return sd
 
 

@@ -1,4 +1,4 @@
-"""Generators: output shapes at every supported scale, ConfigError otherwise, RRDBNet size and names."""
+"""Generators (RRDBNet, SRResNet, MSRResNet, VanillaGenerator, Autoencoder): output shapes at every supported scale, ConfigError otherwise, RRDBNet size and names."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from srlab.errors import ConfigError
-from srlab.nets import Autoencoder, RRDBNet, SRResNet, VanillaGenerator
+from srlab.nets import Autoencoder, MSRResNet, RRDBNet, SRResNet, VanillaGenerator
 
 
 def test_rrdbnet_x4_default_param_count() -> None:
@@ -34,6 +34,26 @@ def test_rrdbnet_shapes(scale: int) -> None:
 def test_srresnet_shapes(scale: int) -> None:
     net = SRResNet(scale=scale, num_feat=8, num_block=2)
     assert net(torch.rand(2, 3, 8, 6)).shape == (2, 3, 8 * scale, 6 * scale)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_msrresnet_shapes_and_bilinear_skip(scale: int) -> None:
+    net = MSRResNet(num_feat=8, num_block=2, upscale=scale)
+    lq = torch.rand(2, 3, 8, 6)
+    assert net(lq).shape == (2, 3, 8 * scale, 6 * scale)
+    with torch.no_grad():
+        net.conv_last.weight.zero_(), net.conv_last.bias.zero_()  # the trunk adds nothing: output = the skip
+    bilinear = torch.nn.functional.interpolate(lq, scale_factor=scale, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(net(lq), bilinear)
+
+
+def test_msrresnet_x4_param_count_and_basicsr_names() -> None:
+    with torch.device("meta"):
+        net = MSRResNet()
+    assert sum(p.numel() for p in net.parameters()) == 1_517_571  # BasicSR MSRResNet x4, 64 x 16
+    assert {"conv_first.weight", "body.15.conv2.bias", "upconv1.weight", "upconv2.weight", "conv_hr.bias",
+            "conv_last.weight"} <= set(net.state_dict())  # fmt: skip
+    assert "upconv2.weight" not in MSRResNet(num_feat=8, num_block=1, upscale=3).state_dict()
 
 
 @pytest.mark.parametrize("factory", [RRDBNet, SRResNet])
@@ -69,6 +89,12 @@ def test_autoencoder_shape_160_to_640_layout() -> None:
 def test_unsupported_scale_raises_config_error(factory, scale: int) -> None:  # noqa: ANN001
     with pytest.raises(ConfigError, match=f"scale={scale}"):
         factory(scale=scale)
+
+
+@pytest.mark.parametrize("upscale", [1, 8])
+def test_msrresnet_unsupported_upscale_raises_config_error(upscale: int) -> None:
+    with pytest.raises(ConfigError, match=f"upscale={upscale}: MSRResNet supports 2, 3 or 4"):
+        MSRResNet(upscale=upscale)
 
 
 def test_rrdbnet_unshuffle_needs_divisible_input() -> None:

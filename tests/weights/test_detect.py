@@ -74,6 +74,16 @@ def edsr(nf: int, nb: int, scale: int) -> Spec:
     return spec | conv("conv_last", 3, nf)
 
 
+def msrresnet(nf: int, nb: int, scale: int) -> Spec:
+    """BasicSR MSRResNet (MSRResNet_x4.pth: {'params': ...}): no BN, upconv1 (+ upconv2 for x4)."""
+    spec = conv("conv_first", nf, 3)
+    for b in range(nb):
+        spec |= conv(f"body.{b}.conv1", nf, nf) | conv(f"body.{b}.conv2", nf, nf)
+    spec |= conv("upconv1", 4 * nf if scale == 4 else scale * scale * nf, nf)
+    spec |= conv("upconv2", 4 * nf, nf) if scale == 4 else {}
+    return spec | conv("conv_hr", nf, nf) | conv("conv_last", 3, nf)
+
+
 def swinir(embed: int, depths: list[int], heads: list[int], ws: int, img: int, upsampler: str, scale: int,
            mlp: int = 2, resi: str = "1conv") -> Spec:  # fmt: skip
     """JingyunLiang/SwinIR network_swinir.py state dicts, with the saved relative_position_index and attn_mask."""
@@ -122,6 +132,9 @@ CASES = {
                              {"num_feat": 8, "num_conv": 4, "upscale": 4, "act_type": "prelu"}),
     "srvgg_x2_relu": (srvgg(8, 2, 2, prelu=False), "SRVGGNetCompact", {"num_conv": 2, "upscale": 2, "act_type": "relu"}),
     "EDSR_Mx4": ({"params": edsr(8, 3, 4)}, "EDSR", {"num_feat": 8, "num_block": 3, "upscale": 4, "res_scale": 1.0}),
+    "MSRResNet_x4": ({"params": msrresnet(8, 3, 4)}, "MSRResNet", {"num_feat": 8, "num_block": 3, "upscale": 4}),
+    "MSRResNet_x3": (msrresnet(8, 2, 3), "MSRResNet", {"num_block": 2, "upscale": 3}),
+    "MSRResNet_x2": (msrresnet(8, 1, 2), "MSRResNet", {"upscale": 2}),
     "EDSR_Lx3": ({"params": edsr(256, 1, 3)}, "EDSR", {"num_feat": 256, "upscale": 3, "res_scale": 0.1}),
     "SwinIR-M_classical_x3": ({"params": swinir(**SW, upsampler="pixelshuffle", scale=3)}, "SwinIR",
                               {"embed_dim": 8, "depths": [2, 3], "num_heads": [2, 4], "window_size": 4, "img_size": 16,
@@ -171,7 +184,8 @@ def test_unknown_layout_names_first_keys_and_known_architectures() -> None:
         detect_architecture(sd)
     msg = str(info.value)
     assert "\n" not in msg and "encoder.stem.weight, decoder.head.weight" in msg
-    assert "RRDBNet" in msg and "SwinIR" in msg and "SRVGGNetCompact" in msg and "EDSR" in msg
+    for name in ("RRDBNet", "SwinIR", "SRVGGNetCompact", "EDSR", "MSRResNet"):
+        assert name in msg
 
 
 def test_truncated_layout_is_unknown_not_a_crash() -> None:
