@@ -77,7 +77,8 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
         say("data", data.table(results["data"]))
     if "infer" in args.sections:
         results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
-        results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick)
+        nets = tuple(args.models.split(",")) if args.models else infer_nets.NETS
+        results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick, nets)
         say("infer", infer.table(results["infer"]) + infer_nets.table(results["infer"]["nets"]))
     if "degradation" in args.sections:
         models = tuple(args.models.split(",")) if args.models else degradation.MODELS
@@ -149,7 +150,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help=f"comma-separated, from {', '.join(SECTIONS)} (default: all but levers and degradation)")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (minutes, noisier)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--models", default=None, help="train and degradation sections: comma-separated conf/model names")
+    p.add_argument("--models", default=None,
+                   help="train, infer (its every-net table) and degradation sections: comma-separated conf/model names")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="train and degradation sections: a config override for every model (repeatable), e.g. "
                    "--set model.channels_last=true --set trainer.precision=16-mixed")
