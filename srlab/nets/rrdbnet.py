@@ -16,6 +16,9 @@ RESIDUAL_SCALE = 0.2
 # (scale 2) or 1/16 (scale 1) of the pixels and the x4 head brings it back.
 _UNSHUFFLE = {2: 2, 1: 4}
 _NUM_UP = {1: 2, 2: 2, 4: 2, 8: 3}
+# Inference runs the head on bands of this many body-feature rows, each with HEAD_HALO rows of
+# context each side (the head's receptive radius is 2): see RRDBNet.forward.
+HEAD_BAND, HEAD_HALO = 32, 3
 
 
 def init_scaled_kaiming(modules: list[nn.Module], scale: float) -> None:
@@ -124,8 +127,32 @@ class RRDBNet(nn.Module):
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
+    def _head(self, feat: torch.Tensor) -> torch.Tensor:
+        """The upsampling head: body features (B, F, h', w') to ``sr`` (B, C_out, 4h', 4w') (8h', 8w' for x8)."""
+        ups = [self.conv_up1, self.conv_up2] + ([self.conv_up3] if hasattr(self, "conv_up3") else [])
+        for conv_up in ups:
+            feat = self.lrelu(conv_up(F.interpolate(feat, scale_factor=2, mode="nearest")))
+        return self.conv_last(self.lrelu(self.conv_hr(feat)))
+
+    def _head_band(self, feat: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
+        """Rows ``r0:r1`` of the head's output (in body-feature rows), from those rows plus a halo.
+
+        The head's receptive radius is 2 body-feature rows (its 3x3 convs run at 2x, 4x, 8x), so a
+        halo of ``HEAD_HALO`` gives exactly the unbanded rows; at the edges of ``feat`` the convs'
+        zero padding falls where it falls without bands.
+        """
+        lo, hi = max(r0 - HEAD_HALO, 0), min(r1 + HEAD_HALO, feat.shape[-2])
+        out = self._head(feat[:, :, lo:hi])
+        up = out.shape[-2] // (hi - lo)  # output rows per feature row
+        return out[:, :, (r0 - lo) * up : (r1 - lo) * up]
+
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale)."""
+        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale).
+
+        Without gradients, a tall input's head runs in bands of ``HEAD_BAND`` body-feature rows:
+        its 4x (8x) activations are the largest tensors of the net (552 x 552 x 64 floats, 78 MB, for
+        a 138 px tile), and banding keeps two of them from being alive whole. Same output.
+        """
         feat = lq
         if self.unshuffle > 1:
             h, w = lq.shape[-2:]
@@ -136,11 +163,12 @@ class RRDBNet(nn.Module):
                 )
             feat = F.pixel_unshuffle(lq, self.unshuffle)  # (B, C*u*u, h/u, w/u)
         feat = self.conv_first(feat)
-        feat = feat + self.conv_body(self.body(feat))
-        ups = [self.conv_up1, self.conv_up2] + ([self.conv_up3] if hasattr(self, "conv_up3") else [])
-        for conv_up in ups:
-            feat = self.lrelu(conv_up(F.interpolate(feat, scale_factor=2, mode="nearest")))
-        sr = self.conv_last(self.lrelu(self.conv_hr(feat)))  # (B, C_out, h*scale, w*scale)
+        feat = feat + self.conv_body(self.body(feat))  # (B, F, h', w')
+        rows = feat.shape[-2]
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or rows <= 2 * HEAD_BAND:
+            sr = self._head(feat)
+        else:
+            sr = torch.cat([self._head_band(feat, r, min(r + HEAD_BAND, rows)) for r in range(0, rows, HEAD_BAND)], -2)
         if self.bicubic_residual:
             sr = sr + F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return sr

@@ -36,6 +36,22 @@ def test_srresnet_shapes(scale: int) -> None:
     assert net(torch.rand(2, 3, 8, 6)).shape == (2, 3, 8 * scale, 6 * scale)
 
 
+@pytest.mark.parametrize(("scale", "h"), [(4, 75), (8, 70), (2, 140), (1, 276)])
+def test_rrdbnet_banded_head_at_inference_gives_the_unbanded_output(scale: int, h: int) -> None:
+    from srlab.nets.rrdbnet import HEAD_BAND
+
+    torch.manual_seed(0)
+    net = RRDBNet(scale=scale, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    for p in net.parameters():  # large enough weights that a missing halo row would show
+        p.data.normal_(0, 0.2)
+    lq = torch.rand(1, 3, h, 12)
+    assert h // net.unshuffle > 2 * HEAD_BAND  # the inference call below runs in bands
+    with torch.no_grad():
+        banded = net(lq)
+    full = net(lq).detach()  # with gradients: one pass
+    torch.testing.assert_close(banded, full, atol=1e-4, rtol=1e-4)  # float rounding only: oneDNN picks per shape
+
+
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_msrresnet_shapes_and_bilinear_skip(scale: int) -> None:
     net = MSRResNet(num_feat=8, num_block=2, upscale=scale)
