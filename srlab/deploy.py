@@ -124,6 +124,9 @@ class OnnxGenerator(nn.Module):
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: no per-node provider chatter on stderr
+        # the CPU arena keeps every tile's peak allocation: RRDBNet x4 on 138 px tiles peaks at 0.44 GiB
+        # with it, 0.27 GiB without, same speed (experiments/benchmarks/nets_backends.md)
+        options.enable_cpu_mem_arena = False
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own pybind types; all mean "cannot load"

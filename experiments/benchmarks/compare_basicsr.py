@@ -133,13 +133,18 @@ def compare_train(quick: bool, precision: str) -> list[str]:
 
 
 def realesrganer(gen: SRGenerator, tile: int, tile_pad: int):
-    """RealESRGANer on a copy of ``gen.net`` (its weights through a temporary .pth, as the CLI loads them)."""
+    """RealESRGANer with BasicSR's own RRDBNet and ``gen.net``'s weights (through a temporary .pth, as its CLI loads them).
+
+    BasicSR's net, not a copy of srlab's: srlab's inference levers that live in its modules (the
+    banded upsampling head of RRDBNet) must not reach the baseline.
+    """
+    from basicsr.archs.rrdbnet_arch import RRDBNet as BasicSRRRDBNet
     from realesrgan import RealESRGANer
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "net.pth"
         torch.save({"params_ema": gen.net.state_dict()}, path)
-        net = copy.deepcopy(gen.net).to(memory_format=torch.contiguous_format)
+        net = BasicSRRRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=4)
         return RealESRGANer(scale=4, model_path=str(path), model=net, tile=tile, tile_pad=tile_pad, pre_pad=0,
                             half=False, device=CPU)
 

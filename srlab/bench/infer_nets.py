@@ -1,8 +1,9 @@
 """Part of section ``infer``: every x4 generator on a 1000x1000 output, torch and onnxruntime backends.
 
 Each net is built from its ``conf/model`` config (seeded random weights: content does not change
-a conv net's speed) and run by ``srlab.inference.upscale_array`` on a 250x250 input, tiled as
-``srlab.upscale`` tiles it, once per backend: torch, and onnxruntime on the graph
+a conv net's speed), loaded as ``srlab.upscale`` loads it (``srlab.inference.to_device``) and run
+by ``srlab.inference.upscale_array`` on a 250x250 input, tiled as ``srlab.upscale`` tiles it,
+once per backend: torch, and onnxruntime on the graph
 ``srlab.deploy.export_onnx`` writes (when the deploy extra is installed). Candidates alternate, so
 the load of other processes hits each alike.
 """
@@ -14,7 +15,7 @@ import torch
 from srlab.bench.infer import TILE_PAD, flops_per_pixel, test_image
 from srlab.bench.utils import interleave, median, spread
 from srlab.errors import SRLabError
-from srlab.inference import SRGenerator, build_net, model_net_config, upscale_array
+from srlab.inference import SRGenerator, build_net, model_net_config, to_device, upscale_array
 
 NETS = ("esrgan", "srvgg", "edsr", "msrresnet", "swinir_light", "swinir")  # conf/model names; esrgan = RRDBNet 23 blocks
 INPUT = 250  # x4 -> a 1000x1000 output
@@ -24,7 +25,7 @@ TILE = 128
 def _generator(model: str) -> SRGenerator:
     cfg = model_net_config(model, scale=4)
     torch.manual_seed(0)
-    return SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False)
+    return to_device(SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False), "cpu")
 
 
 def _backends(gen: SRGenerator) -> dict[str, object]:
