@@ -102,10 +102,17 @@ def test_blur_model_warning_names_the_shipped_sharp_model(tmp_path, shelf, capsy
     assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "blur_x4", "-q"]) == 0
     [warning] = capsys.readouterr().err.strip().splitlines()
     assert "blurred inputs (blur 1.5)" in warning and "use --weights sharp_x4 (bicubic)" in warning
+    # a real-world model ("a_real", first by name) is named for noisy photos, never for sharp ones
+    real = card("r", 0) | {"degradation": {"lq": "made on the fly", "settings": {"kind": "realesrgan"}}}
+    assert export_main([str(carded_ckpt(tmp_path / "r.ckpt", real)), "--to-zoo", "a_real"]) == 0
+    capsys.readouterr()
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "blur_x4", "-q"]) == 0
+    [warning] = capsys.readouterr().err.strip().splitlines()
+    assert "for sharp photos use --weights sharp_x4" in warning and "noisy or compressed ones --weights a_real" in warning
     # two models, no default.txt: upscale without --weights says which names exist
     assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-q"]) == 2
     [err] = capsys.readouterr().err.strip().splitlines()
-    assert err.startswith("error: no weights given") and "blur_x4, sharp_x4" in err
+    assert err.startswith("error: no weights given") and "a_real, blur_x4, sharp_x4" in err
 
 
 def test_unknown_name_and_empty_zoo_are_one_line(tmp_path, shelf, capsys):

@@ -100,9 +100,17 @@ def model_notes(label: str, card: dict | None, scale: int) -> tuple[str, str | N
     line, radius = f"model {label}: {summary(card)}", blur_radius(card)
     if radius <= 0:
         return line, None
-    better = [(n, c) for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)]
-    advice = (f"for sharp photos use --weights {better[0][0]} ({describe_degradation(better[0][1])})" if better
-              else "for sharp photos use a model trained without blur "
-                   "(python -m srlab.train data.degradation.blur_radius=0, or real-world degradations)")
+    fitting = {n: c for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)}
+    kind = {n: c["degradation"]["settings"].get("kind", "bicubic") for n, c in fitting.items()}
+    sharp = [n for n in fitting if kind[n] == "bicubic"]  # real-world models smooth what a sharp photo has
+    real = [n for n in fitting if kind[n] == "realesrgan"]
+    if sharp:
+        advice = f"for sharp photos use --weights {sharp[0]} ({describe_degradation(fitting[sharp[0]])})"
+        advice += f", for noisy or compressed ones --weights {real[0]}" if real else ""
+    elif real:
+        advice = f"use --weights {real[0]} ({describe_degradation(fitting[real[0]])}) or a model trained without blur"
+    else:
+        advice = ("for sharp photos use a model trained without blur "
+                  "(python -m srlab.train data.degradation.blur_radius=0, or real-world degradations)")
     return line, (f"warning: {label} was trained on blurred inputs (blur {radius:g}); on photos that were not "
                   f"blurred it over-sharpens (ringing around edges); {advice}")
