@@ -12,7 +12,7 @@ from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from srlab.models.base import HPARAMS_IGNORE, SRModule
-from srlab.models.nonfinite import check_nonfinite_mode, finite_or_handle, gradient_norm, loss_scaler_active
+from srlab.models.nonfinite import NonFiniteGuard, gradient_norm, loss_scaler_active
 from srlab.weights import load_discriminator_weights
 
 
@@ -39,7 +39,7 @@ class AdversarialModule(SRModule):
         d_update_every: train D on every N-th batch.
         gradient_clip_val: clip each network's gradient norm to this (None = off).
         on_nonfinite: on a NaN/Inf loss or gradient norm, ``stop`` (raise, naming it and the batch) or
-            ``skip`` (drop the batch, count it).
+            ``skip`` (mask both networks' updates and the EMA's for the batch, count it); see :class:`SRModule`.
         discriminator_init: weights to start the discriminator from (an srlab checkpoint, or a
             BasicSR/Real-ESRGAN file such as ``RealESRGAN_x4plus_netD.pth``), to fine-tune both nets.
         **kwargs: everything :class:`SRModule` takes.
@@ -64,7 +64,8 @@ class AdversarialModule(SRModule):
         discriminator_init: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(generator=generator, optimizer=optimizer_g, scheduler=scheduler_g, **kwargs)
+        super().__init__(generator=generator, optimizer=optimizer_g, scheduler=scheduler_g,
+                         on_nonfinite=on_nonfinite, **kwargs)
         self.save_hyperparameters(ignore=HPARAMS_IGNORE)
         if discriminator_init:
             load_discriminator_weights(discriminator, discriminator_init)
@@ -79,10 +80,9 @@ class AdversarialModule(SRModule):
         self.generator_warmup_batches = int(generator_warmup_batches)
         self.d_update_every = max(1, int(d_update_every))
         self.gradient_clip_val = gradient_clip_val
-        self.on_nonfinite = check_nonfinite_mode(on_nonfinite)
         # batch counters live in the checkpoint, so warm-up and D frequency survive a resume
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
-        self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
+        self._next_batch: int | None = None  # batches_seen on the host: read once per fit, not per step
 
     # ----------------------------------------------------------------- losses
     def generator_losses(
@@ -111,26 +111,30 @@ class AdversarialModule(SRModule):
         return parts
 
     # ----------------------------------------------------------------- training
+    def on_train_start(self) -> None:
+        self._next_batch = int(self.batches_seen)  # after a resume restored it; the one host read per fit
+
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
         lq, gt = batch["lq"], batch["gt"]
-        batch_number = int(self.batches_seen)
+        if self._next_batch is None:  # called outside Trainer.fit
+            self._next_batch = int(self.batches_seen)
+        batch_number = self._next_batch
+        self._next_batch += 1
         self.batches_seen += 1
         adversarial = batch_number >= self.generator_warmup_batches
+        guard = self.nonfinite
+        guard.start_batch(self.device, batch_number, self.current_epoch)
 
+        # no host syncs from here on: a NaN/Inf masks the updates on the device (NonFiniteGuard)
         sr = self.generator(lq)  # (B, 3, H, W): the only generator forward of this batch
         with self.toggled_optimizer(opt_g):
             parts = self.generator_losses(sr, gt, adversarial, target=self.loss_target(batch))
             g_loss = torch.stack(list(parts.values())).sum()
-            if not self._finite_or_handle("g_loss", g_loss, batch_number, parts):
-                return
+            guard.check("g_loss", g_loss, parts)
             self.manual_backward(g_loss)
-            if not self._grads_finite_or_handle("generator", batch_number):
-                return
-            self._clip(opt_g)
-            opt_g.step()
-            opt_g.zero_grad(set_to_none=True)
-        self.update_ema()
+            self._step(opt_g, "generator")
+        self.update_ema(guard.usable())
 
         logs = {"train/g_loss": g_loss.detach(), **{f"train/{k}": v.detach() for k, v in parts.items()}}
         if adversarial and batch_number % self.d_update_every == 0:
@@ -138,14 +142,9 @@ class AdversarialModule(SRModule):
                 real_logits = self.discriminator(gt)
                 fake_logits = self.discriminator(sr.detach())
                 d_loss = self.adversarial_loss.discriminator_loss(real_logits, fake_logits)
-                if not self._finite_or_handle("d_loss", d_loss, batch_number, {}):
-                    return
+                guard.check("d_loss", d_loss)  # also masks D when G's part of the batch failed
                 self.manual_backward(d_loss)
-                if not self._grads_finite_or_handle("discriminator", batch_number):
-                    return
-                self._clip(opt_d)
-                opt_d.step()
-                opt_d.zero_grad(set_to_none=True)
+                self._step(opt_d, "discriminator")
             logs.update({
                 "train/d_loss": d_loss.detach(),
                 "train/d_real": torch.sigmoid(real_logits.detach()).mean(),  # D(x)
@@ -163,20 +162,18 @@ class AdversarialModule(SRModule):
         self.log_dict(logs, on_step=True, on_epoch=True, prog_bar=False)
         self.log("g_loss", g_loss.detach(), prog_bar=True, logger=False)
 
-    def _finite_or_handle(self, name: str, loss: torch.Tensor, batch_number: int, parts: dict) -> bool:
-        """Stop or skip on NaN/Inf; returns True when the loss is usable."""
-        if finite_or_handle(self, name, loss, batch_number, parts):
-            return True
-        for opt in self.optimizers():  # a skipped batch leaves no gradients for the next step
-            opt.zero_grad(set_to_none=True)
-        return False
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.end_batch_checks(batch_idx)
 
-    def _grads_finite_or_handle(self, net: str, batch_number: int) -> bool:
-        """Stop or skip when ``net``'s gradient norm is NaN/Inf (fp16 AMP's scaler handles its own overflows)."""
-        if loss_scaler_active(self.trainer):
-            return True
-        norm = gradient_norm(getattr(self, net).parameters())
-        return self._finite_or_handle(f"{net} gradient norm", norm, batch_number, {})
+    def _step(self, optimizer, net: str) -> None:
+        """Check ``net``'s gradient norm, clip, and step ``optimizer``, masked unless the batch is usable."""
+        if not loss_scaler_active(self.trainer):  # fp16's GradScaler skips overflowing steps itself
+            self.nonfinite.check(f"{net} gradient norm", gradient_norm(getattr(self, net).parameters()))
+            self.nonfinite.mask_step(optimizer)
+        self._clip(optimizer)
+        optimizer.step()
+        NonFiniteGuard.release(optimizer)
+        optimizer.zero_grad(set_to_none=True)
 
     def _clip(self, optimizer) -> None:
         if self.gradient_clip_val:

@@ -15,6 +15,7 @@ from srlab.data.transforms import denormalize
 from srlab.errors import ConfigError, SRLabError
 from srlab.inference import SRGenerator
 from srlab.models.benchmark_scores import BenchmarkScores
+from srlab.models.nonfinite import NonFiniteGuard
 from srlab.weights import load_generator_weights
 
 # what validation on crops (data.val_dir / data.val_fraction) logs; data.val_sets add val/<set>/...
@@ -54,6 +55,10 @@ class SRModule(L.LightningModule):
             layout GPU tensor cores and oneDNN's bf16 kernels work in; ``"auto"`` turns it on when
             training on a CUDA GPU (measured faster there: experiments/benchmarks) or in bf16 on
             any device, and leaves it off for fp32 on CPUs.
+        on_nonfinite: a NaN/Inf loss or gradient norm ``stop``s the run (naming it and the batch) or
+            ``skip``s the batch (no weight update, counted in ``batches_skipped``); decided on the
+            device, read on the host every ``trainer.log_every_n_steps`` batches
+            (:class:`~srlab.models.nonfinite.NonFiniteGuard`).
     """
 
     def __init__(
@@ -67,6 +72,7 @@ class SRModule(L.LightningModule):
         ema_decay: float = 0.0,
         generator_init: str | None = None,
         channels_last: bool | str = False,
+        on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
         if generator_init:
@@ -92,6 +98,8 @@ class SRModule(L.LightningModule):
         self.register_buffer("psnr_bicubic", torch.tensor(float("nan")))
         self.benchmark_scores = BenchmarkScores()
         self.batch_degradation = None
+        self.nonfinite = NonFiniteGuard(on_nonfinite)
+        self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------------- batches on the device
     def setup(self, stage: str) -> None:
@@ -123,6 +131,28 @@ class SRModule(L.LightningModule):
         """The pixel/perceptual target: the USM-sharpened GT when the degradation made one (Real-ESRGAN)."""
         return batch.get("gt_usm", batch["gt"])
 
+    # ----------------------------------------------------------------- NaN/Inf policy, without host syncs
+    @property
+    def on_nonfinite(self) -> str:
+        return self.nonfinite.mode
+
+    def end_batch_checks(self, batch_idx: int) -> None:
+        """Count a skipped batch; every ``log_every_n_steps`` batches read the record (``stop`` raises here)."""
+        self.nonfinite.end_batch(self.batches_skipped)
+        if self.nonfinite.read_due(self.trainer, batch_idx):
+            self.nonfinite.raise_if_stopped()
+            if self.on_nonfinite == "skip":
+                self.log("train/skipped_batches", self.batches_skipped.float(), on_step=True)
+
+    def on_train_epoch_end(self) -> None:
+        self.nonfinite.raise_if_stopped()
+
+    def on_train_end(self) -> None:
+        self.nonfinite.raise_if_stopped()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.nonfinite.raise_if_stopped()  # a stopped run writes nothing: the last checkpoint stays good
+
     # ----------------------------------------------------------------- inference
     def forward(self, lq: torch.Tensor) -> torch.Tensor:
         """Upscale ``lq`` with the generator (the EMA copy in eval mode when enabled)."""
@@ -137,13 +167,20 @@ class SRModule(L.LightningModule):
 
     # ----------------------------------------------------------------- EMA
     @torch.no_grad()
-    def update_ema(self) -> None:
-        """Move the EMA copy toward the current generator weights."""
+    def update_ema(self, usable: torch.Tensor | None = None) -> None:
+        """Move the EMA copy toward the current generator weights.
+
+        Args:
+            usable: device bool; False leaves the EMA weights as they are (a skipped batch), without a host sync.
+        """
         if self.generator_ema is None:
             return
         ema_params = list(self.generator_ema.parameters())
         params = [p.detach() for p in self.generator.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1.0 - self.ema_decay)
+        weight = 1.0 - self.ema_decay
+        if usable is not None:
+            weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
+        torch._foreach_lerp_(ema_params, params, weight)
         for ema_buf, buf in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buf.copy_(buf)
 
