@@ -23,7 +23,7 @@ def validate_config(cfg: DictConfig) -> None:
     Checks data.patch_size (multiple of data.scale, big enough for the discriminator),
     data.degradation (every key, and patches its kernels and resize range can make), data.val_fraction
     and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices
-    against the machine, and builds the generator on the meta device (no memory) so that a
+    against the machine, trainer.num_nodes and MASTER_PORT against the launcher, and builds the generator on the meta device (no memory) so that a
     data.scale the net does not support and a model.generator_init file that does not fit it fail
     here, in one line.
 
@@ -34,6 +34,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_monitor(cfg)
     _check_model_values(cfg)
     _check_devices(cfg.trainer)
+    _check_launch(cfg.trainer)
     _check_generator(cfg)
 
 
@@ -102,6 +103,36 @@ def _check_model_values(cfg: DictConfig) -> None:
             raise ConfigError(f"model.{key}.lr={node.lr} must be positive")
     if cfg.model.get("on_nonfinite") is not None:
         check_nonfinite_mode(cfg.model.on_nonfinite)
+
+
+def _check_launch(trainer: DictConfig) -> None:
+    """Several nodes need a launcher's environment; a MASTER_PORT that Lightning would bind must be free."""
+    nodes, env = trainer.get("num_nodes", 1), os.environ
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise ConfigError(f"trainer.num_nodes={nodes!r} must be an integer >= 1")
+    torchrun = "TORCHELASTIC_RUN_ID" in env
+    if nodes > 1 and not (torchrun or "SLURM_NTASKS" in env or {"RANK", "WORLD_SIZE", "MASTER_ADDR"} <= env.keys()):
+        raise ConfigError(f"trainer.num_nodes={nodes} needs one process per node started by a launcher: "
+                          f"torchrun --nnodes {nodes} --nproc-per-node 1 --node-rank R --master-addr HOST "
+                          "--master-port P -m srlab.train ..., or srun under SLURM (no launcher environment found)")
+    devices, world = trainer.get("devices", 1), env.get("WORLD_SIZE")
+    if torchrun and world and isinstance(devices, int) and devices > 0 and int(world) != nodes * devices:
+        raise ConfigError(f"trainer.num_nodes={nodes} x trainer.devices={devices} = {nodes * devices} processes, "
+                          f"but the launcher started WORLD_SIZE={world}; make them agree")
+    port = env.get("MASTER_PORT")
+    several = nodes > 1 or devices in (-1, "auto") or (isinstance(devices, int) and devices > 1)
+    # under torchrun its agent holds the port (the rendezvous store): only a port Lightning binds itself is checked
+    if port is not None and not port.isdigit():
+        raise ConfigError(f"MASTER_PORT={port!r} must be a port number")
+    if several and port and not torchrun and str(env.get("NODE_RANK", env.get("RANK", "0"))) == "0":
+        import socket
+
+        with socket.socket() as sock:
+            try:
+                sock.bind((env.get("MASTER_ADDR", "127.0.0.1"), int(port)))
+            except OSError:
+                raise ConfigError(f"MASTER_PORT={port} is in use on this machine (another run?); set a free port "
+                                  "or unset MASTER_PORT") from None
 
 
 def _check_devices(trainer: DictConfig) -> None:

@@ -99,3 +99,36 @@ def test_cli_prints_one_error_line_and_exits_2(tmp_path, monkeypatch, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]] and err[0].startswith("error: data.scale=3 is not supported by RRDBNet")
+
+
+LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK")
+
+
+def test_several_nodes_need_a_launcher_that_agrees(tmp_path, monkeypatch):
+    for name in LAUNCH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    nodes = ["trainer.accelerator=cpu", "trainer.num_nodes=2"]
+    with pytest.raises(ConfigError, match=r"^trainer.num_nodes=2 needs one process per node started by a launcher: "
+                                          r"torchrun --nnodes 2"):
+        validate_config(_cfg(tmp_path, extra=nodes))
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match=r"= 2 processes, but the launcher started WORLD_SIZE=3"):
+        validate_config(_cfg(tmp_path, extra=nodes))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    validate_config(_cfg(tmp_path, extra=nodes))
+
+
+def test_a_master_port_in_use_is_named(tmp_path, monkeypatch):
+    import socket
+
+    for name in LAUNCH_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("MASTER_PORT", str(port))
+        with pytest.raises(ConfigError, match=f"^MASTER_PORT={port} is in use on this machine"):
+            validate_config(_cfg(tmp_path, extra=["trainer.accelerator=cpu", "trainer.devices=2"]))
+    validate_config(_cfg(tmp_path, extra=["trainer.accelerator=cpu", "trainer.devices=2"]))  # free again
