@@ -29,6 +29,7 @@ from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pair
 from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
+from srlab.data.sampling import ResumableLoader, ResumableSampler
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from srlab.data.val_sets import BenchmarkValSet, crops_validated, parse_val_sets, unbatched
 from srlab.errors import ConfigError, SRLabError
@@ -226,8 +227,30 @@ class SRDataModule(L.LightningDataModule):
                           worker_init_fn=functools.partial(_worker_init, self.hp["max_image_pixels"]) if workers else None)
 
     def train_dataloader(self) -> DataLoader:
-        """Shuffled random patches, ``samples_per_epoch`` of them."""
-        return self._loader(self.train_set, self.hp["batch_size"], shuffle=True)
+        """Shuffled random patches, ``samples_per_epoch`` of them, in an order a checkpoint can resume exactly.
+
+        The order's seed is the run's (``seed``, through ``seed_everything``); a resumed run takes
+        the one saved in its checkpoint. Under DDP each process reads its own shard.
+        """
+        trainer, hp = self.trainer, self.hp
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        seed = torch.initial_seed() % 2**32
+        sampler = ResumableSampler(len(self.train_set), seed, world, rank)
+        workers = hp["num_workers"]
+        return ResumableLoader(
+            self.train_set, sampler=sampler, batches_done=self._batches_done, batch_size=hp["batch_size"],
+            num_workers=workers, pin_memory=hp["pin_memory"],
+            persistent_workers=bool(hp["persistent_workers"] and workers),
+            drop_last=sampler.num_samples >= hp["batch_size"],
+            # the workers' base seed from here, not from the global RNG the model draws from
+            generator=torch.Generator().manual_seed(seed),
+            worker_init_fn=functools.partial(_worker_init, hp["max_image_pixels"]) if workers else None)
+
+    def _batches_done(self) -> tuple[int, bool]:
+        """Training batches of the current epoch processed so far, and whether the epoch is complete."""
+        trainer = self.trainer
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return done, done >= trainer.num_training_batches
 
     def val_dataloader(self) -> DataLoader | list[DataLoader]:
         """The validation crops (fixed order; batch 1 for whole images); with ``val_sets``, a list of

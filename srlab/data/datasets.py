@@ -78,14 +78,17 @@ class _SRDataset(Dataset):
             return int(self.samples_per_epoch)
         return len(self.items)
 
-    def _rng(self, index: int) -> np.random.Generator:
-        # Training draws from torch's RNG, which DataLoader seeds per worker and per epoch (and
-        # seed_everything fixes), so workers never repeat each other. Validation is fixed per index.
-        seed = int(torch.randint(0, 2**62, ()).item()) if self.train else index
+    def _rng(self, index: int, seed: int | None) -> np.random.Generator:
+        # Training: the seed the ResumableSampler paired with the index (a function of the run's seed,
+        # the epoch and the position, so a resumed run cuts the same patches); indexed without one,
+        # a draw from torch's RNG, which DataLoader seeds per worker and epoch. Validation is fixed per index.
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, ()).item()) if self.train else index
         return np.random.default_rng(seed)
 
-    def __getitem__(self, index: int) -> dict:
-        rng = self._rng(index)
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        index, seed = index if isinstance(index, tuple) else (index, None)
+        rng = self._rng(index, seed)
         i, error = index % len(self.items), None
         for _ in range(_MAX_REDRAWS):
             try:

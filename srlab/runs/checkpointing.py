@@ -2,8 +2,9 @@
 
 What a resumed run gets back (``ckpt_path=PATH`` or ``resume=auto``): module weights and buffers
 (generator, its EMA copy, discriminator, ``batches_seen``), every optimizer and LR scheduler,
-the loops' epoch/batch/step counters, the state of every callback (early stopping, the best
-checkpoint's score) and, through :class:`RNGState`, the torch/CUDA/numpy/Python random generators.
+the loops' epoch/batch/step counters, the training loader's position in its epoch
+(:mod:`srlab.data.sampling`), the state of every callback (early stopping, the best checkpoint's
+score) and, through :class:`RNGState`, the torch/CUDA/numpy/Python random generators.
 """
 
 from __future__ import annotations
@@ -257,6 +258,12 @@ def check_training_checkpoint(path: Path, cfg: DictConfig, key: str = "ckpt_path
     if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict) or "loops" not in obj:
         raise SRLabError(f"{key}={path}: not a training checkpoint of srlab.train (no loop/optimizer state); "
                          f"to start from its weights use model.generator_init={path}")
+    has_d = any(k.startswith("discriminator.") for k in obj["state_dict"])
+    if has_d != (cfg.model.get("discriminator") is not None):
+        kind = "a GAN's (it has a discriminator)" if has_d else "a model without a discriminator's"
+        raise ConfigError(f"{key}={path}: {kind} checkpoint, but the configured model "
+                          f"{'has none' if has_d else 'has one'}; resume with the model it was trained with")
+    _check_same_data(obj.get("datamodule_hyper_parameters"), cfg, path, key)
     saved = stored_net_config(obj, str(path)).config
     current = OmegaConf.to_container(cfg.model.generator, resolve=True) if cfg.model.get("generator") else None
     if isinstance(saved, dict) and isinstance(current, dict) and saved != current:
@@ -264,3 +271,20 @@ def check_training_checkpoint(path: Path, cfg: DictConfig, key: str = "ckpt_path
         shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}" for k in diff[:3])
         raise ConfigError(f"{key}={path}: its generator differs from model.generator ({shown}); "
                           "resume with the model settings it was trained with")
+
+
+# what a resumed run's batches are made of: the checkpoint's position in the epoch means nothing with other values
+RESUME_DATA_KEYS = ("source", "train_dir", "root", "hq_dir", "lq_dir", "scale", "patch_size",
+                    "batch_size", "samples_per_epoch")
+
+
+def _check_same_data(saved: Any, cfg: DictConfig, path: Path, key: str) -> None:
+    """Fail when the checkpoint was trained on other data settings (a checkpoint of another data set or split)."""
+    if not isinstance(saved, dict):  # no record (a checkpoint of another data module): nothing to compare
+        return
+    current = OmegaConf.to_container(cfg.data, resolve=True)
+    diff = [k for k in RESUME_DATA_KEYS if k in saved and k in current and str(saved[k]) != str(current[k])]
+    if diff:
+        shown = ", ".join(f"data.{k}: checkpoint {saved[k]!r} vs config {current[k]!r}" for k in diff[:3])
+        raise ConfigError(f"{key}={path}: trained with other data ({shown}); resume with the data settings it was "
+                          f"trained with, or start from its weights with model.generator_init={path}")

@@ -334,14 +334,23 @@ def test_ckpt_path_is_checked_before_training(tmp_path):
         run(compose_config(tmp_path / "a", [*QUICK, f"ckpt_path={other}"]))
     with pytest.raises(SRLabError, match="no such checkpoint"):
         run(compose_config(tmp_path / "a", [*QUICK, f"ckpt_path={tmp_path / 'missing.ckpt'}"]))
+    gan = tmp_path / "gan.ckpt"
+    torch.save({"state_dict": {"discriminator.conv0_0.weight": torch.zeros(1)}, "loops": {}}, gan)
+    with pytest.raises(ConfigError, match=r"a GAN's \(it has a discriminator\) checkpoint, but the configured model has"):
+        run(compose_config(tmp_path / "a", [*QUICK, f"ckpt_path={gan}"]))
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    other_data = tmp_path / "other_data.ckpt"
+    torch.save({"state_dict": {}, "loops": {}, "datamodule_hyper_parameters": {**data, "batch_size": 7}}, other_data)
+    with pytest.raises(ConfigError, match=r"trained with other data \(data.batch_size: checkpoint 7 vs config 2\)"):
+        run(compose_config(tmp_path / "a", [*QUICK, f"ckpt_path={other_data}"]))
     assert not (tmp_path / "a" / "checkpoints").exists()  # nothing trained
 
 
 # ----------------------------------------------------------------- a real kill
-def _train_cli(*args: str, cwd: Path, throttle: bool = False) -> subprocess.Popen:
+def _train_cli(*args: str, cwd: Path, throttle: bool = False, model: list[str] = GAN) -> subprocess.Popen:
     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     extra = ["+callbacks.throttle._target_=tests.runs.test_resume.Throttle"] if throttle else []
-    return subprocess.Popen([sys.executable, "-m", "srlab.train", *GAN, *args, *extra], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "srlab.train", *model, *args, *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -377,3 +386,36 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint_to_the_expected_step(tmp
     done = safe_torch_load(_last(tmp_path / "outputs" / "second"))
     assert done["global_step"] == 24 and int(done["state_dict"]["batches_seen"]) == 12
     assert done["epoch"] == 1 and _callback_state(done, "RNGState")["torch"].dtype == torch.uint8
+
+
+def _kill_after_first_checkpoint(proc: subprocess.Popen, last: Path) -> dict:
+    deadline = time.monotonic() + 300
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    output = proc.communicate()[0]
+    assert proc.returncode == -signal.SIGKILL, output[-3000:]
+    return safe_torch_load(last)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["psnr", "gan"])
+def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, model):
+    """kill -9 after a mid-epoch last.ckpt, resume with ckpt_path: the same weights as a run never stopped."""
+    base = {"psnr": QUICK, "gan": [*GAN, "model.ema_decay=0.9", "model.scheduler_g.milestones=[5]"]}[model]
+    args = [*LEAN, "trainer.deterministic=true", "data.num_workers=0", "data.samples_per_epoch=8",
+            "trainer.limit_train_batches=4", "trainer.max_epochs=2", "callbacks.model_checkpoint_last.every_n_batches=1"]
+    proc = _train_cli(*args, "hydra.run.dir=killed", cwd=tmp_path, throttle=True, model=base)
+    killed_at = _kill_after_first_checkpoint(proc, _last(tmp_path / "killed"))
+    done = killed_at["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
+    assert killed_at["epoch"] == 0 and 0 < done < 4, "not killed in the middle of the first epoch"
+
+    run(compose_config(tmp_path / "resumed", [*base, *args, f"ckpt_path={_last(tmp_path / 'killed')}"]))
+    run(compose_config(tmp_path / "straight", [*base, *args]))
+    a, b = safe_torch_load(_last(tmp_path / "straight")), safe_torch_load(_last(tmp_path / "resumed"))
+    assert a["global_step"] == b["global_step"] == (16 if model == "gan" else 8)
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key in a["state_dict"]:  # generator, EMA, discriminator, batch counters
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert _same(a["optimizer_states"], b["optimizer_states"]) and _same(a["lr_schedulers"], b["lr_schedulers"])
+    assert _same(_callback_state(a, "RNGState"), _callback_state(b, "RNGState"))
