@@ -26,6 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
+from srlab.data.transforms import images_to_float
 from srlab.precision import resolve_train_precision
 from srlab.train import build_model
 
@@ -63,12 +64,13 @@ def compose_config(model: str, device: torch.device, extra: list[str] | None = N
 
 
 class _Batches(Dataset):
-    """``n`` fixed random samples {lq, gt}: gt uniform noise, lq its 4x box-downscale."""
+    """``n`` fixed random samples {lq, gt}: gt uniform noise, lq its 4x box-downscale; uint8 like the real loaders."""
 
     def __init__(self, n: int, patch: int, scale: int, seed: int = 0) -> None:
         gen = torch.Generator().manual_seed(seed)
-        self.gt = torch.rand(n, 3, patch, patch, generator=gen)
-        self.lq = F.avg_pool2d(self.gt, scale)
+        gt = torch.rand(n, 3, patch, patch, generator=gen)
+        self.gt = gt.mul(255).round().to(torch.uint8)
+        self.lq = F.avg_pool2d(gt, scale).mul(255).round().to(torch.uint8)
 
     def __len__(self) -> int:
         return len(self.gt)
@@ -83,8 +85,10 @@ def synthetic_loader(cfg: DictConfig, n_batches: int) -> DataLoader:
 
 
 def synthetic_batches(cfg: DictConfig, n_batches: int, device: torch.device) -> list[dict]:
+    """The batches on ``device`` as a model's step sees them: float, as ``on_after_batch_transfer`` makes them."""
     loader = synthetic_loader(cfg, n_batches)
-    return [{k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()} for b in loader]
+    return [images_to_float({k: v.to(device) if torch.is_tensor(v) else v for k, v in b.items()}, normalized=False)
+            for b in loader]
 
 
 class StepTimer(L.Callback):

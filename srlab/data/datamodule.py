@@ -81,7 +81,8 @@ class SRDataModule(L.LightningDataModule):
             report's degradation, or the given LQ for ``paired`` (see :mod:`srlab.data.degradations`).
             ``paired`` with any degradation but ``none`` reads only the HQ images.
         augment: augmentation probabilities and ranges (see :mod:`srlab.data.transforms`).
-        normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
+        normalize: ImageNet mean/std normalization of ``lq`` and ``gt``, applied by the model on the device
+            (the loaders send uint8 images).
         batch_size: training batch size.
         val_batch_size: validation batch size.
         num_workers: DataLoader worker processes (each limited to one torch thread).
@@ -170,7 +171,7 @@ class SRDataModule(L.LightningDataModule):
     def _kwargs(self, train: bool) -> dict:
         hp = self.hp
         return {"scale": hp["scale"], "patch_size": hp["patch_size"], "augment": hp["augment"],
-                "normalize": hp["normalize"], "train": train, "val_patch_size": hp["val_patch_size"],
+                "train": train, "val_patch_size": hp["val_patch_size"],
                 "samples_per_epoch": hp["samples_per_epoch"], "max_image_pixels": hp["max_image_pixels"],
                 "cache_images": hp["cache_images"]}
 

@@ -47,13 +47,13 @@ def _where(source: str | Path | Sequence) -> str:
 class _SRDataset(Dataset):
     """Shared sampling logic: epoch length, per-sample RNG, re-draw on load failure, tensor output."""
 
-    def __init__(self, scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch, max_image_pixels,
+    def __init__(self, scale, patch_size, augment, train, val_patch_size, samples_per_epoch, max_image_pixels,
                  cache_images=False):
         check_patch_sizes(scale, patch_size, val_patch_size)
         self.scale, self.patch_size, self.train = scale, patch_size, train
         self.val_patch_size = val_patch_size
         self.augment = T.augment_config(augment)
-        self.normalize, self.samples_per_epoch, self.max_image_pixels = normalize, samples_per_epoch, max_image_pixels
+        self.samples_per_epoch, self.max_image_pixels = samples_per_epoch, max_image_pixels
         self.items: list = []
         self.skipped: list[tuple[Path, str]] = []
         self.load_failures = 0
@@ -103,11 +103,10 @@ class _SRDataset(Dataset):
         else:
             raise SRLabError(f"{_MAX_REDRAWS} image loads failed in a row (last: {error}); check the data folder")
         item = self.items[i]
-        out = {"gt": T.to_tensor(gt), **extra, "path": str(item[0] if isinstance(item, tuple) else item)}
-        if "lq" in out:  # (3, h, w) beside (3, h*s, w*s); without it the LQ is made on the device, normalised there
-            out["lq"] = T.to_tensor(out["lq"])
-            if self.normalize:
-                out["lq"], out["gt"] = T.normalize(out["lq"]), T.normalize(out["gt"])
+        # uint8 (3, H, W); the LightningModule makes it float (and normalizes it) on the device
+        out = {"gt": T.to_uint8_tensor(gt), **extra, "path": str(item[0] if isinstance(item, tuple) else item)}
+        if "lq" in out:  # (3, h, w) beside (3, h*s, w*s); without it the LQ is made on the device
+            out["lq"] = T.to_uint8_tensor(out["lq"])
         return out
 
     def _sample(self, item, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -132,7 +131,6 @@ class HQFolderDataset(_SRDataset):
         degradation: a ``data.degradation`` value (preset name or dict, see
             :func:`srlab.data.degradations.build_degradation`) or a built degradation; None = the report's.
         augment: augmentation dict, see :mod:`srlab.data.transforms`.
-        normalize: ImageNet mean/std normalization of ``lq`` and ``gt``.
         train: random patches and augmentation; otherwise deterministic validation samples.
         val_patch_size: center crop side for validation, ``None`` for whole images.
         samples_per_epoch: training length (patches drawn per epoch); ``None`` = one per image.
@@ -141,9 +139,9 @@ class HQFolderDataset(_SRDataset):
         sizes: ``{path: (w, h)}`` from :func:`scan_images`, to skip scanning again.
     """
 
-    def __init__(self, source, scale=4, patch_size=128, degradation=None, augment=None, normalize=False, train=True,
+    def __init__(self, source, scale=4, patch_size=128, degradation=None, augment=None, train=True,
                  val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, sizes=None):
-        super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
+        super().__init__(scale, patch_size, augment, train, val_patch_size, samples_per_epoch,
                          max_image_pixels, cache_images)
         self.degradation = degradation if hasattr(degradation, "sample") else build_degradation(degradation, scale)
         if train and self.augment["affine"] > 0:
@@ -243,9 +241,9 @@ class PairedFolderDataset(_SRDataset):
         Others: as :class:`HQFolderDataset`.
     """
 
-    def __init__(self, hq_dir, lq_dir, scale=4, patch_size=128, augment=None, normalize=False, train=True,
+    def __init__(self, hq_dir, lq_dir, scale=4, patch_size=128, augment=None, train=True,
                  val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, pairs=None):
-        super().__init__(scale, patch_size, augment, normalize, train, val_patch_size, samples_per_epoch,
+        super().__init__(scale, patch_size, augment, train, val_patch_size, samples_per_epoch,
                          max_image_pixels, cache_images)
         pairs = pairs if pairs is not None else match_pairs(hq_dir, lq_dir, scale)
         sizes, self.skipped = scan_images([f for pair in pairs for f in pair], max_image_pixels)

@@ -168,9 +168,34 @@ def paired_center_crop(gt: np.ndarray, lq: np.ndarray, patch_size: int, scale: i
     return gt[y * scale : (y + p) * scale, x * scale : (x + p) * scale], lq[y : y + p, x : x + p]
 
 
+def to_uint8_tensor(img: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 array -> (3, H, W) uint8 tensor, what the training DataLoader sends."""
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
 def to_tensor(img: np.ndarray) -> torch.Tensor:
     """(H, W, 3) uint8 array -> (3, H, W) float32 tensor in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float().div_(255.0)
+    return to_uint8_tensor(img).float().div_(255.0)
+
+
+def images_to_float(batch: dict, normalized: bool, keys: tuple[str, ...] = ("lq", "gt")) -> dict:
+    """The batch's uint8 images as float32 in [0, 1] (ImageNet-normalized when ``normalized``), on their device.
+
+    Loaders send uint8 (a quarter of float32's bytes through worker queues, collate, pinning and
+    the host-to-device copy); the conversion is one fused elementwise pass where the batch lands.
+
+    Args:
+        batch: ``{key: (B, 3, H, W) tensor, ...}``; other keys and non-uint8 images pass through.
+        normalized: apply :func:`normalize` after scaling.
+        keys: the image keys to convert.
+    """
+    out = dict(batch)
+    for key in keys:
+        x = out.get(key)
+        if torch.is_tensor(x) and x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+            out[key] = normalize(x) if normalized else x
+    return out
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from srlab.data.transforms import denormalize
+from srlab.data.transforms import denormalize, images_to_float
 from srlab.errors import ConfigError, SRLabError
 from srlab.inference import SRGenerator
 from srlab.models.benchmark_scores import BenchmarkScores
@@ -120,7 +120,10 @@ class SRModule(L.LightningModule):
             if self.batch_degradation is None:
                 raise SRLabError("the batches carry degradation parameters but no data module gave the step that "
                                  "applies them; train through SRDataModule (data.degradation)")
+            # it takes the loader's uint8 GT and normalizes what it makes
             batch = self.batch_degradation(batch, training=self.trainer.training)
+        elif isinstance(batch, dict) and "set" not in batch:  # not a whole benchmark image (data.val_sets)
+            batch = images_to_float(batch, self.normalized_input)  # the loaders send uint8
         if self.memory_format is torch.contiguous_format or not isinstance(batch, dict):
             return batch
         return {k: v.contiguous(memory_format=self.memory_format) if torch.is_tensor(v) and v.dim() == 4 else v

@@ -13,7 +13,7 @@ from PIL import Image
 from srlab.data import images
 from srlab.data.datamodule import SRDataModule, _worker_init
 from srlab.data.samples import SAMPLE_FILES, materialize_samples
-from srlab.data.transforms import denormalize
+from srlab.data.transforms import denormalize, images_to_float
 from srlab.errors import ConfigError, SRLabError
 from srlab.prepare import main as prepare_main
 from tests.conftest import compose_config
@@ -54,8 +54,7 @@ def test_samples_config_yields_batches(tmp_path, samples_dir):
     for loader, n in ((dm.train_dataloader(), 2), (dm.val_dataloader(), 1)):
         batch = next(iter(loader))
         assert batch["lq"].shape == (2, 3, 8, 8) and batch["gt"].shape == (2, 3, 32, 32)
-        assert batch["lq"].dtype == batch["gt"].dtype == torch.float32
-        assert 0 <= batch["gt"].min() and batch["gt"].max() <= 1 and len(batch["path"]) == 2
+        assert batch["lq"].dtype == batch["gt"].dtype == torch.uint8 and len(batch["path"]) == 2
     assert len(dm.train_dataloader()) == 2 and dm.normalization is None
 
 
@@ -66,9 +65,10 @@ def test_hq_folder_config_with_normalization(tmp_path):
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup("fit")
     assert len(dm.val_set.items) == 1 and len(dm.train_set.items) == 3
-    batch = next(iter(dm.train_dataloader()))
+    raw = next(iter(dm.train_dataloader()))
+    batch = images_to_float(raw, normalized=True)  # what the model does on the device
     gt = denormalize(batch["gt"])
-    assert gt.min() >= -1e-5 and gt.max() <= 1 + 1e-5 and batch["gt"].min() < 0
+    assert torch.allclose(gt, raw["gt"].float() / 255, atol=1e-5) and batch["gt"].min() < 0
     assert dm.normalization is not None
 
 

@@ -46,10 +46,11 @@ def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
     lq = out["lq"] * 255
     assert torch.equal(lq, lq.round()) and 0 <= out["lq"].min() and out["lq"].max() <= 1  # 8-bit levels
     # the patch is cut where the worker said, from the crop, and so is its sharpened target
-    p = batch["degradation"]
+    p, gt = batch["degradation"], batch["gt"].float() / 255  # the loader sends uint8
+    assert batch["gt"].dtype == torch.uint8
     y, x = int(p["cut_y"][0]), int(p["cut_x"][0])
-    assert torch.equal(out["gt"][0], batch["gt"][0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32])
-    sharp = usm_sharpen(batch["gt"])[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32]
+    assert torch.equal(out["gt"][0], gt[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32])
+    sharp = usm_sharpen(gt)[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32]
     assert torch.equal(out["gt_usm"][0], sharp) and not torch.equal(out["gt_usm"], out["gt"])
 
 

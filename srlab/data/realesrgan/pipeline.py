@@ -13,7 +13,7 @@ import torch
 
 from srlab.data.realesrgan import ops
 from srlab.data.realesrgan.jpeg import jpeg
-from srlab.data.transforms import normalize
+from srlab.data.transforms import images_to_float, normalize
 
 
 def _stage_noise(x: torch.Tensor, p: dict, i: int, generator: torch.Generator) -> torch.Tensor:
@@ -136,7 +136,7 @@ class BatchDegradation:
 
     @torch.no_grad()
     def __call__(self, batch: dict, training: bool) -> dict:
-        p, gt = batch["degradation"], batch["gt"]
+        p, gt = batch["degradation"], images_to_float(batch, normalized=False, keys=("gt",))["gt"]  # loaders send uint8
         generator = torch.Generator(device=gt.device)
         generator.manual_seed(int(p["seed"][0]))
         # Real-ESRGAN degrades the sharpened crop and sharpens the cut patch again; cutting the
