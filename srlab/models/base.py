@@ -55,6 +55,8 @@ class SRModule(L.LightningModule):
             layout GPU tensor cores and oneDNN's bf16 kernels work in; ``"auto"`` turns it on when
             training on a CUDA GPU (measured faster there: experiments/benchmarks) or in bf16 on
             any device, and leaves it off for fp32 on CPUs.
+        compile: ``torch.compile`` the generator, the discriminator and the perceptual network in place
+            (``nn.Module.compile``: parameter names, and so checkpoints, stay as they are).
         on_nonfinite: a NaN/Inf loss or gradient norm ``stop``s the run (naming it and the batch) or
             ``skip``s the batch (no weight update, counted in ``batches_skipped``); decided on the
             device, read on the host every ``trainer.log_every_n_steps`` batches
@@ -72,6 +74,7 @@ class SRModule(L.LightningModule):
         ema_decay: float = 0.0,
         generator_init: str | None = None,
         channels_last: bool | str = False,
+        compile: bool = False,  # noqa: A002 - the config key model.compile
         on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
@@ -99,6 +102,7 @@ class SRModule(L.LightningModule):
         self.benchmark_scores = BenchmarkScores()
         self.batch_degradation = None
         self.nonfinite = NonFiniteGuard(on_nonfinite)
+        self.compile_nets = bool(compile)
         self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------------- batches on the device
@@ -110,10 +114,20 @@ class SRModule(L.LightningModule):
             self.memory_format = torch.channels_last
         if self.memory_format is torch.channels_last:
             self.to(memory_format=torch.channels_last)
+        if self.compile_nets:
+            for net in self.compiled_nets():
+                net.compile()  # in place, after the layout change; the EMA copy (validation only) stays eager
         # the data's on-device step (Real-ESRGAN's degradation): a plain object, not a submodule, so
         # DDP neither syncs nor checkpoints its training-pair pool
         if self.trainer.datamodule is not None:
             self.batch_degradation = getattr(self.trainer.datamodule, "batch_degradation", None)
+
+    def compiled_nets(self) -> list[nn.Module]:
+        """What ``compile=true`` compiles: the generator, the discriminator, the perceptual loss's network."""
+        nets = [self.generator, getattr(self, "discriminator", None)]
+        perceptual = getattr(self, "perceptual_loss", None)
+        nets.append(getattr(perceptual, "vgg", perceptual))
+        return [net for net in nets if isinstance(net, nn.Module)]
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if isinstance(batch, dict) and "degradation" in batch:
