@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from srlab.errors import SRLabError
 from srlab.runs.sweep import find_runs, write_summary
@@ -17,10 +18,14 @@ from tests.conftest import TINY_NETS, compose_config, write_hydra_record
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
 
-def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _train(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    # PYTHONPATH: this checkout's srlab in the subprocess (and the jobs it starts), whatever is installed
+    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def _fake_run(folder: Path, psnr: list[float], overrides: list[str], launch: list[str] | None = None) -> Path:
@@ -104,9 +109,39 @@ def test_sweep_configs_compose(tmp_path):
                                              "model.loss_weights.pixel", "model.loss_weights.adversarial"}
     assert cfg.hydra.sweeper.storage.startswith("sqlite:///") and cfg.model.discriminator is not None
     assert cfg.hydra.callbacks.sweep_summary._target_ == "srlab.runs.sweep.SweepSummary"  # conf/hydra/default.yaml
-    for launcher, target in (("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher")):
+    for launcher, target in (("joblib", "JoblibLauncher"), ("slurm", "SlurmLauncher"), ("local", "LocalLauncher")):
         cfg = compose_config(tmp_path, [f"hydra/launcher={launcher}"])
         assert cfg.hydra.launcher._target_.endswith(target)
+
+
+def test_the_slurm_launcher_is_the_local_one_with_the_slurm_executor(tmp_path):
+    # unresolved: both folders read ${hydra.sweep.dir}, whose ${now:...} differs between two compositions
+    local, slurm = (OmegaConf.to_container(compose_config(tmp_path, [f"hydra/launcher={name}"]).hydra.launcher)
+                    for name in ("local", "slurm"))
+    assert {k for k in local if local[k] != slurm[k]} == {"_target_"}
+    assert {"partition", "account", "qos", "array_parallelism", "setup"} <= set(slurm) - set(local)
+    # the README's example of SLURM overrides
+    readme = (REPO / "README.md").read_text()
+    example = ("hydra/launcher=slurm hydra.launcher.partition=gpu hydra.launcher.gpus_per_node=4 "
+               "hydra.launcher.tasks_per_node=4 hydra.launcher.timeout_min=720 trainer.devices=4")
+    assert example in readme
+    cfg = compose_config(tmp_path, [*example.split(), "model=esrgan"])
+    launcher = cfg.hydra.launcher
+    assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node, launcher.timeout_min) == ("gpu", 4, 4, 720)
+    assert launcher._target_.endswith("SlurmLauncher") and cfg.trainer.devices == 4
+
+
+@pytest.mark.slow
+def test_a_sweep_through_the_local_submitit_launcher(tmp_path):
+    result = _train("-m", "hydra/launcher=local", "hydra.launcher.gpus_per_node=0", "debug=smoke", "model=quickstart",
+                    "seed=1,2", *TINY_NETS["quickstart"], *QUIET, cwd=tmp_path, timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = list((tmp_path / "multirun").glob("*/*"))
+    for job in ("0", "1"):
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file() and (sweep / job / "csv" / "metrics.csv").is_file()
+    assert len(list((sweep / ".submitit").glob("*/*_result.pkl"))) == 2  # each job ran as a submitit job
+    summary = (sweep / "summary.md").read_text()
+    assert "| seed=1 |" in summary and "| seed=2 |" in summary, summary
 
 
 @pytest.mark.slow
