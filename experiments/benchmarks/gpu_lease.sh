@@ -33,6 +33,13 @@ print('torch', torch.__version__, 'lightning', lightning.__version__, 'torchmetr
       'hydra', hydra.__version__, 'albumentations', albumentations.__version__)
 print(torch.cuda.get_device_name(), torch.cuda.is_available())\""
 
+# issue 15 (first: the targets): no host sync in a full ESRGAN step; the step and RRDBNet inference
+# against the bf16 conv ceiling (targets: step >= 35%, inference >= 70%), eager and compiled
+step sync_check 120 $PY experiments/benchmarks/sync_check.py
+step bench_issue15 150 $PY -m srlab.bench --sections ceilings,train,infer --models esrgan --no-write
+step bench_issue15_compile 200 $PY -m srlab.bench --sections ceilings,train --models esrgan --set model.compile=true \
+  --no-write
+
 # issue 6: the harness on the GPU with the GPU preset (trainer=gpu: bf16-mixed, batch 16)
 step bench_main 120 $PY -m srlab.bench --sections ceilings,train --no-write
 step bench_overhead 80 $PY -m srlab.bench --sections overhead,profile --no-write
