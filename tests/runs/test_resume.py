@@ -354,19 +354,23 @@ def _train_cli(*args: str, cwd: Path, throttle: bool = False, model: list[str] =
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-@pytest.mark.slow
-def test_sigkilled_run_resumes_from_its_last_checkpoint_to_the_expected_step(tmp_path):
-    args = ["trainer.limit_train_batches=6", "data.samples_per_epoch=12", "trainer.max_epochs=2",
-            "callbacks.model_checkpoint_last.every_n_batches=2"]
-    proc = _train_cli(*args, "hydra.run.dir=outputs/first", cwd=tmp_path, throttle=True)
-    last = _last(tmp_path / "outputs" / "first")
+def _kill_after_first_checkpoint(proc: subprocess.Popen, last: Path) -> dict:
     deadline = time.monotonic() + 300
     while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     output = proc.communicate()[0]
     assert proc.returncode == -signal.SIGKILL, output[-3000:]
-    killed_at = safe_torch_load(last)
+    return safe_torch_load(last)
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_from_its_last_checkpoint_to_the_expected_step(tmp_path):
+    args = ["trainer.limit_train_batches=6", "data.samples_per_epoch=12", "trainer.max_epochs=2",
+            "callbacks.model_checkpoint_last.every_n_batches=2"]
+    proc = _train_cli(*args, "hydra.run.dir=outputs/first", cwd=tmp_path, throttle=True)
+    last = _last(tmp_path / "outputs" / "first")
+    killed_at = _kill_after_first_checkpoint(proc, last)
     assert killed_at["global_step"] < 24, "the run finished before it was killed"
     assert int(killed_at["state_dict"]["batches_seen"]) % 2 == 0  # a batch-interval checkpoint
 
@@ -386,16 +390,6 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint_to_the_expected_step(tmp
     done = safe_torch_load(_last(tmp_path / "outputs" / "second"))
     assert done["global_step"] == 24 and int(done["state_dict"]["batches_seen"]) == 12
     assert done["epoch"] == 1 and _callback_state(done, "RNGState")["torch"].dtype == torch.uint8
-
-
-def _kill_after_first_checkpoint(proc: subprocess.Popen, last: Path) -> dict:
-    deadline = time.monotonic() + 300
-    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    output = proc.communicate()[0]
-    assert proc.returncode == -signal.SIGKILL, output[-3000:]
-    return safe_torch_load(last)
 
 
 @pytest.mark.slow
