@@ -124,7 +124,10 @@ def _check_launch(trainer: DictConfig) -> None:
     # under torchrun its agent holds the port (the rendezvous store): only a port Lightning binds itself is checked
     if port is not None and not port.isdigit():
         raise ConfigError(f"MASTER_PORT={port!r} must be a port number")
-    if several and port and not torchrun and str(env.get("NODE_RANK", env.get("RANK", "0"))) == "0":
+    # Lightning's own ddp launcher re-runs srlab.train for local ranks 1.. with LOCAL_RANK set, while
+    # rank 0 already holds MASTER_PORT: only the first process of the first node checks it
+    first = str(env.get("NODE_RANK", env.get("RANK", "0"))) == "0" and str(env.get("LOCAL_RANK", "0")) == "0"
+    if several and port and not torchrun and first:
         import socket
 
         with socket.socket() as sock:

@@ -101,7 +101,8 @@ def test_cli_prints_one_error_line_and_exits_2(tmp_path, monkeypatch, capsys):
     assert err == [err[0]] and err[0].startswith("error: data.scale=3 is not supported by RRDBNet")
 
 
-LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK")
+LAUNCH_ENV = ("TORCHELASTIC_RUN_ID", "SLURM_NTASKS", "RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "NODE_RANK",
+              "LOCAL_RANK")
 
 
 def test_several_nodes_need_a_launcher_that_agrees(tmp_path, monkeypatch):
@@ -131,4 +132,8 @@ def test_a_master_port_in_use_is_named(tmp_path, monkeypatch):
         monkeypatch.setenv("MASTER_PORT", str(port))
         with pytest.raises(ConfigError, match=f"^MASTER_PORT={port} is in use on this machine"):
             validate_config(_cfg(tmp_path, extra=["trainer.accelerator=cpu", "trainer.devices=2"]))
+        # Lightning's ddp launcher re-runs srlab.train for local rank 1 while rank 0 holds the port
+        monkeypatch.setenv("LOCAL_RANK", "1")
+        validate_config(_cfg(tmp_path, extra=["trainer.accelerator=cpu", "trainer.devices=2"]))
+        monkeypatch.delenv("LOCAL_RANK")
     validate_config(_cfg(tmp_path, extra=["trainer.accelerator=cpu", "trainer.devices=2"]))  # free again
