@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
