@@ -2,7 +2,7 @@
 
 Run with the interpreter of the separate BasicSR virtualenv (see ``parity.py``), never srlab's:
 
-    /tmp/bsr/bin/python experiments/parity/basicsr_train.py OPTIONS.yml ROOT
+    basicsr-venv/bin/python experiments/parity/basicsr_train.py OPTIONS.yml ROOT
 
 ``ROOT`` replaces the root BasicSR would derive from its install folder (``python -m basicsr.train``
 writes ``experiments/`` into site-packages): models land in ``ROOT/experiments/<name>/models``.

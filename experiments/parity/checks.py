@@ -2,7 +2,7 @@
 
 Run with the BasicSR virtualenv's interpreter (it sees srlab through the repository root):
 
-    /tmp/bsr/bin/python experiments/parity/checks.py [--work /tmp/srlab_parity]
+    basicsr-venv/bin/python experiments/parity/checks.py [--work parity_work]
 
 Writes ``checks.md`` beside this file. ``--work`` must hold the pairs ``parity.py --steps prepare`` made.
 """
@@ -115,7 +115,7 @@ def augmentation() -> list[str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, default=Path("/tmp/srlab_parity"))
+    p.add_argument("--work", type=Path, default=Path("parity_work"))
     args = p.parse_args()
     text = "\n".join(["# Recipe checks (written by checks.py)", "", "## Net and initialization", "", *nets(), "",
                       "## Data", "", *data(args.work), "", "## Augmentation", "", *augmentation(), "",

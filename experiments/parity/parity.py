@@ -2,13 +2,13 @@
 
 Not part of srlab (BasicSR is never a dependency). From the repository root, with srlab's Python:
 
-    python experiments/parity/parity.py [--work /tmp/srlab_parity] [--steps prepare,train,evaluate,report]
+    python experiments/parity/parity.py [--work parity_work] [--steps prepare,train,evaluate,report]
 
 BasicSR runs from a separate virtualenv (``--bsr-python``), built as in
 ``experiments/benchmarks/compare_basicsr.py``:
 
-    python -m venv /tmp/bsr --system-site-packages
-    /tmp/bsr/bin/pip install wheel && /tmp/bsr/bin/pip install --no-build-isolation basicsr==1.4.2 realesrgan
+    python -m venv basicsr-venv --system-site-packages
+    basicsr-venv/bin/pip install wheel && basicsr-venv/bin/pip install --no-build-isolation basicsr==1.4.2 realesrgan
 
 Steps (each skips what is already in ``--work``; delete a run folder to redo it):
 
@@ -37,7 +37,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DATASETS = Path("/work/shared/datasets")
+DATASETS = REPO.parent / "shared" / "datasets"  # ../shared/datasets beside the repository
 TOOLS = ("srlab", "basicsr")
 
 # The shared recipe. Augmentation: BasicSR draws hflip, vflip and a transpose at 1/2 each (the 8
@@ -180,8 +180,8 @@ def evaluate(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", type=Path, default=Path("/tmp/srlab_parity"), help="pairs, runs and evaluations")
-    p.add_argument("--bsr-python", default="/tmp/bsr/bin/python", help="interpreter of the BasicSR virtualenv")
+    p.add_argument("--work", type=Path, default=Path("parity_work"), help="pairs, runs and evaluations")
+    p.add_argument("--bsr-python", default="basicsr-venv/bin/python", help="interpreter of the BasicSR virtualenv")
     p.add_argument("--sunhays", type=Path, default=DATASETS / "SunHays80", help="HQ training photos")
     p.add_argument("--benchmarks", default=f"{DATASETS / 'Set5'},{DATASETS / 'Set14'}")
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))

@@ -7,9 +7,9 @@ and two full second-order degradations with every random choice fixed (the steps
 global RNG seeded before the first noise draw), and writes them as literals to
 ``tests/data/realesrgan_reference.py``. It also prints how far DiffJPEG is from OpenCV's libjpeg.
 
-    /tmp/bsr/bin/python experiments/realesrgan/basicsr_reference.py   # venv with basicsr==1.4.2
+    basicsr-venv/bin/python experiments/realesrgan/basicsr_reference.py   # venv with basicsr==1.4.2
 
-(``/tmp/bsr`` as in ``experiments/benchmarks/compare_basicsr.py``; its ``.pth`` aliases
+(the venv made as in ``experiments/benchmarks/compare_basicsr.py``; its ``.pth`` aliases
 ``torchvision.transforms.functional_tensor`` for BasicSR.)
 """
 
