@@ -19,21 +19,29 @@ CARD_VERSION = 1
 UNKNOWN = "unknown training data (no model card)"
 
 
+def _settings(card: dict | None) -> dict:
+    return ((card or {}).get("degradation") or {}).get("settings") or {}
+
+
+def degradation_kind(card: dict | None) -> str | None:
+    """``bicubic`` (blurred or not), ``realesrgan``, ...; None when the card does not say."""
+    settings = _settings(card)
+    return settings.get("kind", "bicubic") if settings else None
+
+
 def blur_radius(card: dict | None) -> float:
     """The Gaussian blur radius of the training LQ (0 when none or unknown)."""
-    settings = ((card or {}).get("degradation") or {}).get("settings") or {}
-    if settings.get("kind", "bicubic") != "bicubic":
+    if degradation_kind(card) != "bicubic":
         return 0.0
     try:
-        return float(settings.get("blur_radius") or 0)
+        return float(_settings(card).get("blur_radius") or 0)
     except (TypeError, ValueError):
         return 0.0
 
 
 def suits_sharp_inputs(card: dict | None) -> bool:
     """Trained on unblurred bicubic LQ or on real-world degradations: the model for ordinary photos."""
-    settings = ((card or {}).get("degradation") or {}).get("settings") or {}
-    return bool(settings) and settings.get("kind", "bicubic") in ("bicubic", "realesrgan") and blur_radius(card) == 0
+    return degradation_kind(card) in ("bicubic", "realesrgan") and blur_radius(card) == 0
 
 
 def describe_degradation(card: dict | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlab.card import blur_radius, describe_degradation, suits_sharp_inputs, summary
+from srlab.card import blur_radius, degradation_kind, describe_degradation, suits_sharp_inputs, summary
 from srlab.errors import SRLabError
 
 ZOO_DIR = Path(__file__).resolve().parent  # tests point it at a temporary folder
@@ -101,9 +101,8 @@ def model_notes(label: str, card: dict | None, scale: int) -> tuple[str, str | N
     if radius <= 0:
         return line, None
     fitting = {n: c for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)}
-    kind = {n: c["degradation"]["settings"].get("kind", "bicubic") for n, c in fitting.items()}
-    sharp = [n for n in fitting if kind[n] == "bicubic"]  # real-world models smooth what a sharp photo has
-    real = [n for n in fitting if kind[n] == "realesrgan"]
+    sharp = [n for n, c in fitting.items() if degradation_kind(c) == "bicubic"]  # real-world ones smooth sharp photos
+    real = [n for n, c in fitting.items() if degradation_kind(c) == "realesrgan"]
     if sharp:
         advice = f"for sharp photos use --weights {sharp[0]} ({describe_degradation(fitting[sharp[0]])})"
         advice += f", for noisy or compressed ones --weights {real[0]}" if real else ""
