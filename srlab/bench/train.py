@@ -27,6 +27,7 @@ from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
 from srlab.data.transforms import images_to_float
+from srlab.models.base import compile_mode
 from srlab.precision import resolve_train_precision
 from srlab.train import build_model
 
@@ -131,11 +132,12 @@ def make_trainer(cfg: DictConfig, timer: StepTimer, n_batches: int) -> L.Trainer
     )
 
 
-def lightning_steps(cfg: DictConfig, model: L.LightningModule, n: int, device: torch.device, flops: bool = True):
-    """``Trainer.fit`` over 1 + ``n`` synthetic batches; returns (n step times, FLOPs of the first batch or None)."""
+def lightning_steps(cfg: DictConfig, model: L.LightningModule, n: int, device: torch.device, flops: bool = True,
+                    warmup: int = 1):
+    """``Trainer.fit`` over ``warmup`` + ``n`` synthetic batches; returns (n step times, FLOPs of batch 0 or None)."""
     timer = StepTimer(device, flops_batch=0 if flops else None)
-    make_trainer(cfg, timer, n + 1).fit(model, train_dataloaders=synthetic_loader(cfg, n + 1))
-    return timer.step_times(skip=1), timer.flops
+    make_trainer(cfg, timer, n + warmup).fit(model, train_dataloaders=synthetic_loader(cfg, n + warmup))
+    return timer.step_times(skip=warmup), timer.flops
 
 
 def precisions(device: torch.device, ceiling: dict | None, overrides) -> tuple[list[str], dict[str, str]]:
@@ -168,7 +170,14 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, models:
             cfg = compose_config(name, device, [*others, f"trainer.precision={precision}"])
             L.seed_everything(0, verbose=False)
             model = build_model(cfg)
-            times, flops = lightning_steps(cfg, model, n, device)
+            if compile_mode(cfg.model.get("compile")) is None:
+                times, flops = lightning_steps(cfg, model, n, device)
+            else:
+                # FLOPs of one eager step (FlopCounterMode would be traced into the graphs); compiling
+                # takes the first step, recording CUDA graphs the next ones: those are not timed
+                eager = compose_config(name, device, [*others, f"trainer.precision={precision}", "model.compile=false"])
+                flops = lightning_steps(eager, build_model(eager), 0, device)[1]
+                times, _ = lightning_steps(cfg, model, n, device, flops=False, warmup=3)
             step = median(times)
             rows.append({
                 "model": name, "generator": cfg.model.generator._target_.rsplit(".", 1)[-1],

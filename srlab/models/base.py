@@ -56,7 +56,9 @@ class SRModule(L.LightningModule):
             training on a CUDA GPU (measured faster there: experiments/benchmarks) or in bf16 on
             any device, and leaves it off for fp32 on CPUs.
         compile: ``torch.compile`` the generator, the discriminator and the perceptual network in place
-            (``nn.Module.compile``: parameter names, and so checkpoints, stay as they are).
+            (``nn.Module.compile``: parameter names, and so checkpoints, stay as they are): ``true``
+            (inductor's default mode) or one of its modes by name, e.g. ``reduce-overhead``, which
+            also replays each net's kernels as CUDA graphs on a GPU (no per-kernel launch cost).
         on_nonfinite: a NaN/Inf loss or gradient norm ``stop``s the run (naming it and the batch) or
             ``skip``s the batch (no weight update, counted in ``batches_skipped``); decided on the
             device, read on the host every ``trainer.log_every_n_steps`` batches
@@ -74,7 +76,7 @@ class SRModule(L.LightningModule):
         ema_decay: float = 0.0,
         generator_init: str | None = None,
         channels_last: bool | str = False,
-        compile: bool = False,  # noqa: A002 - the config key model.compile
+        compile: bool | str = False,  # noqa: A002 - the config key model.compile
         on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
@@ -102,7 +104,7 @@ class SRModule(L.LightningModule):
         self.benchmark_scores = BenchmarkScores()
         self.batch_degradation = None
         self.nonfinite = NonFiniteGuard(on_nonfinite)
-        self.compile_nets = bool(compile)
+        self.compile_mode = compile_mode(compile)
         self.register_buffer("batches_skipped", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------------- batches on the device
@@ -114,13 +116,19 @@ class SRModule(L.LightningModule):
             self.memory_format = torch.channels_last
         if self.memory_format is torch.channels_last:
             self.to(memory_format=torch.channels_last)
-        if self.compile_nets:
+        if self.compile_mode is not None:
             for net in self.compiled_nets():
-                net.compile()  # in place, after the layout change; the EMA copy (validation only) stays eager
+                # in place, after the layout change; the EMA copy (validation only) stays eager
+                net.compile(mode=None if self.compile_mode == "default" else self.compile_mode)
         # the data's on-device step (Real-ESRGAN's degradation): a plain object, not a submodule, so
         # DDP neither syncs nor checkpoints its training-pair pool
         if self.trainer.datamodule is not None:
             self.batch_degradation = getattr(self.trainer.datamodule, "batch_degradation", None)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.compile_mode is not None:
+            # CUDA-graph modes replay into fixed buffers: a new step may overwrite the last one's outputs
+            torch.compiler.cudagraph_mark_step_begin()
 
     def compiled_nets(self) -> list[nn.Module]:
         """What ``compile=true`` compiles: the generator, the discriminator, the perceptual loss's network."""
@@ -272,6 +280,21 @@ class SRModule(L.LightningModule):
         # milestones count optimizer steps (iterations), as in ESRGAN/BasicSR configs
         scheduler = scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def compile_mode(value: bool | str | None) -> str | None:
+    """``model.compile`` as an inductor mode name (``true`` is ``default``), or None for no compiling."""
+    if value in (False, None, "false"):
+        return None
+    if value in (True, "true"):
+        return "default"
+    if value not in COMPILE_MODES:
+        raise ConfigError(f"model.compile={value!r}: use false, true or a torch.compile mode "
+                          f"({', '.join(COMPILE_MODES)})")
+    return value
 
 
 def _frozen_copy(net: nn.Module) -> nn.Module:
