@@ -34,11 +34,12 @@ print('torch', torch.__version__, 'lightning', lightning.__version__, 'torchmetr
 print(torch.cuda.get_device_name(), torch.cuda.is_available())\""
 
 # issue 15 (first: the targets): no host sync in a full ESRGAN step; the step and RRDBNet inference
-# against the bf16 conv ceiling (targets: step >= 35%, inference >= 70%), eager and compiled
-step sync_check 120 $PY experiments/benchmarks/sync_check.py
-step bench_issue15 150 $PY -m srlab.bench --sections ceilings,train,infer --models esrgan --no-write
-step bench_issue15_compile 200 $PY -m srlab.bench --sections ceilings,train --models esrgan --set model.compile=true \
-  --no-write
+# against the bf16 conv ceiling (targets: step >= 35%, inference >= 70%), eager, CUDA graphs, compiled
+step sync_check 90 $PY experiments/benchmarks/sync_check.py
+step issue15 330 $PY experiments/benchmarks/issue15_gpu.py
+# issue 14: the new generators' training step on the GPU (the infer section's other nets are CPU-only)
+step bench_nets 120 $PY -m srlab.bench --sections ceilings,train --models srvgg,edsr,msrresnet,swinir_light,swinir \
+  --set trainer.precision=bf16-mixed --no-write
 
 # issue 6: the harness on the GPU with the GPU preset (trainer=gpu: bf16-mixed, batch 16)
 step bench_main 120 $PY -m srlab.bench --sections ceilings,train --no-write

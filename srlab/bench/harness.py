@@ -89,7 +89,7 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
             *levers.TRAIN_LEVERS, *(f"infer:{x}" for x in levers.INFER_LEVERS)]
         train_names = [x for x in names if x in levers.TRAIN_LEVERS + levers.OPTIONAL_TRAIN_LEVERS]
         infer_names = [x[len("infer:"):] for x in names if x.startswith("infer:")]
-        known_infer = (*levers.INFER_LEVERS, "compile")
+        known_infer = levers.INFER_LEVERS + levers.OPTIONAL_INFER_LEVERS
         unknown = [x for x in names if x not in train_names and x[len("infer:"):] not in known_infer]
         if unknown:
             raise SRLabError(f"--levers: unknown {', '.join(unknown)}; training levers: "

@@ -17,7 +17,9 @@ Inference levers time the forward of one padded tile of RRDBNet x4 (23 blocks):
 - ``nchw``: the plain layout under ``torch.inference_mode``;
 - ``channels_last``: the input tile in channels_last (what ``upscale_array`` does on a CPU);
 - ``channels_last_no_grad``: the same under ``torch.no_grad`` (as Real-ESRGAN) instead;
-- ``compile``: ``torch.compile`` with inductor weight freezing, channels_last (compile time reported).
+- ``compile``: ``torch.compile`` with inductor weight freezing, channels_last (compile time reported);
+- ``bf16``, ``bf16_compile``: the net loaded in bf16 as ``srlab.upscale --precision bf16`` loads it
+  (channels_last, autocast), eager and compiled like ``compile``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from srlab.train import build_model
 TRAIN_LEVERS = ("baseline", "channels_last", "for_loop", "foreach", "fused", "finite_checks", "bf16")
 OPTIONAL_TRAIN_LEVERS = ("compile", "cl_bf16", "cl_fused", "cl_compile")  # run only when named
 INFER_LEVERS = ("nchw", "channels_last", "channels_last_no_grad")
+OPTIONAL_INFER_LEVERS = ("compile", "bf16", "bf16_compile")  # run only when named
 CL = torch.channels_last
 
 
@@ -112,11 +115,13 @@ def infer_levers(device: torch.device, tile: int = 128, levers: tuple[str, ...] 
     for name in levers:
         net, inp = gen, (x if name == "nchw" else x_cl)
         ctx = torch.no_grad if "no_grad" in name else torch.inference_mode
-        if name == "compile":
+        if name.startswith("bf16"):
+            net = rrdbnet_x4(device, "bf16")
+        if name.endswith("compile"):
             import torch._inductor.config as inductor_config
 
             inductor_config.freezing = True  # constant weights: prepacked oneDNN convs with fused activations
-            net = torch.compile(rrdbnet_x4(device, "fp32"))
+            net = torch.compile(net if name.startswith("bf16") else rrdbnet_x4(device, "fp32"))
 
         def call(net=net, inp=inp, ctx=ctx) -> None:
             with ctx():
