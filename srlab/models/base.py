@@ -203,9 +203,17 @@ class SRModule(L.LightningModule):
         ema_params = list(self.generator_ema.parameters())
         params = [p.detach() for p in self.generator.parameters()]
         weight = 1.0 - self.ema_decay
-        if usable is not None:
-            weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
-        torch._foreach_lerp_(ema_params, params, weight)
+        if usable is None:
+            torch._foreach_lerp_(ema_params, params, weight)
+            return self._copy_ema_buffers()
+        weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
+        # ema + w * (p - ema), lerp's own formula for w < 0.5; `_foreach_lerp_` would read a tensor w on the host
+        steps = torch._foreach_sub(params, ema_params)
+        torch._foreach_mul_(steps, weight)
+        torch._foreach_add_(ema_params, steps)
+        self._copy_ema_buffers()
+
+    def _copy_ema_buffers(self) -> None:
         for ema_buf, buf in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buf.copy_(buf)
 
