@@ -42,13 +42,16 @@ HOT_HOOKS = ("on_after_batch_transfer", "training_step", "on_before_optimizer_st
 
 
 def _fit_without_syncs(cfg, monkeypatch) -> tuple[object, list[str]]:
-    """Three training batches of ``cfg`` with every host read raising inside the hot hooks."""
+    """Three training batches of ``cfg`` with every host read raising inside the hot hooks and the
+    configured progress bar's per-batch hook (Lightning's own bar reads the loss at every redraw)."""
     model = build_model(cfg)
     calls: list[str] = []
     for hook in HOT_HOOKS:
         monkeypatch.setattr(model, hook, _no_sync(getattr(model, hook), monkeypatch, calls))
-    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[],
-                                      enable_progress_bar=False)
+    bar = hydra.utils.instantiate(cfg.callbacks.progress_bar)
+    assert bar.refresh_rate == 1  # redrawn at every batch
+    monkeypatch.setattr(bar, "on_train_batch_end", _no_sync(bar.on_train_batch_end, monkeypatch, calls))
+    trainer = hydra.utils.instantiate(cfg.trainer, logger=False, enable_checkpointing=False, callbacks=[bar])
     trainer.fit(model, datamodule=hydra.utils.instantiate(cfg.data, _convert_="all"))
     return model, calls
 
@@ -64,6 +67,7 @@ def test_training_step_has_no_host_sync(smoke_cfg, monkeypatch, model_name, mode
     cfg = smoke_cfg(model_name, extra=[f"++model.on_nonfinite={mode}", *THREE_BATCHES])
     model, calls = _fit_without_syncs(cfg, monkeypatch)
     assert calls.count("training_step") == calls.count("on_after_batch_transfer") == 3
+    assert calls.count("on_train_batch_end") == 6  # the module's and the bar's
     assert int(model.batches_skipped) == 0
 
 
