@@ -36,6 +36,7 @@ print(torch.cuda.get_device_name(), torch.cuda.is_available())\""
 # issue 15 (first: the targets): no host sync in a full ESRGAN step; the step and RRDBNet inference
 # against the bf16 conv ceiling (targets: step >= 35%, inference >= 70%), eager, CUDA graphs, compiled
 step sync_check 90 $PY experiments/benchmarks/sync_check.py
+step sync_check_realesrgan 60 $PY experiments/benchmarks/sync_check.py data/degradation=realesrgan
 step issue15 330 $PY experiments/benchmarks/issue15_gpu.py
 # issue 14: the new generators' training step on the GPU (the infer section's other nets are CPU-only)
 step bench_nets 120 $PY -m srlab.bench --sections ceilings,train --models srvgg,edsr,msrresnet,swinir_light,swinir \

@@ -24,6 +24,7 @@ import time
 import hydra
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from torch.utils.data import DataLoader, default_collate
 
 from srlab.bench.train import StepTimer, compose_config, make_trainer, quiet_lightning
@@ -41,7 +42,7 @@ def _draw_batches(cfg, n: int) -> tuple[list[dict], list[float], object]:
     bs, batches, seconds = int(cfg.data.batch_size), [], []
     for b in range(n):
         start = time.perf_counter()
-        batches.append(default_collate([dm.train_set[b * bs + i] for i in range(bs)]))
+        batches.append((dm.collate or default_collate)([dm.train_set[b * bs + i] for i in range(bs)]))
         seconds.append(time.perf_counter() - start)
     return batches, seconds, dm
 
@@ -70,8 +71,7 @@ def _degrade_times(dm, batches: list[dict], device: torch.device) -> tuple[list[
     """Wall and CPU seconds of the on-device degradation of each batch."""
     wall, cpu = [], []
     for batch in batches:
-        batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
-        batch["degradation"] = {k: v.to(device) for k, v in batch["degradation"].items()}
+        batch = move_data_to_device(batch, device)  # as Lightning moves it: the host lists stay
         sync(device)
         start, start_cpu = time.perf_counter(), time.process_time()
         dm.batch_degradation(batch, training=True)

@@ -109,6 +109,7 @@ class SRDataModule(L.LightningDataModule):
         self.degradation = None
         # what the LightningModule applies to batches on their device (on_after_batch_transfer), or None
         self.batch_degradation = None
+        self.collate = None  # the degradation's collate_fn, None: default_collate
 
     def _val_dir(self) -> Path | None:
         return Path(self.hp["val_dir"]).expanduser() if self.hp["val_dir"] else None
@@ -146,6 +147,7 @@ class SRDataModule(L.LightningDataModule):
         self.degradation = build_degradation(settings_of(hp["degradation"], hp["source"]), hp["scale"])
         if self.degradation is not None:
             self.batch_degradation = self.degradation.batch_degradation(normalized=hp["normalize"])
+            self.collate = getattr(self.degradation, "collate", None)
         if hp["source"] == "paired":
             self._setup_paired()
         elif hp["source"] == "samples":
@@ -224,7 +226,7 @@ class SRDataModule(L.LightningDataModule):
         workers = self.hp["num_workers"]
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
                           pin_memory=self.hp["pin_memory"], persistent_workers=bool(self.hp["persistent_workers"] and workers),
-                          drop_last=shuffle and len(dataset) >= batch_size,
+                          drop_last=shuffle and len(dataset) >= batch_size, collate_fn=self.collate,
                           worker_init_fn=functools.partial(_worker_init, self.hp["max_image_pixels"]) if workers else None)
 
     def train_dataloader(self) -> DataLoader:
@@ -240,7 +242,7 @@ class SRDataModule(L.LightningDataModule):
         workers = hp["num_workers"]
         return ResumableLoader(
             self.train_set, sampler=sampler, batches_done=self._batches_done, batch_size=hp["batch_size"],
-            num_workers=workers, pin_memory=hp["pin_memory"],
+            num_workers=workers, pin_memory=hp["pin_memory"], collate_fn=self.collate,
             persistent_workers=bool(hp["persistent_workers"] and workers),
             drop_last=sampler.num_samples >= hp["batch_size"],
             # the workers' base seed from here, not from the global RNG the model draws from

@@ -23,6 +23,7 @@ resamples pixels, so it is applied to HQ before degradation only: the on-the-fly
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -199,9 +200,17 @@ def images_to_float(batch: dict, normalized: bool, keys: tuple[str, ...] = ("lq"
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (3, 1, 1) if x.dim() == 3 else (1, 3, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(shape)
-    std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(shape)
+    return _stats_on(x.dim(), x.device, x.dtype)
+
+
+@lru_cache(maxsize=16)
+def _stats_on(dim: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Made once per device: ``torch.tensor(..., device=cuda)`` is a blocking copy that waits for
+    the GPU's queue, and (de)normalizing runs in every training step."""
+    shape = (3, 1, 1) if dim == 3 else (1, 3, 1, 1)
+    with torch.inference_mode(False):  # first made in validation, they must still serve autograd in training
+        mean = torch.tensor(IMAGENET_MEAN, dtype=dtype, device=device).view(shape)
+        std = torch.tensor(IMAGENET_STD, dtype=dtype, device=device).view(shape)
     return mean, std
 
 

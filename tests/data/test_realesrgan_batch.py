@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import default_collate
 
 from srlab.data.datamodule import SRDataModule
 from srlab.data.datasets import HQFolderDataset
@@ -30,7 +29,7 @@ def _folder(tmp_path, name="hq", n=4, size=(96, 88)):
 
 
 def _batch(ds, n=2):
-    return default_collate([ds[i] for i in range(n)])
+    return ds.degradation.collate([ds[i] for i in range(n)])  # the loaders' collate_fn
 
 
 def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
@@ -40,6 +39,10 @@ def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
     batch = _batch(ds)
     assert "lq" not in batch and batch["gt"].shape == (2, 3, 76, 76)  # the larger crop the kernels need
     assert batch["degradation"]["kernel1"].shape == (2, 21, 21)
+    # what the batch step sizes, branches and seeds on stays Python numbers: it never reads the device back
+    host = batch["degradation"]["host"]
+    assert isinstance(host["seed"][0], int) and isinstance(host["cut_y"], list) and len(host["gray1"]) == 2
+    assert "seed" not in batch["degradation"] and batch["degradation"]["gray1"].dtype == torch.bool
     out = deg.batch_degradation()(batch, training=True)
     assert out["lq"].shape == (2, 3, 8, 8) and out["gt"].shape == out["gt_usm"].shape == (2, 3, 32, 32)
     assert "degradation" not in out
@@ -48,7 +51,7 @@ def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
     # the patch is cut where the worker said, from the crop, and so is its sharpened target
     p, gt = batch["degradation"], batch["gt"].float() / 255  # the loader sends uint8
     assert batch["gt"].dtype == torch.uint8
-    y, x = int(p["cut_y"][0]), int(p["cut_x"][0])
+    y, x = p["host"]["cut_y"][0], p["host"]["cut_x"][0]
     assert torch.equal(out["gt"][0], gt[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32])
     sharp = usm_sharpen(gt)[0, :, 4 * y : 4 * y + 32, 4 * x : 4 * x + 32]
     assert torch.equal(out["gt_usm"][0], sharp) and not torch.equal(out["gt_usm"], out["gt"])
@@ -79,8 +82,7 @@ def test_validation_is_fixed_per_image_and_unsharpened(tmp_path):
 def test_cut_takes_each_samples_own_position():
     gt = torch.arange(2 * 3 * 16 * 16, dtype=torch.float32).view(2, 3, 16, 16)
     lq = gt[..., ::4, ::4]
-    p = {"cut_y": torch.tensor([0, 2]), "cut_x": torch.tensor([1, 0]), "cut_size": torch.tensor([2, 2])}
-    lo, g, g2 = cut(p, 4, lq, gt, gt + 1)
+    lo, g, g2 = cut({"cut_y": [0, 2], "cut_x": [1, 0], "cut_size": [2, 2]}, 4, lq, gt, gt + 1)
     assert torch.equal(g[0], gt[0, :, 0:8, 4:12]) and torch.equal(g[1], gt[1, :, 8:16, 0:8])
     assert torch.equal(lo, g[..., ::4, ::4]) and torch.equal(g2, g + 1)
 

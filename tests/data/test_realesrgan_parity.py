@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch.utils.data import default_collate
 
 from srlab.data.realesrgan import ops
 from srlab.data.realesrgan.jpeg import jpeg
 from srlab.data.realesrgan.kernels import KernelSpec
-from srlab.data.realesrgan.params import Draw, StageDraw
+from srlab.data.realesrgan.params import Draw, StageDraw, collate_draws
 from srlab.data.realesrgan.pipeline import degrade
 from tests.data import realesrgan_reference as ref
 
@@ -76,7 +75,7 @@ def test_whole_degradation_equals_basicsrs_pipeline(gt, key):
     OpenCV's libjpeg DiffJPEG differs by 1.4-2.9 levels on average (experiments/realesrgan/README.md).
     """
     p = ref.PIPELINES[key]
-    batch = default_collate([_draw(p).to_item(21)])
+    batch = collate_draws([_draw(p).to_item(21)])
     src = ops.usm_sharpen(gt) if p["usm"] else gt
     lq = degrade(src, batch, 4, torch.Generator().manual_seed(p["seed"]))
     assert lq.shape == (1, 3, 16, 16)

@@ -72,6 +72,18 @@ def test_normalize_round_trip_chw_and_bchw():
                           (1 - torch.tensor(T.IMAGENET_MEAN)) / torch.tensor(T.IMAGENET_STD))
 
 
+def test_normalization_constants_made_in_inference_serve_training():
+    """The mean/std are cached per device (a CUDA upload per step would wait for the GPU); the first
+    call can come from validation under inference_mode, and training then backpropagates through them."""
+    T._stats_on.cache_clear()
+    with torch.inference_mode():
+        T.normalize(torch.rand(1, 3, 2, 2))
+    x = torch.rand(1, 3, 2, 2, requires_grad=True)
+    T.denormalize(x).sum().backward()
+    assert torch.allclose(x.grad[0, :, 0, 0], torch.tensor(T.IMAGENET_STD))
+    assert T._stats(x)[0] is T._stats(x.detach())[0]  # made once
+
+
 def test_to_tensor_range_and_layout():
     a = np.zeros((4, 6, 3), np.uint8)
     a[0, 1] = (255, 0, 51)

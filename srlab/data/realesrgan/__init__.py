@@ -2,7 +2,8 @@
 
 - :mod:`.kernels`: blur kernel formulas and their random draw (numpy);
 - :mod:`.config`: the checked settings (``data.degradation``, kind ``realesrgan``);
-- :mod:`.params`: every random choice for one sample, drawn in the DataLoader workers;
+- :mod:`.params`: every random choice for one sample, drawn in the DataLoader workers, and the
+  collate that splits a batch of them into device tensors and host-side numbers;
 - :mod:`.ops`, :mod:`.jpeg`: batch operations on tensors (filter, resize, noise, JPEG, USM);
 - :mod:`.pipeline`: the whole degradation of a batch on its device, the patch cut and the
   training-pair pool.
@@ -16,7 +17,8 @@ import numpy as np
 import torch
 
 from srlab.data.realesrgan.config import RealESRGANConfig, parse_config
-from srlab.data.realesrgan.params import Draw, draw
+from srlab.data.realesrgan.params import Draw, collate_draws, draw
+from srlab.data.realesrgan.params import collate as collate_batch
 from srlab.data.realesrgan.pipeline import BatchDegradation, degrade
 
 
@@ -30,6 +32,7 @@ class RealESRGANDegradation:
 
     kind = "realesrgan"
     on_device = True
+    collate = staticmethod(collate_batch)  # the loaders' collate_fn: the batch step's numbers stay on the host
 
     def __init__(self, cfg: dict, scale: int) -> None:
         self.cfg: RealESRGANConfig = parse_config(cfg)
@@ -61,7 +64,7 @@ class RealESRGANDegradation:
 
         float64 by default, so that the result does not depend on the CPU's vector instructions.
         """
-        p = {k: torch.as_tensor(np.asarray(v))[None] for k, v in d.to_item(self.cfg.kernel_pad).items()}
+        p = collate_draws([d.to_item(self.cfg.kernel_pad)])
         gt = torch.from_numpy(np.ascontiguousarray(hq.transpose(2, 0, 1)))[None].to(dtype) / 255
         lq = degrade(gt, p, self.scale, torch.Generator().manual_seed(d.seed))[0]
         return (lq * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()

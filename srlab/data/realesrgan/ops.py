@@ -89,20 +89,27 @@ def resize(img: torch.Tensor, mode: int, scale: float | None = None, size: tuple
     return F.interpolate(img, scale_factor=scale, size=size, mode=RESIZE_MODES[mode])
 
 
-def gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def gaussian_noise(img: torch.Tensor, sigma: torch.Tensor, gray: torch.Tensor | None,
+                   generator: torch.Generator) -> torch.Tensor:
     """Add Gaussian noise of std ``sigma`` / 255, the same on all channels where ``gray``; clamp to [0, 1].
 
     BasicSR ``add_gaussian_noise_pt`` (clip, no rounding). Its gray noise is one field shared by the
     whole batch; here each image gets its own (identical draws for a batch of one).
+
+    Args:
+        img: (B, C, H, W).
+        sigma: (B,) on the 0-255 scale.
+        gray: (B,) flags, or None when no image of the batch takes gray noise: then the gray field
+            is not drawn, as BasicSR skips it (the caller knows from the host, without reading ``gray``).
+        generator: source of the noise.
     """
     b, _, h, w = img.shape
     sigma = sigma.to(img.dtype).view(b, 1, 1, 1)
-    gray = gray.to(img.dtype).view(b, 1, 1, 1)
-    any_gray = bool(gray.any())
-    if any_gray:  # drawn first, as BasicSR does
+    if gray is not None:  # drawn first, as BasicSR does
         noise_gray = torch.randn((b, 1, h, w), generator=generator, dtype=img.dtype, device=img.device) * sigma / 255
     noise = torch.randn(img.shape, generator=generator, dtype=img.dtype, device=img.device) * sigma / 255
-    if any_gray:
+    if gray is not None:
+        gray = gray.to(img.dtype).view(b, 1, 1, 1)
         noise = noise * (1 - gray) + noise_gray * gray
     return (img + noise).clamp(0, 1)
 
@@ -120,20 +127,20 @@ def _shot(q: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.poisson(q * vals, generator=generator) / vals - q
 
 
-def poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Add Poisson (shot) noise times ``scale``, from the luma where ``gray``; clamp to [0, 1].
+def poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor | None,
+                  generator: torch.Generator) -> torch.Tensor:
+    """Add Poisson (shot) noise times ``scale`` (B,), from the luma where ``gray``; clamp to [0, 1].
 
     BasicSR ``add_poisson_noise_pt``: photon counts are the image quantised to 8 bits times
-    2 ** ceil(log2(distinct levels)).
+    2 ** ceil(log2(distinct levels)). ``gray`` as in :func:`gaussian_noise` (None: no luma noise drawn).
     """
     b, c, h, w = img.shape
-    gray = gray.to(img.dtype).view(b, 1, 1, 1)
-    any_gray = bool(gray.any())
-    if any_gray:
+    if gray is not None:
         r, g, bl = img.unbind(1)
         luma = (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * bl).unsqueeze(1)
         noise_gray = _shot(luma.mul(255).round().clamp(0, 255) / 255, generator).expand(b, c, h, w)
     noise = _shot(img.mul(255).round().clamp(0, 255) / 255, generator)
-    if any_gray:
+    if gray is not None:
+        gray = gray.to(img.dtype).view(b, 1, 1, 1)
         noise = noise * (1 - gray) + noise_gray * gray
     return (img + noise * scale.to(img.dtype).view(b, 1, 1, 1)).clamp(0, 1)

@@ -3,10 +3,13 @@
 A :class:`Draw` holds every random choice for one sample: three kernels (first blur, second blur,
 final sinc), the resize, noise and JPEG parameters of both stages, the order of the final step, the
 seed of the noise and where the training patch is cut. :meth:`Draw.to_item` turns it into plain
-numbers and arrays that the default collate stacks into a batch; the batch pipeline
-(:mod:`srlab.data.realesrgan.pipeline`) then only computes. Operations that change the tensor size or
-apply to the batch as a whole (resize factors and modes, Gaussian vs Poisson, whether to blur again,
-the final order) follow the batch's first sample, as Real-ESRGAN draws them once per batch.
+numbers and arrays, and :func:`collate` makes a batch of them: the arrays and per-sample factors as
+tensors that go to the device, and every number again as Python lists that stay on the host. The
+batch pipeline (:mod:`srlab.data.realesrgan.pipeline`) branches, sizes and seeds on those lists only,
+so it never reads a device tensor back (each read would wait for the device's queue). Operations
+that change the tensor size or apply to the batch as a whole (resize factors and modes, Gaussian vs
+Poisson, whether to blur again, the final order) follow the batch's first sample, as Real-ESRGAN
+draws them once per batch.
 """
 
 from __future__ import annotations
@@ -15,11 +18,16 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from torch.utils.data import default_collate
 
 from srlab.data.realesrgan.config import RESIZE_MODES, BlurSettings, RealESRGANConfig, StageSettings
 from srlab.data.realesrgan.kernels import KernelSpec, draw_kernel
 
 DIRECTIONS = ("up", "down", "keep")
+# what the batch step computes with per sample (tensors on the device); every number of an item is
+# also in the batch's "host" lists
+ON_DEVICE = ("kernel1", "kernel2", "sinc", "sigma1", "sigma2", "poisson1", "poisson2", "gray1", "gray2",
+             "jpeg1", "jpeg2")
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,7 @@ class Draw:
     cut: tuple[int, int, int]    # LQ-grid (y, x, size) of the patch cut from the degraded crop; size 0 = no cut
 
     def to_item(self, pad_to: int) -> dict:
-        """Numbers and (pad_to, pad_to) float64 kernels; default_collate makes (B, ...) tensors of them."""
+        """Numbers and (pad_to, pad_to) float64 kernels, one sample's part of a :func:`collate_draws` batch."""
         item = {"kernel1": self.kernel1.build(pad_to), "kernel2": self.kernel2.build(pad_to),
                 "sinc": self.sinc.build(pad_to) if self.sinc else _delta(pad_to), "has_sinc": self.sinc is not None,
                 "second_blur": self.second_blur, "final_resize_first": self.final_resize_first,
@@ -76,6 +84,22 @@ class Draw:
                 "final": {"order": "resize+sinc, jpeg" if self.final_resize_first else "jpeg, resize+sinc",
                           "resize_mode": self.final_mode, "sinc": self.sinc.to_json() if self.sinc else None},
                 "noise_seed": self.seed}
+
+
+def collate_draws(items: list[dict]) -> dict:
+    """Batch of :meth:`Draw.to_item` dicts: the :data:`ON_DEVICE` entries as (B, ...) tensors (as
+    ``default_collate`` makes them) and ``"host"``: ``{key: [one Python number per sample]}``."""
+    batch = default_collate([{k: item[k] for k in ON_DEVICE} for item in items])
+    batch["host"] = {k: [item[k] for item in items] for k, v in items[0].items() if not isinstance(v, np.ndarray)}
+    return batch
+
+
+def collate(samples: list[dict]) -> dict:
+    """The loaders' ``collate_fn``: ``default_collate``, but the ``"degradation"`` entries through
+    :func:`collate_draws`."""
+    batch = default_collate([{k: v for k, v in s.items() if k != "degradation"} for s in samples])
+    batch["degradation"] = collate_draws([s["degradation"] for s in samples])
+    return batch
 
 
 def _delta(size: int) -> np.ndarray:

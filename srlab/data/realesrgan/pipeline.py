@@ -17,14 +17,16 @@ from srlab.data.transforms import images_to_float, normalize
 
 
 def _stage_noise(x: torch.Tensor, p: dict, i: int, generator: torch.Generator) -> torch.Tensor:
-    if bool(p[f"gaussian{i}"][0]):  # Gaussian or Poisson for the whole batch
-        return ops.gaussian_noise(x, p[f"sigma{i}"], p[f"gray{i}"], generator)
-    return ops.poisson_noise(x, p[f"poisson{i}"], p[f"gray{i}"], generator)
+    host = p["host"]
+    gray = p[f"gray{i}"] if any(host[f"gray{i}"]) else None
+    if host[f"gaussian{i}"][0]:  # Gaussian or Poisson for the whole batch
+        return ops.gaussian_noise(x, p[f"sigma{i}"], gray, generator)
+    return ops.poisson_noise(x, p[f"poisson{i}"], gray, generator)
 
 
 def _resize_back_and_sinc(x: torch.Tensor, p: dict, size: tuple[int, int]) -> torch.Tensor:
-    x = ops.resize(x, int(p["final_mode"][0]), size=size)
-    return ops.filter2d(x, p["sinc"]) if bool(p["has_sinc"].any()) else x  # identity kernels otherwise
+    x = ops.resize(x, p["host"]["final_mode"][0], size=size)
+    return ops.filter2d(x, p["sinc"]) if any(p["host"]["has_sinc"]) else x  # identity kernels otherwise
 
 
 @torch.no_grad()
@@ -33,7 +35,8 @@ def degrade(gt: torch.Tensor, p: dict, scale: int, generator: torch.Generator) -
 
     Args:
         gt: (B, 3, H, W) in [0, 1], H and W multiples of ``scale``.
-        p: collated :meth:`Draw.to_item` dicts (tensors with a leading batch dimension, any device).
+        p: :func:`~srlab.data.realesrgan.params.collate_draws` of the samples' draws: tensors on
+            ``gt``'s device and the ``"host"`` lists; only those lists are read on the host.
         scale: SR factor.
         generator: source of the noise, on ``gt``'s device.
 
@@ -41,35 +44,36 @@ def degrade(gt: torch.Tensor, p: dict, scale: int, generator: torch.Generator) -
         (B, 3, H / scale, W / scale) LQ, quantised to 8-bit levels, in [0, 1].
     """
     h, w = gt.shape[-2:]
+    host = p["host"]  # the batch's sizes and branches follow its first sample, as Real-ESRGAN draws them once
     # first stage: blur, resize, noise, JPEG
     x = ops.filter2d(gt, p["kernel1"])
-    s1 = float(p["resize1_scale"][0])
+    s1 = host["resize1_scale"][0]
     if s1 != 1.0:  # Real-ESRGAN's 'keep' interpolates by 1, which changes nothing
-        x = ops.resize(x, int(p["resize1_mode"][0]), scale=s1)
+        x = ops.resize(x, host["resize1_mode"][0], scale=s1)
     x = _stage_noise(x, p, 1, generator)
     x = jpeg(x.clamp(0, 1), p["jpeg1"])
     # second stage: the target size is relative to the LQ size, not to the first stage's output
-    if bool(p["second_blur"][0]):
+    if host["second_blur"][0]:
         x = ops.filter2d(x, p["kernel2"])
-    s2 = float(p["resize2_scale"][0])
-    x = ops.resize(x, int(p["resize2_mode"][0]), size=(int(h / scale * s2), int(w / scale * s2)))
+    s2 = host["resize2_scale"][0]
+    x = ops.resize(x, host["resize2_mode"][0], size=(int(h / scale * s2), int(w / scale * s2)))
     x = _stage_noise(x, p, 2, generator)
     # final: [resize back + sinc] and JPEG in random order (other orders make twisted lines, per Real-ESRGAN)
     lq_size = (h // scale, w // scale)
-    if bool(p["final_resize_first"][0]):
+    if host["final_resize_first"][0]:
         x = jpeg(_resize_back_and_sinc(x, p, lq_size).clamp(0, 1), p["jpeg2"])
     else:
         x = _resize_back_and_sinc(jpeg(x.clamp(0, 1), p["jpeg2"]), p, lq_size)
     return (x * 255).round().clamp(0, 255) / 255
 
 
-def cut(p: dict, scale: int, lq: torch.Tensor, *hq: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Cut each sample's patch at its drawn LQ-grid position from ``lq`` and the HQ tensors ``hq``
-    (``cut_size`` 0: keep everything); returns ``(lq, *hq)``."""
-    size = int(p["cut_size"][0])
+def cut(host: dict, scale: int, lq: torch.Tensor, *hq: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Cut each sample's patch at its drawn LQ-grid position (``host`` lists ``cut_y``, ``cut_x``,
+    ``cut_size``; size 0: keep everything) from ``lq`` and the HQ tensors ``hq``; returns ``(lq, *hq)``."""
+    size = host["cut_size"][0]
     if size == 0 or size == lq.shape[-1] == lq.shape[-2]:
         return (lq, *hq)
-    pos = list(zip(p["cut_y"].tolist(), p["cut_x"].tolist()))
+    pos = list(zip(host["cut_y"], host["cut_x"]))
     s = size * scale
     return (torch.stack([lq[i, :, y : y + size, x : x + size] for i, (y, x) in enumerate(pos)]),
             *(torch.stack([t[i, :, y * scale : y * scale + s, x * scale : x * scale + s] for i, (y, x) in enumerate(pos)])
@@ -138,12 +142,12 @@ class BatchDegradation:
     def __call__(self, batch: dict, training: bool) -> dict:
         p, gt = batch["degradation"], images_to_float(batch, normalized=False, keys=("gt",))["gt"]  # loaders send uint8
         generator = torch.Generator(device=gt.device)
-        generator.manual_seed(int(p["seed"][0]))
+        generator.manual_seed(p["host"]["seed"][0])
         # Real-ESRGAN degrades the sharpened crop and sharpens the cut patch again; cutting the
         # crop's sharpening instead saves that second pass and keeps real context at patch borders
         sharp = ops.usm_sharpen(gt) if training and self.gt_usm else None
         lq = degrade(gt if sharp is None else sharp, p, self.scale, generator)
-        pair = cut(p, self.scale, lq, gt) if sharp is None else cut(p, self.scale, lq, gt, sharp)
+        pair = cut(p["host"], self.scale, lq, gt) if sharp is None else cut(p["host"], self.scale, lq, gt, sharp)
         if training and self.pool is not None:
             pair = self.pool(pair, generator)
         out = {k: v for k, v in batch.items() if k != "degradation"}
