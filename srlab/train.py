@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import otherwise
@@ -22,6 +23,7 @@ from srlab.precision import settle_trainer_precision  # noqa: E402
 from srlab.runs.card import ModelCard  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402
+from srlab.runs.launch import worker_overrides  # noqa: E402
 from srlab.runs.wandb_setup import log_config  # noqa: E402
 from srlab.weights import record_net_config  # noqa: E402
 
@@ -151,4 +153,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    # under torchrun/srun every rank runs this: only global rank 0 makes a run folder
+    sys.argv += worker_overrides(os.environ)
     main()
