@@ -10,9 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from srlab import train
+from srlab.errors import SRLabError
 from srlab.runs.launch import launcher_rank, worker_overrides
 from srlab.train import build
-from tests.conftest import compose_config, subprocess_env
+from tests.conftest import TINY_NETS, compose_config, subprocess_env
 from tests.test_val_sets import TINY, make_benchmark, val_sets
 
 
@@ -33,6 +35,19 @@ def test_only_nonzero_ranks_get_a_temporary_output_folder(tmp_path, monkeypatch)
     run_dir, subdir = worker_overrides({"RANK": "1"})
     folder = Path(run_dir.removeprefix("hydra.run.dir="))
     assert folder.parent == tmp_path and folder.is_dir() and subdir == "hydra.output_subdir=null"
+
+
+def test_stage2_on_another_node_does_not_wait_for_stage1_checkpoint(tmp_path, monkeypatch):
+    """Stage 1's last.ckpt is in rank 0's folder; other nodes start stage 2 without it (DDP copies rank 0's)."""
+    cfg = compose_config(tmp_path / "run", ["experiment=esrgan_two_stage", "debug=smoke", *TINY_NETS["esrgan"]])
+    stages = []
+    monkeypatch.setattr(train, "run", stages.append)  # stage 1's training itself is not what is tested here
+    monkeypatch.setenv("RANK", "1")
+    main_cfg = train._run_stage1(cfg)
+    assert len(stages) == 1 and main_cfg.stage1 is None and not main_cfg.model.get("generator_init")
+    monkeypatch.setenv("RANK", "0")  # rank 0 itself needs the checkpoint that its stage 1 wrote
+    with pytest.raises(SRLabError, match="stage 1 wrote no .*stage1/checkpoints/last.ckpt"):
+        train._run_stage1(cfg)
 
 
 def _free_port() -> int:
