@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # albumentations checks the network at import otherwise
@@ -22,6 +23,7 @@ from srlab.precision import settle_trainer_precision  # noqa: E402
 from srlab.runs.card import ModelCard  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402
+from srlab.runs.launch import launcher_rank, worker_overrides  # noqa: E402
 from srlab.runs.wandb_setup import log_config  # noqa: E402
 from srlab.weights import record_net_config  # noqa: E402
 
@@ -128,10 +130,14 @@ def _run_stage1(cfg: DictConfig) -> DictConfig:
         stage.task_name = f"{cfg.task_name}_stage1"
     log.info("stage 1: %s -> %s", stage.model._target_, stage_dir)
     run(stage)
+    main_cfg = OmegaConf.merge(cfg, {"stage1": None})
+    if launcher_rank(os.environ) > 0:
+        # another node's process (torchrun/srun): rank 0 wrote stage 1's checkpoint in its own folder, and
+        # DDP copies rank 0's weights into every process when stage 2 starts
+        return main_cfg
     last = stage_dir / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise SRLabError(f"stage 1 wrote no {last}; cannot start stage 2")
-    main_cfg = OmegaConf.merge(cfg, {"stage1": None})
     with open_dict(main_cfg):
         main_cfg.model.generator_init = str(last)
     return main_cfg
@@ -151,4 +157,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    # under torchrun/srun every rank runs this: only global rank 0 makes a run folder
+    sys.argv += worker_overrides(os.environ)
     main()

@@ -52,6 +52,16 @@ def compose_config(output_dir: Path, overrides: list[str], config_name: str = "t
     return cfg
 
 
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a ``python -m srlab...`` subprocess: this checkout's srlab first on PYTHONPATH.
+
+    The editable install may point at another checkout; the subprocess's cwd is a temp folder.
+    """
+    root = str(Path(__file__).resolve().parents[1])
+    return {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])), **extra}
+
+
 def write_hydra_record(run_dir: Path, task: list[str], mode: str = "MULTIRUN", model: str = "esrgan",
                        params: dict | None = None, launch: list[str] | None = None) -> Path:
     """Write what Hydra leaves of a job for naming it: ``.hydra/hydra.yaml`` (and the sweep's ``multirun.yaml``).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from PIL import Image
 from srlab.errors import SRLabError
 from srlab.evaluate import main as evaluate_main
 from srlab.train import run
-from tests.conftest import TINY_NETS, compose_config
+from tests.conftest import TINY_NETS, compose_config, subprocess_env
 
 TINY = ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"], "~callbacks.curves"]
 NAMES = {"psnr_rgb": "psnr", "ssim_rgb": "ssim", "psnr_y": "psnr_y", "ssim_y": "ssim_y"}
@@ -115,14 +114,10 @@ def test_bad_val_sets_stop_before_training_naming_the_entry(tmp_path, case, expe
 def test_ddp_two_processes_shard_and_reduce_like_evaluate(tmp_path):
     """`trainer.devices=2` on CPU (gloo): 3 images over 2 ranks (2 + 1, none repeated) give evaluate's means."""
     bench = make_benchmark(tmp_path / "Tiny")
-    # the srlab of this checkout, whatever copy is installed (the run's cwd is tmp_path)
-    root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     cmd = [sys.executable, "-m", "srlab.train", *TINY, "trainer.accelerator=cpu", "trainer.devices=2",
            "trainer.limit_val_batches=1.0", "model.ema_decay=0.5", "data.val_fraction=0",
            val_sets(f"{{name: Tiny, dir: '{bench}'}}"), "monitor=val/Tiny/psnr_y", "hydra.run.dir=run"]
-    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    result = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(), capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stderr + result.stdout
     metrics = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
