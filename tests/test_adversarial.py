@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from omegaconf import open_dict
 
 from srlab.errors import SRLabError
 from srlab.train import build_model, run
+from tests.conftest import subprocess_env
 
 
 def test_generator_runs_once_per_batch_and_d_trains_on_detached_output(smoke_cfg):
@@ -106,7 +106,7 @@ def test_esrgan_pixel_loss_goes_down_on_sample_photos(smoke_cfg):
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_from_subprocess(tmp_path):
     """`trainer.devices=2` on CPU (gloo): both ranks train, one output folder, one checkpoint."""
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1"}
+    env = subprocess_env()
     cmd = [sys.executable, "-m", "srlab.train", "model=esrgan", "debug=smoke", "trainer.accelerator=cpu",
            "trainer.devices=2", "vgg_weights=random", "model.generator.num_feat=8",
            "model.generator.num_block=1", "model.generator.num_grow_ch=4", "model.discriminator.num_feat=8",

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from srlab.config import model_names
 from srlab.errors import ConfigError
 from srlab.train import run
 from srlab.weights import safe_torch_load
+from tests.conftest import subprocess_env
 
 MODELS = model_names()  # every model config trains
 
@@ -57,10 +57,7 @@ def test_nonpositive_lr_is_rejected(smoke_cfg):
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    # PYTHONPATH: the srlab of this checkout, not whichever one pip installed
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=subprocess_env(),
                           capture_output=True, text=True, timeout=600)
 
 

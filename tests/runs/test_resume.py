@@ -30,9 +30,8 @@ from srlab.runs.checkpointing import (
 )
 from srlab.train import run
 from srlab.weights import safe_torch_load
-from tests.conftest import compose_config
+from tests.conftest import compose_config, subprocess_env
 
-REPO = Path(__file__).resolve().parents[2]
 # ESRGAN structure (two optimizers, two schedulers, EMA, batch counter) without the VGG19 cost
 GAN = ["model=esrgan", "debug=smoke", "model.generator.num_feat=8", "model.generator.num_block=1",
        "model.generator.num_grow_ch=4", "model.discriminator.num_feat=8", "model.perceptual_loss=null"]
@@ -348,7 +347,7 @@ def test_ckpt_path_is_checked_before_training(tmp_path):
 
 # ----------------------------------------------------------------- a real kill
 def _train_cli(*args: str, cwd: Path, throttle: bool = False, model: list[str] = GAN) -> subprocess.Popen:
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+    env = subprocess_env()
     extra = ["+callbacks.throttle._target_=tests.runs.test_resume.Throttle"] if throttle else []
     return subprocess.Popen([sys.executable, "-m", "srlab.train", *model, *args, *extra], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

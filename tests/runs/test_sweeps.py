@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from omegaconf import OmegaConf
 
 from srlab.errors import SRLabError
 from srlab.runs.sweep import find_runs, write_summary
-from tests.conftest import TINY_NETS, compose_config, write_hydra_record
+from tests.conftest import TINY_NETS, compose_config, subprocess_env, write_hydra_record
 
 QUIET = ["callbacks.progress_bar.refresh_rate=0"]
 
@@ -22,9 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _train(*args: str, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
-    # PYTHONPATH: this checkout's srlab in the subprocess (and the jobs it starts), whatever is installed
-    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=env,
+    # subprocess_env: this checkout's srlab in the subprocess (and the jobs it starts), whatever is installed
+    return subprocess.run([sys.executable, "-m", "srlab.train", *args], cwd=cwd, env=subprocess_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 
