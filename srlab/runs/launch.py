@@ -26,9 +26,10 @@ def worker_overrides(env: Mapping[str, str]) -> list[str]:
 
     Rank 0 writes the run folder, the checkpoints, the logs and the plots (Lightning saves
     checkpoints and logs only on global rank 0, srlab's callbacks likewise); another rank would only
-    add a ``.hydra/`` copy and its own ``train.log``. Its output folder becomes a temporary one,
-    removed when the process exits; its log lines still go to its console. Appended after the
-    user's overrides, so they win over a ``hydra.run.dir`` given on the command line.
+    add a ``.hydra/`` copy and its own ``train.log`` (and, in a multirun, its own sweep folder and
+    summary). Its output folders become a temporary one, removed when the process exits; its log
+    lines still go to its console. Appended after the user's overrides, so they win over a
+    ``hydra.run.dir`` or ``hydra.sweep.dir`` given on the command line.
 
     Args:
         env: the process environment (``os.environ``).
@@ -41,4 +42,4 @@ def worker_overrides(env: Mapping[str, str]) -> list[str]:
         return []
     folder = tempfile.mkdtemp(prefix=f"srlab-rank{rank}-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return [f"hydra.run.dir={folder}", "hydra.output_subdir=null"]
+    return [f"hydra.run.dir={folder}", f"hydra.sweep.dir={folder}", "hydra.output_subdir=null"]

@@ -32,9 +32,10 @@ def test_launcher_rank(env, rank):
 def test_only_nonzero_ranks_get_a_temporary_output_folder(tmp_path, monkeypatch):
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     assert worker_overrides({"RANK": "0"}) == []
-    run_dir, subdir = worker_overrides({"RANK": "1"})
+    run_dir, sweep_dir, subdir = worker_overrides({"RANK": "1"})
     folder = Path(run_dir.removeprefix("hydra.run.dir="))
     assert folder.parent == tmp_path and folder.is_dir() and subdir == "hydra.output_subdir=null"
+    assert sweep_dir == f"hydra.sweep.dir={folder}"  # a multirun's sweep folder and summary too
 
 
 def test_stage2_on_another_node_does_not_wait_for_stage1_checkpoint(tmp_path, monkeypatch):
