@@ -3,10 +3,10 @@
 Not part of srlab (BasicSR is never a dependency of srlab). Run it from the repository root with
 the interpreter of a separate virtualenv that has them:
 
-    python -m venv /tmp/bsr --system-site-packages      # reuses the installed torch
-    /tmp/bsr/bin/pip install wheel
-    /tmp/bsr/bin/pip install --no-build-isolation basicsr==1.4.2 realesrgan
-    /tmp/bsr/bin/python experiments/benchmarks/compare_basicsr.py [--quick] [--sections train,infer]
+    python -m venv basicsr-venv --system-site-packages      # reuses the installed torch
+    basicsr-venv/bin/pip install wheel
+    basicsr-venv/bin/pip install --no-build-isolation basicsr==1.4.2 realesrgan
+    basicsr-venv/bin/python experiments/benchmarks/compare_basicsr.py [--quick] [--sections train,infer]
 
 Train: srlab's ESRGAN module from ``conf/model/esrgan.yaml`` in ``Trainer.fit`` (what
 ``python -m srlab.train model=esrgan`` runs) vs ``ESRGANModel.optimize_parameters`` (BasicSR's
