@@ -40,6 +40,7 @@ from srlab.card import benchmark_rows, summary
 from srlab.errors import SRLabError, user_errors
 from srlab.inference import build_net, load_generator
 from srlab.weights import card_path, export_metadata, load_generator_weights, safe_torch_load, stored_net_config
+from srlab.zoo import resolve_weights
 
 _ZOO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ZOO_MAX_MB = 5  # what a model shipped inside the package may weigh (issue 11)
@@ -218,7 +219,8 @@ def export_and_check_onnx(weights: Path, out_dir: Path, fp16: bool, image_path: 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; one-line ``error:`` and exit 2 on user errors."""
     p = argparse.ArgumentParser(prog="python -m srlab.export", description=__doc__.splitlines()[0])
-    p.add_argument("weights", help="checkpoint of srlab.train, or any weights file srlab.upscale reads")
+    p.add_argument("weights", help="checkpoint of srlab.train, a shipped model's name (srlab.upscale --list-models), "
+                                   "or any weights file srlab.upscale reads")
     p.add_argument("-o", "--output", help="output folder")
     p.add_argument("--to-zoo", metavar="NAME", help="ship it inside srlab as NAME (srlab/zoo/) instead of -o")
     p.add_argument("--benchmarks", nargs="+", default=[], metavar="RESULTS_JSON",
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SRLabError("--fp16 applies to the ONNX graph; add --onnx")
     if args.onnx:
         require("export --onnx")  # before anything is written
-    paths = export_generator(args.weights, args.output, args.model)
+    paths = export_generator(resolve_weights(args.weights), args.output, args.model)
     if args.onnx:
         out = Path(args.output).expanduser()
         paths["onnx"], _ = export_and_check_onnx(paths["safetensors"], out, args.fp16, args.check_image)

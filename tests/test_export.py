@@ -56,3 +56,13 @@ def test_unsafe_pickle_refused(tmp_path, capsys):
     assert main([str(tmp_path / "evil.ckpt"), "-o", str(tmp_path / "exp")]) == 2
     assert not marker.exists()
     assert "refused" in capsys.readouterr().err
+
+
+def test_a_shipped_model_exports_by_name(tmp_path):
+    from srlab.weights import read_card
+    from srlab.zoo import default_name, path_of
+
+    name = default_name()
+    assert main([name, "-o", str(tmp_path / "exp")]) == 0
+    exported, shipped = read_card(tmp_path / "exp" / "generator.safetensors"), read_card(path_of(name))
+    assert (exported["name"], exported["generator"]) == (shipped["name"], shipped["generator"])
