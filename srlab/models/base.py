@@ -48,7 +48,9 @@ class SRModule(L.LightningModule):
         scale: upscaling factor.
         normalized_input: batches are ImageNet-normalized; metrics and images undo it.
         metrics: ``crop_border`` and ``test_y_channel`` conventions.
-        ema_decay: generator EMA decay (0 disables); validation and export then use the EMA copy.
+        ema_decay: generator EMA decay (0 disables); validation and export then use the EMA copy. The
+            decay ramps up as ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` optimizer steps
+            (:func:`ema_decay_at`), so that early in a run the copy is not mostly the random init.
         generator_init: weights to start the generator from (an srlab checkpoint or export, or
             published ESRGAN/Real-ESRGAN/BasicSR weights), e.g. ESRGAN's stage-1 RRDBNet.
         channels_last: keep every net and batch in channels_last (NHWC) memory format, the
@@ -202,7 +204,9 @@ class SRModule(L.LightningModule):
             return
         ema_params = list(self.generator_ema.parameters())
         params = [p.detach() for p in self.generator.parameters()]
-        weight = 1.0 - self.ema_decay
+        # the step count is a host int (Lightning's, restored on resume): no sync, and resumes stay exact
+        steps_done = self._trainer.global_step if self._trainer is not None else None
+        weight = 1.0 - ema_decay_at(self.ema_decay, steps_done)
         if usable is None:
             torch._foreach_lerp_(ema_params, params, weight)
             return self._copy_ema_buffers()
@@ -288,6 +292,16 @@ class SRModule(L.LightningModule):
         # milestones count optimizer steps (iterations), as in ESRGAN/BasicSR configs
         scheduler = scheduler_factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def ema_decay_at(decay: float, steps_done: int | None) -> float:
+    """The EMA decay used after ``steps_done`` optimizer steps (None: ``decay`` itself).
+
+    With 0.999 from the first step, a 500-step run's EMA copy would still be 61% its random
+    initial weights (0.999^500), and validation would score that copy; the ramp (TensorFlow's
+    ``ExponentialMovingAverage(num_updates)``) reaches ``decay`` after about 9000 steps.
+    """
+    return decay if steps_done is None else min(decay, (1 + steps_done) / (10 + steps_done))
 
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
