@@ -211,7 +211,7 @@ class SRModule(L.LightningModule):
             torch._foreach_lerp_(ema_params, params, weight)
             return self._copy_ema_buffers()
         weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
-        # ema + w * (p - ema), lerp's own formula for w < 0.5; `_foreach_lerp_` would read a tensor w on the host
+        # ema + w * (p - ema) (lerp's formula for w < 0.5); `_foreach_lerp_` would read a tensor w on the host
         steps = torch._foreach_sub(params, ema_params)
         torch._foreach_mul_(steps, weight)
         torch._foreach_add_(ema_params, steps)
