@@ -207,17 +207,12 @@ class SRModule(L.LightningModule):
         # the step count is a host int (Lightning's, restored on resume): no sync, and resumes stay exact
         steps_done = self._trainer.global_step if self._trainer is not None else None
         weight = 1.0 - ema_decay_at(self.ema_decay, steps_done)
-        if usable is None:
-            torch._foreach_lerp_(ema_params, params, weight)
-            return self._copy_ema_buffers()
-        weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
+        if usable is not None:
+            weight = usable.to(ema_params[0].dtype) * weight  # a device scalar: 0 masks the update
         # ema + w * (p - ema) (lerp's formula for w < 0.5); `_foreach_lerp_` would read a tensor w on the host
         steps = torch._foreach_sub(params, ema_params)
         torch._foreach_mul_(steps, weight)
         torch._foreach_add_(ema_params, steps)
-        self._copy_ema_buffers()
-
-    def _copy_ema_buffers(self) -> None:
         for ema_buf, buf in zip(self.generator_ema.buffers(), self.generator.buffers()):
             ema_buf.copy_(buf)
 
