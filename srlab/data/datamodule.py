@@ -222,12 +222,15 @@ class SRDataModule(L.LightningDataModule):
             self.val_set = PairedFolderDataset(val / "HQ", val / "LQ", **{**kw, "train": False})
         self.train_set = PairedFolderDataset(hq_dir, lq_dir, **kw, pairs=train_pairs)
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+    def _worker_kwargs(self) -> dict:
+        """DataLoader arguments of the training and validation-crop loaders: workers, pinning, collate."""
         workers = self.hp["num_workers"]
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=workers,
-                          pin_memory=self.hp["pin_memory"], persistent_workers=bool(self.hp["persistent_workers"] and workers),
-                          drop_last=shuffle and len(dataset) >= batch_size, collate_fn=self.collate,
-                          worker_init_fn=functools.partial(_worker_init, self.hp["max_image_pixels"]) if workers else None)
+        return {"num_workers": workers, "pin_memory": self.hp["pin_memory"], "collate_fn": self.collate,
+                "persistent_workers": bool(self.hp["persistent_workers"] and workers),
+                "worker_init_fn": functools.partial(_worker_init, self.hp["max_image_pixels"]) if workers else None}
+
+    def _val_loader(self, dataset, batch_size: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, **self._worker_kwargs())
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled random patches, ``samples_per_epoch`` of them, in an order a checkpoint can resume exactly.
@@ -239,15 +242,11 @@ class SRDataModule(L.LightningDataModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         seed = torch.initial_seed() % 2**32
         sampler = ResumableSampler(len(self.train_set), seed, world, rank)
-        workers = hp["num_workers"]
         return ResumableLoader(
             self.train_set, sampler=sampler, batches_done=self._batches_done, batch_size=hp["batch_size"],
-            num_workers=workers, pin_memory=hp["pin_memory"], collate_fn=self.collate,
-            persistent_workers=bool(hp["persistent_workers"] and workers),
             drop_last=sampler.num_samples >= hp["batch_size"],
             # the workers' base seed from here, not from the global RNG the model draws from
-            generator=torch.Generator().manual_seed(seed),
-            worker_init_fn=functools.partial(_worker_init, hp["max_image_pixels"]) if workers else None)
+            generator=torch.Generator().manual_seed(seed), **self._worker_kwargs())
 
     def _batches_done(self) -> tuple[int, bool]:
         """Training batches of the current epoch processed so far, and whether the epoch is complete."""
@@ -259,7 +258,7 @@ class SRDataModule(L.LightningDataModule):
         """The validation crops (fixed order; batch 1 for whole images); with ``val_sets``, a list of
         the crops' loader (if any) and one loader per set."""
         bs = self.hp["val_batch_size"] if self.hp["val_patch_size"] else 1
-        crops = [self._loader(self.val_set, bs, shuffle=False)] if self.val_set is not None else []
+        crops = [self._val_loader(self.val_set, bs)] if self.val_set is not None else []
         if not self.val_benchmarks:
             return crops[0]
         return crops + [self._benchmark_loader(b) for b in self.val_benchmarks]
