@@ -84,10 +84,10 @@ def read_generator(source: str | Path, model: str | None = None) -> Generator:
     """The generator of a ``.ckpt`` of ``srlab.train`` or of any weights file ``load_generator`` reads.
 
     Args:
-        source: the file.
+        source: the file, or a shipped model's name (as ``load_generator`` takes it).
         model: ``conf/model`` name for weights that carry no config (default: detected).
     """
-    source = Path(source).expanduser()
+    source = resolve_weights(source)
     obj = safe_torch_load(source) if source.suffix != ".safetensors" else None
     found = _checkpoint_weights(obj, source) if obj is not None else None
     if found:
@@ -126,8 +126,8 @@ def export_generator(source: str | Path, out_dir: str | Path, model: str | None 
 
     Args:
         source: a ``.ckpt`` written by ``srlab.train`` (``state_dict`` with ``generator.``/
-            ``generator_ema.`` keys, ``hyper_parameters["net_config"]``), or any weights file
-            ``srlab.inference.load_generator`` reads.
+            ``generator_ema.`` keys, ``hyper_parameters["net_config"]``), or any weights file (or
+            shipped model's name) ``srlab.inference.load_generator`` reads.
         out_dir: folder to write into (created).
         model: ``conf/model`` name for weights that carry no config (default: detected).
 
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SRLabError("--fp16 applies to the ONNX graph; add --onnx")
     if args.onnx:
         require("export --onnx")  # before anything is written
-    paths = export_generator(resolve_weights(args.weights), args.output, args.model)
+    paths = export_generator(args.weights, args.output, args.model)
     if args.onnx:
         out = Path(args.output).expanduser()
         paths["onnx"], _ = export_and_check_onnx(paths["safetensors"], out, args.fp16, args.check_image)
