@@ -22,10 +22,10 @@ def validate_config(cfg: DictConfig) -> None:
 
     Checks data.patch_size (multiple of data.scale, big enough for the discriminator),
     data.degradation (every key, and patches its kernels and resize range can make), data.val_fraction
-    and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices
-    against the machine, trainer.num_nodes and MASTER_PORT against the launcher, and builds the generator on the meta device (no memory) so that a
-    data.scale the net does not support and a model.generator_init file that does not fit it fail
-    here, in one line.
+    and data.val_sets, monitor, learning rates, model.on_nonfinite, trainer.devices against the
+    machine, trainer.num_nodes and MASTER_PORT against the launcher, and builds the generator on the
+    meta device (no memory) so that a data.scale the net does not support and a model.generator_init
+    file that does not fit it fail here, in one line.
 
     Args:
         cfg: the composed ``train.yaml`` config.
