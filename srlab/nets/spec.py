@@ -1,0 +1,61 @@
+"""What each architecture declares beside itself: how its state dict is recognised and what it supports.
+
+A net file defines one ``NetSpec`` per architecture (``IMDN_SPEC = NetSpec(...)``); the detection
+registry (``srlab.weights.registry``) asks each spec in turn, so adding an architecture never
+edits a central table of key patterns.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One architecture as the registry sees it.
+
+    Args:
+        name: the family's usual name (``"IMDN"``), shown in card lines and error messages.
+        detect: state dict -> the Hydra config (with ``_target_``) of a net that loads it strictly,
+            or None when the keys are not this layout's. It may raise KeyError/IndexError/ValueError
+            when anchor keys match but the rest does not; the registry reads that as "not this net".
+        scales: the scales the net can be built for (tests build and step each).
+        input_range: the value range the layout's published files take (1 for [0, 1], 255 for
+            [0, 255]); None when files of this layout exist with both and the loader decides by a probe.
+        layouts: short description of the layouts recognised, for "srlab recognises ..." messages.
+    """
+
+    name: str
+    detect: Callable[[StateDict], dict[str, Any] | None]
+    scales: tuple[int, ...]
+    input_range: float | None = 1.0
+    layouts: str = ""
+
+
+def indices(sd: StateDict, pattern: str) -> list[int]:
+    """Sorted distinct integers captured by ``pattern`` (one group, full match) over the keys."""
+    rx = re.compile(pattern)
+    return sorted({int(m[1]) for k in sd if (m := rx.fullmatch(k))})
+
+
+def shape(sd: StateDict, key: str) -> tuple[int, ...]:
+    """The shape of ``sd[key]`` as a tuple (KeyError when absent: "not this layout")."""
+    return tuple(sd[key].shape)
+
+
+def shuffle_scale(channels_out: int, channels_in: int) -> int:
+    """The PixelShuffle factor r of a conv that maps to ``channels_in * r**2`` channels (ValueError if none)."""
+    ratio, rest = divmod(channels_out, channels_in)
+    r = math.isqrt(ratio) if rest == 0 else 0
+    if r < 1 or r * r != ratio:
+        raise ValueError(f"{channels_out} channels are not {channels_in} x a square")
+    return r
+
