@@ -210,4 +210,6 @@ def _detect_imdn(sd: StateDict) -> dict[str, Any] | None:
     return check_layout(cfg, IMDN, sd)
 
 
-IMDN_SPEC = NetSpec(name="IMDN", detect=_detect_imdn, scales=(2, 3, 4), input_range=None, layouts="IMDN (Zheng222/IMDN)")
+IMDN_SPEC = NetSpec(
+    name="IMDN", detect=_detect_imdn, scales=(2, 3, 4), input_range=None, layouts="IMDN (Zheng222/IMDN)"
+)

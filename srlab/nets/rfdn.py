@@ -114,7 +114,7 @@ class RFDN(DistillationNet):
 
 
 def _detect_rfdn(sd: StateDict) -> dict[str, Any] | None:
-    """RFDN's config from its state dict; anchors: ``B1.c1_d.weight``, ``B1.esa.conv_max.weight``, ``fea_conv.weight``."""
+    """RFDN's config from its state dict; anchors: ``B1.c1_d.weight``, ``B1.esa.conv_max.weight``, ``fea_conv``."""
     if "B1.c1_d.weight" not in sd or "B1.esa.conv_max.weight" not in sd or "fea_conv.weight" not in sd:
         return None
     nf, in_nc = shape(sd, "fea_conv.weight")[:2]
