@@ -7,6 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from srlab.errors import ConfigError
+from srlab.nets.efdn import EFDN
 from srlab.nets.rlfn import ESA, MIN_SIZE, RLFN, RLFN_SPEC
 from srlab.nets.rrdbnet import RRDBNet
 from srlab.nets.srvgg import SRVGGNetCompact
@@ -82,6 +83,7 @@ def test_detect_rebuilds_a_net_that_loads_strictly(kwargs: dict, scale: int) -> 
 
 def test_detect_rejects_other_layouts() -> None:
     others = [
+        EFDN(n_feats=8, upscale=2).state_dict(),
         SRVGGNetCompact(num_feat=8, num_conv=2).state_dict(),
         RRDBNet(num_feat=8, num_block=1, num_grow_ch=4).state_dict(),
         # RFDN's and IMDN's keys (names only: detect must say no before it reads a shape)
