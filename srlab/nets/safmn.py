@@ -82,7 +82,9 @@ class CCM(nn.Module):
 
     def __init__(self, dim: int, hidden: int, bias: bool = True) -> None:
         super().__init__()
-        self.ccm = nn.Sequential(nn.Conv2d(dim, hidden, 3, 1, 1, bias=bias), nn.GELU(), nn.Conv2d(hidden, dim, 1, bias=bias))
+        self.ccm = nn.Sequential(
+            nn.Conv2d(dim, hidden, 3, 1, 1, bias=bias), nn.GELU(), nn.Conv2d(hidden, dim, 1, bias=bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, C, H, W)."""

@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.edsr import DIV2K_RGB_MEAN
 from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
-
-DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
 class _FusedKernel(nn.Module):
@@ -141,19 +140,17 @@ class SPAN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        for key, value in (("num_in_ch", num_in_ch), ("num_out_ch", num_out_ch),
-                           ("feature_channels", feature_channels), ("upscale", upscale), ("num_blocks", num_blocks)):  # fmt: skip
+        sizes = {"num_in_ch": num_in_ch, "num_out_ch": num_out_ch, "feature_channels": feature_channels,
+                 "upscale": upscale, "num_blocks": num_blocks}  # fmt: skip
+        for key, value in sizes.items():
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"model.generator.{key}={value}: SPAN needs an integer >= 1")
         if norm and len(rgb_mean) != num_in_ch:
             raise ConfigError(f"model.generator.rgb_mean={list(rgb_mean)}: needs num_in_ch={num_in_ch} values")
         if input_range <= 0:
             raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
-        self.hyperparameters = {
-            "num_in_ch": num_in_ch, "num_out_ch": num_out_ch, "feature_channels": feature_channels,
-            "upscale": upscale, "num_blocks": num_blocks, "norm": norm, "img_range": img_range,
-            "rgb_mean": tuple(rgb_mean), "deploy": deploy, "input_range": input_range,
-        }  # fmt: skip
+        self.hyperparameters = {**sizes, "norm": norm, "img_range": img_range, "rgb_mean": tuple(rgb_mean),
+                                "deploy": deploy, "input_range": input_range}  # the constructor's kwargs  # fmt: skip
         self.upscale = self.scale = upscale
         self.img_range, self.input_range, self.deploy = img_range, input_range, deploy
         mean = torch.tensor([float(v) for v in rgb_mean]).view(1, -1, 1, 1)
