@@ -149,8 +149,9 @@ class SPAN(nn.Module):
             raise ConfigError(f"model.generator.rgb_mean={list(rgb_mean)}: needs num_in_ch={num_in_ch} values")
         if input_range <= 0:
             raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
+        # the constructor's kwargs, as spandrel's models keep them (reparameterize rebuilds from them)
         self.hyperparameters = {**sizes, "norm": norm, "img_range": img_range, "rgb_mean": tuple(rgb_mean),
-                                "deploy": deploy, "input_range": input_range}  # the constructor's kwargs  # fmt: skip
+                                "deploy": deploy, "input_range": input_range}  # fmt: skip
         self.upscale = self.scale = upscale
         self.img_range, self.input_range, self.deploy = img_range, input_range, deploy
         mean = torch.tensor([float(v) for v in rgb_mean]).view(1, -1, 1, 1)
