@@ -26,15 +26,18 @@ from srlab.runs.sweep import METRICS_CSV, find_runs, summarize_run
 
 def count_params(run_dir: Path) -> tuple[float, str]:
     """Generator parameter count from a checkpoint's state dict, and the generator's class name."""
-    from srlab.weights import safe_torch_load, stored_net_config
+    from srlab.errors import SRLabError
+    from srlab.infer import read_stored
 
     ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt"), key=lambda p: p.name != "last.ckpt")
     if not ckpts:
         return float("nan"), ""
-    ckpt = safe_torch_load(ckpts[0])
-    state = ckpt.get("state_dict", {}) if isinstance(ckpt, dict) else {}
-    params = sum(t.numel() for k, t in state.items() if k.startswith("generator."))
-    target = str((stored_net_config(ckpt, str(ckpts[0])).config or {}).get("_target_", ""))
+    try:
+        stored = read_stored(ckpts[0])
+    except SRLabError:
+        return float("nan"), ""
+    params = sum(t.numel() for t in stored.state_dict.values())
+    target = str((stored.stored.config or {}).get("_target_", ""))
     return float(params) if params else float("nan"), target.rsplit(".", 1)[-1]
 
 

@@ -13,6 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from srlab.errors import SRLabError
 
+# input pixels of context around each inference tile (upscale, evaluate, validation on data.val_sets):
+# at least the receptive radius of srlab's nets, so tiled output equals untiled (in fp32)
+TILE_PAD = 16
+
 _HERE = Path(__file__).resolve().parent
 # an installed wheel first: beside site-packages/srlab a top-level "conf" may belong to anything
 CONFIG_DIR = str(next((d for d in (_HERE / "conf", _HERE.parent / "conf") if (d / "train.yaml").is_file()),

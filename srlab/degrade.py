@@ -31,8 +31,8 @@ from PIL import Image, ImageDraw
 from srlab.config import compose_train
 from srlab.data.degradations import build_degradation, modcrop
 from srlab.data.images import ImageReadError, load_rgb
-from srlab.errors import ConfigError, SRLabError, user_errors
-from srlab.upscale import expand_inputs
+from srlab.data.inputs import expand_inputs
+from srlab.errors import ConfigError, SRLabError, report_bad_input, user_errors
 
 GRID_COLUMNS = 6
 PREVIEW_CROP = 256  # HQ px: a training patch (96) degraded to 24 LQ px is too small to judge by eye
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     crop = max(args.crop, deg.crop_for(int(data["patch_size"])))
     files, bad = expand_inputs(args.inputs)
     for item, reason in bad:
-        print(f"error: {item}: {reason}", file=sys.stderr)
+        report_bad_input(item, reason)
     if not files:
         raise SRLabError("no input images found (give files, folders or glob patterns)")
     args.output.mkdir(parents=True, exist_ok=True)
@@ -116,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(f"{path} -> {preview(path, deg, crop, args.n, args.seed, args.output)}")
         except (ImageReadError, SRLabError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            bad.append((str(path), str(exc)))
+            reason = exc.reason if isinstance(exc, ImageReadError) else str(exc)
+            report_bad_input(path, reason)
+            bad.append((str(path), reason))
     return 1 if bad else 0
 
 

@@ -21,6 +21,21 @@ class ConfigError(SRLabError):
     """An invalid configuration value; the message names the key."""
 
 
+def report_bad_input(item: object, reason: str, write: Callable[[str], None] | None = None) -> None:
+    """Tell the user one input is skipped, the same way in every command: ``error: <item>: <reason>`` on stderr.
+
+    Args:
+        item: the file or argument.
+        reason: why it is skipped (a sentence fragment, no trailing period).
+        write: where a progress bar wants the line (``tqdm.write``-like); default: stderr.
+    """
+    line = f"error: {item}: {reason}"
+    if write is not None:
+        write(line)
+    else:
+        print(line, file=sys.stderr)
+
+
 def user_errors(fn: Callable | None = None, *, hydra_task: bool = False) -> Callable:
     """Wrap a CLI entry point: an :class:`SRLabError` becomes one ``error: <message>`` line and exit status 2.
 

@@ -22,13 +22,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-from srlab.card import summary as card_summary
-from srlab.config import CONFIG_DIR
+from srlab.weights.card import model_line
+from srlab.config import CONFIG_DIR, TILE_PAD
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.data.resize import resize_uint8
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import SRGenerator, load_generator, tile_count, upscale_array
-from srlab.progress import TileProgress
+from srlab.infer import SRGenerator, load_generator, tile_count, upscale_array
+from srlab.infer.progress import TileProgress
 from srlab.metrics import LPIPS, METRICS, mean_metric, measure
 from srlab.runs.naming import name_of_run_dir
 
@@ -70,10 +70,11 @@ def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
     model = OmegaConf.to_container(cfg.model.generator, resolve=True) if cfg.get("model") else None
     methods = []
     for label, path in zip(method_labels(weights, [str(x) for x in _as_list(cfg.labels)]), weights):
-        gen = load_generator(path, model=model, device=cfg.device, precision=cfg.precision)
+        gen = load_generator(path, model=model, device=cfg.device, precision=cfg.precision,
+                             input_range=cfg.get("input_range"))
         if gen.scale != cfg.scale:
             raise SRLabError(f"weights={path}: a x{gen.scale} generator, but scale={cfg.scale}; set scale={gen.scale}")
-        print(f"model {label}: {card_summary(gen.card)}")  # what each model was trained for, before its numbers
+        print(model_line(label, gen.card, gen.notes))  # what each model was trained for, before its numbers
         methods.append((label, gen))
     return methods
 
@@ -102,7 +103,7 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
         if tiles > 1 and methods:
             progress = TileProgress(tiles * len(methods), f"  {path.name}", faster=_FASTER, leave=False)
         for label, gen in methods:
-            outputs[label] = upscale_array(gen, lq, cfg.tile, cfg.tile_pad, progress)
+            outputs[label] = upscale_array(gen, lq, cfg.tile, TILE_PAD if cfg.tile_pad is None else cfg.tile_pad, progress)
         if progress is not None:
             progress.close()
         per = {m: measure(sr, hr, cfg.crop_border, lpips) for m, sr in outputs.items()}

@@ -5,11 +5,11 @@ ones; the net config, input normalization and model card in its header), ``gener
 BasicSR's layout (``{"params": ..., "params_ema": ...}``, which BasicSR and Real-ESRGAN load, EMA
 preferred; config and card under ``srlab``), ``generator.json``, the generator's Hydra config
 (``hydra.utils.instantiate`` builds the net from it), and ``generator.card.json``, the model card
-(:mod:`srlab.card`, when the source has one). The input is a ``.ckpt`` of ``srlab.train`` or any
+(:mod:`srlab.weights.card`, when the source has one). The input is a ``.ckpt`` of ``srlab.train`` or any
 weights file ``srlab.upscale`` reads (published layouts are recognised, ``--model`` names one).
 ``--onnx`` adds ``generator.onnx`` (dynamic batch, height and width; ``--fp16`` for half precision;
 the card in its metadata) and checks it at once against PyTorch with onnxruntime on a real
-photograph, failing above ``srlab.deploy.TOLERANCE``.
+photograph, failing above ``srlab.infer.onnx.TOLERANCE``.
 ``srlab.upscale --weights OUT_DIR/generator.safetensors`` (or ``generator.onnx``) and
 ``srlab.evaluate`` read them back.
 
@@ -34,13 +34,12 @@ from safetensors.torch import save_file
 
 from srlab.data.images import load_rgb
 from srlab.data.samples import skimage_data_dir
-from srlab.deploy import EXTRA, TOLERANCE, check_parity, export_onnx, require
+from srlab.infer.onnx import EXTRA, TOLERANCE, check_parity, export_onnx, require
 from srlab import zoo
-from srlab.card import benchmark_rows, summary
+from srlab.weights.card import benchmark_rows, summary
 from srlab.errors import SRLabError, user_errors
-from srlab.inference import build_net, load_generator
-from srlab.weights import card_path, export_metadata, load_generator_weights, safe_torch_load, stored_net_config
-from srlab.zoo import resolve_weights
+from srlab.infer import load_generator, open_stored
+from srlab.weights import card_path, export_metadata
 
 _ZOO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 ZOO_MAX_MB = 5  # what a model shipped inside the package may weigh (issue 11)
@@ -61,46 +60,27 @@ class Generator(NamedTuple):
         return self.params_ema or self.params
 
 
-def _prefixed(state_dict: dict, prefix: str) -> dict[str, torch.Tensor]:
+def _contiguous(state_dict: dict) -> dict[str, torch.Tensor]:
     # contiguous, cloned tensors: safetensors refuses shared or strided storage
-    n = len(prefix)
-    return {k[n:]: v.detach().cpu().contiguous().clone() for k, v in state_dict.items() if k.startswith(prefix)}
+    return {k: v.detach().cpu().contiguous().clone() for k, v in state_dict.items()}
 
 
-def _checkpoint_weights(obj: object, ckpt: Path) -> Generator | None:
-    """The generator of an srlab.train checkpoint, else None."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("state_dict"), dict):
-        return None
-    net_config, normalized, card = stored_net_config(obj, str(ckpt))
-    if not isinstance(net_config, dict) or "_target_" not in net_config:
-        return None
-    params = _prefixed(obj["state_dict"], "generator.")
-    if not params:
-        raise SRLabError(f"{ckpt}: its state_dict has no 'generator.' weights")
-    return Generator(params, _prefixed(obj["state_dict"], "generator_ema."), dict(net_config), normalized, card)
+def read_generator(source: str | Path, model: str | None = None, input_range: float | None = None) -> Generator:
+    """The generator of a ``.ckpt`` of ``srlab.train`` or of any stored generator, through the one door.
 
-
-def read_generator(source: str | Path, model: str | None = None) -> Generator:
-    """The generator of a ``.ckpt`` of ``srlab.train`` or of any weights file ``load_generator`` reads.
+    Built and loaded strictly here, so a broken checkpoint fails now and not in someone else's tool.
 
     Args:
-        source: the file, or a shipped model's name (as ``load_generator`` takes it).
+        source: the file, or a shipped model's name.
         model: ``conf/model`` name for weights that carry no config (default: detected).
+        input_range: 1 or 255 for families published both ways (default: decided by a probe).
     """
-    source = resolve_weights(source)
-    obj = safe_torch_load(source) if source.suffix != ".safetensors" else None
-    found = _checkpoint_weights(obj, source) if obj is not None else None
-    if found:
-        # build and load now, so a broken checkpoint fails here and not in someone else's tool
-        net = build_net(found.net_config, str(source))
-        load_generator_weights(net, found.chosen, strict=True)
-        if found.card is None:  # saved before srlab wrote cards: rebuilt from the run's folder, when it is there
-            from srlab.runs.card import card_from_run
-
-            found = found._replace(card=card_from_run(source, obj, net))
-        return found
-    gen = load_generator(source, model=model)
-    return Generator(_prefixed(gen.net.state_dict(), ""), {}, dict(gen.net_config), gen.normalized_input, gen.card)
+    stored = open_stored(source, model=model, input_range=input_range)
+    loaded = _contiguous(stored.net.state_dict())
+    training = stored.weights.training_weights()
+    if training is None:
+        return Generator(loaded, {}, dict(stored.net_config), stored.normalized_input, stored.card)
+    return Generator(_contiguous(training), loaded, dict(stored.net_config), stored.normalized_input, stored.card)
 
 
 def write_safetensors(path: Path, gen: Generator) -> None:
@@ -127,7 +107,7 @@ def export_generator(source: str | Path, out_dir: str | Path, model: str | None 
     Args:
         source: a ``.ckpt`` written by ``srlab.train`` (``state_dict`` with ``generator.``/
             ``generator_ema.`` keys, ``hyper_parameters["net_config"]``), or any weights file (or
-            shipped model's name) ``srlab.inference.load_generator`` reads.
+            shipped model's name) ``srlab.infer.load_generator`` reads.
         out_dir: folder to write into (created).
         model: ``conf/model`` name for weights that carry no config (default: detected).
 

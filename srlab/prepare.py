@@ -32,7 +32,7 @@ from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
 from srlab.data.resize import RESIZE_METHODS
-from srlab.errors import SRLabError, user_errors
+from srlab.errors import SRLabError, report_bad_input, user_errors
 
 
 def positions(length: int, size: int, step: int) -> list[int]:
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {summary['pairs_written']} pairs from {summary['images_used']} images to {summary['output']}, "
           f"{len(skipped)} skipped")
     for item in skipped:
-        print(f"  skipped {item['path']}: {item['reason']}")
+        report_bad_input(item["path"], f"skipped, {item['reason']}")
     print(f"summary: {Path(summary['output']) / 'prepare_summary.json'}")
     if not summary["pairs_written"]:
         raise SRLabError(f"no usable image in {args.input} ({len(skipped)} skipped, see above)")

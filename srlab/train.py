@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
 from srlab.config import CONFIG_DIR  # noqa: E402
 from srlab.errors import ConfigError, SRLabError, user_errors  # noqa: E402
-from srlab.precision import settle_trainer_precision  # noqa: E402
+from srlab.device import settle_trainer_precision  # noqa: E402
 from srlab.runs.card import ModelCard  # noqa: E402
 from srlab.runs.checkpointing import resolve_ckpt_path  # noqa: E402
 from srlab.runs.checks import validate_config  # noqa: E402

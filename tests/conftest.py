@@ -39,6 +39,23 @@ TINY_NETS = {
     "realesrnet": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4"],
     "realesrgan": ["model.generator.num_feat=8", "model.generator.num_block=1", "model.generator.num_grow_ch=4",
                    "model.discriminator.num_feat=8", "vgg_weights=random"],
+    "span": ["model.generator.feature_channels=8"],
+    "safmn": ["model.generator.dim=8", "model.generator.n_blocks=1"],
+    "omnisr": ["model.generator.num_feat=16", "model.generator.res_num=1", "model.generator.window_size=4",
+               "data.patch_size=64", "data.val_patch_size=64"],
+    "realplksr": ["model.generator.dim=16", "model.generator.n_blocks=1", "model.generator.kernel_size=5"],
+    "rcan": ["model.generator.n_resgroups=1", "model.generator.n_resblocks=1", "model.generator.n_feats=16"],
+    "hat_s": ["model.generator.embed_dim=24", "model.generator.depths=[2]", "model.generator.num_heads=[2]",
+              "model.generator.window_size=4", "model.generator.compress_ratio=3", "model.generator.squeeze_factor=3"],
+    "dat_light": ["model.generator.embed_dim=16", "model.generator.depth=[2]", "model.generator.num_heads=[2]",
+                  "model.generator.split_size=[2,4]"],
+    "atd_light": ["model.generator.embed_dim=8", "model.generator.depths=[1]", "model.generator.num_heads=[2]",
+                  "model.generator.window_size=4", "model.generator.category_size=16", "model.generator.num_tokens=8",
+                  "model.generator.reducted_dim=2"],
+    # RLFN's attention (ESA) pools a 2x-strided map by 7 with stride 3: LR patches of at least 15 px
+    "rlfn": ["model.generator.feature_channels=8", "model.generator.num_blocks=1", "model.generator.esa_channels=4",
+             "data.patch_size=64", "data.val_patch_size=64"],
+    "imdn": ["model.generator.nf=16", "model.generator.num_modules=1"],
 }
 
 
@@ -90,7 +107,7 @@ def write_hydra_record(run_dir: Path, task: list[str], mode: str = "MULTIRUN", m
 @pytest.fixture
 def ckpt(tmp_path):
     """A tiny generator checkpoint at ``<tmp>/w/last.ckpt`` (for the upscale tests)."""
-    from tests.test_inference import save_ckpt
+    from tests.infer.test_generator import save_ckpt
 
     path = tmp_path / "w" / "last.ckpt"
     path.parent.mkdir()

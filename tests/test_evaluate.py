@@ -14,7 +14,7 @@ from PIL import Image
 from srlab.data.resize import resize_uint8
 from srlab.evaluate import main
 from srlab.metrics import psnr
-from tests.test_inference import save_ckpt, save_evil
+from tests.infer.test_generator import save_ckpt, save_evil
 
 
 def smooth_image(h: int, w: int, seed: int) -> np.ndarray:

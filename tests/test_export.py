@@ -10,8 +10,8 @@ from hydra.utils import instantiate
 from safetensors.torch import load_file
 
 from srlab.export import main
-from srlab.inference import load_generator, upscale_array
-from tests.test_inference import NET_CONFIG, rand_image, save_ckpt, save_evil
+from srlab.infer import load_generator, upscale_array
+from tests.infer.test_generator import NET_CONFIG, rand_image, save_ckpt, save_evil
 
 
 def test_round_trip_identical_outputs(tmp_path):

@@ -20,7 +20,7 @@ from srlab.train import build, run
 from srlab.upscale import main as upscale_main
 from tests.conftest import TINY_NETS, compose_config
 from tests.data.hostile import BAD, BAD_AT_DECODE, BAD_AT_SCAN, GOOD, SMALL, make_hostile
-from tests.test_inference import save_ckpt
+from tests.infer.test_generator import save_ckpt
 
 QUICK = ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"], "~callbacks.curves", "~callbacks.comparison_grid"]
 

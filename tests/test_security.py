@@ -1,8 +1,8 @@
 """Nothing srlab loads can run code; checked in the source and at the training entry points.
 
 evaluate, upscale, export and inference have their own code-running-pickle tests
-(tests/test_evaluate.py, test_upscale.py, test_export.py, test_inference.py::test_unsafe_pickle_refused,
-tests/test_weights.py); upscale's output-path containment is tests/test_upscale.py::
+(tests/test_evaluate.py, upscale/test_cli.py, test_export.py, infer/test_generator.py::test_unsafe_pickle_refused,
+tests/weights/); upscale's output-path containment is tests/upscale/test_cli.py::
 test_names_cannot_escape_and_inputs_never_overwritten and test_symlink_in_output_is_replaced_not_followed.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from srlab.errors import SRLabError
 from srlab.train import build_model, run
 from tests.conftest import TINY_NETS, compose_config
-from tests.test_inference import save_evil
+from tests.infer.test_generator import save_evil
 
 SRC = Path(__file__).resolve().parents[1] / "srlab"
 QUICK = ["model=quickstart", "debug=smoke", *TINY_NETS["quickstart"]]

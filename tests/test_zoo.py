@@ -15,7 +15,7 @@ from srlab.evaluate import main as evaluate_main
 from srlab.export import main as export_main
 from srlab.upscale import main as upscale_main
 from tests.test_evaluate import smooth_image
-from tests.test_inference import rand_image, save_ckpt
+from tests.infer.test_generator import rand_image, save_ckpt
 
 
 def card(name: str, blur: float) -> dict:

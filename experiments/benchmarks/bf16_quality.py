@@ -5,7 +5,7 @@
 
 For every benchmark image the LR is made as ``srlab.evaluate`` makes it (modcrop, ``degradation``,
 the ``resize`` bicubic the model trained with), and the generator upscales it twice, untiled:
-loaded with ``precision=fp32`` and with ``precision=bf16`` (``srlab.inference.load_generator``, as
+loaded with ``precision=fp32`` and with ``precision=bf16`` (``srlab.infer.load_generator``, as
 ``srlab.upscale --precision`` loads it: bf16 weights in channels_last, run under autocast from an
 fp32 input). Reported per set: PSNR of the bf16 output against the fp32 output (RGB, uint8, whole
 image), the largest pixel difference, and the benchmark row of each (PSNR/SSIM on Y against HR,
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from srlab.bench.harness import machine_lines  # noqa: E402
 from srlab.bench.utils import machine_info  # noqa: E402
 from srlab.data.benchmarks import find_benchmark, load_pair  # noqa: E402
-from srlab.inference import load_generator, upscale_array  # noqa: E402
+from srlab.infer import load_generator, upscale_array  # noqa: E402
 from srlab.metrics import mean_metric, measure, psnr  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")

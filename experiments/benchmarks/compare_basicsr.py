@@ -14,7 +14,7 @@ ESRGAN recipe: L1 1e-2, VGG19 conv5_4 L1 1.0, RaGAN 5e-3, Adam 1e-4 (0.9, 0.99),
 the same nets (srlab's RRDBNet and discriminator weights copied into BasicSR's model), batch 4,
 LQ 32 -> HQ 128, VGG19 with random weights on both sides. Blocks of steps alternate.
 
-Infer: ``srlab.inference.upscale_array`` (torch, and onnxruntime when srlab's deploy extra is
+Infer: ``srlab.infer.upscale_array`` (torch, and onnxruntime when srlab's deploy extra is
 installed) vs ``RealESRGANer.enhance`` (``pre_pad=0`` as Real-ESRGAN's
 CLI, same ``tile`` and ``tile_pad``) on the same RRDBNet x4 weights and image; outputs must agree
 within 1/255; peak RSS growth of each call (VmHWM reset before it). Memory grows with the image
@@ -48,7 +48,7 @@ from srlab.bench.infer import NearestStandIn, rrdbnet_x4, test_image  # noqa: E4
 from srlab.bench.train import compose_config, lightning_steps, quiet_lightning, synthetic_batches  # noqa: E402
 from srlab.bench.utils import PeakMemory, gib, interleave, machine_info, median, spread, timed  # noqa: E402
 from srlab.errors import SRLabError  # noqa: E402
-from srlab.inference import SRGenerator, to_device, upscale_array  # noqa: E402
+from srlab.infer import SRGenerator, to_device, upscale_array  # noqa: E402
 from srlab.train import build_model  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -161,7 +161,7 @@ def _srlab_backends(gen: SRGenerator) -> dict[str, object]:
     """srlab's torch generator and, with the deploy extra, the same net on onnxruntime."""
     out: dict[str, object] = {"srlab torch": gen}
     try:
-        from srlab.deploy import onnx_generator, require
+        from srlab.infer.onnx import onnx_generator, require
 
         require("compare onnxruntime")
         out["srlab onnxruntime"] = onnx_generator(gen)

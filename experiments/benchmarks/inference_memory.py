@@ -1,4 +1,4 @@
-"""Speed and peak memory of srlab.inference.upscale_array for one (net, image size, tile) setting.
+"""Speed and peak memory of srlab.infer.upscale_array for one (net, image size, tile) setting.
 
 Run one setting per process, so that the peak resident set size (ru_maxrss) belongs to it:
 
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from srlab.inference import SRGenerator, upscale_array
+from srlab.infer import SRGenerator, upscale_array
 from srlab.nets.rrdbnet import RRDBNet
 
 NETS = {

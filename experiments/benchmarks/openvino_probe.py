@@ -30,8 +30,8 @@ from torch import nn
 
 from srlab.bench.infer import rrdbnet_x4, test_image
 from srlab.bench.utils import machine_info, median
-from srlab.deploy import export_onnx
-from srlab.inference import upscale_array
+from srlab.infer.onnx import export_onnx
+from srlab.infer import upscale_array
 
 
 class OpenVinoGenerator(nn.Module):

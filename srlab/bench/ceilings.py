@@ -5,7 +5,7 @@ Conv: ``Conv2d(64, 64, 3, padding=1)`` forward under ``inference_mode`` on (B, 6
 B = 4 on a CPU (the training batch), 16 on a GPU; 2 * 64 * 64 * 9 * B * 128^2 FLOPs. NCHW and
 channels_last are interleaved; the faster fp32 layout is *the conv ceiling* that the other
 sections divide by. bf16 (channels_last) is measured too, for the bf16 rows, and stated as native
-or not (:func:`srlab.precision.bf16_native`, the rule ``precision=auto`` follows): the ``train``
+or not (:func:`srlab.device.bf16_native`, the rule ``precision=auto`` follows): the ``train``
 and ``infer`` sections add bf16 runs only where it is native. A ceiling is what
 the machine *can* reach, so it is the best call of N (load from other processes only lowers
 it); the median call is shown beside it.
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from srlab.bench.utils import interleave, median
-from srlab.precision import bf16_native
+from srlab.device import bf16_native
 
 CONV_CHANNELS, CONV_SIZE = 64, 128
 
@@ -65,24 +65,6 @@ def conv_times(device: torch.device, batch: int, size: int, reps: int, names: tu
     cases = conv_cases(device, batch, size)
     return interleave({k: forward(*v) for k, v in cases.items() if names is None or k in names}, reps=reps,
                       device=device, clock=clock)
-
-
-def bf16_slowdown(device: torch.device, size: int = 32, reps: int = 5) -> float:
-    """How many times longer the bf16 conv takes than fp32, both channels_last (best calls; milliseconds unloaded).
-
-    The probe behind the warning for bf16 forced where it is not native (:mod:`srlab.precision`):
-    the ceilings' conv on one image of ``size`` px, on one CPU thread timed by its own CPU time, so
-    that other processes on a busy machine cannot skew the ratio (their wall-clock ratios here
-    ranged from 0.8x to 60x within an hour under a load of 20 on 2 cores).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        times = conv_times(device, 1, size, reps, names=("fp32 channels_last", "bf16 channels_last"),
-                           clock=time.thread_time if device.type == "cpu" else time.perf_counter)
-    finally:
-        torch.set_num_threads(threads)
-    return min(times["bf16 channels_last"]) / min(times["fp32 channels_last"])
 
 
 def run(device: torch.device, quick: bool = False) -> dict:

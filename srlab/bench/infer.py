@@ -1,4 +1,4 @@
-"""Section ``infer``: speed and peak memory of ``srlab.inference.upscale_array`` with RRDBNet x4 (23 blocks).
+"""Section ``infer``: speed and peak memory of ``srlab.infer.upscale_array`` with RRDBNet x4 (23 blocks).
 
 Every other x4 generator, on both backends, is timed by :mod:`srlab.bench.infer_nets` in the same section.
 
@@ -25,17 +25,16 @@ from torch import nn
 
 from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench.utils import PeakMemory, count_flops, gib, interleave, median, timed
-from srlab.config import model_net_config
-from srlab.inference import SRGenerator, build_net, to_device, upscale_array
+from srlab.config import TILE_PAD, model_net_config
+from srlab.infer import SRGenerator, build_net, to_device, upscale_array
 
 IMAGES = {"1000x1000": (1000, 1000), "4000x3000": (3000, 4000)}  # name -> (H, W)
-TILE_PAD = 16  # srlab.upscale's default
 
 
 def rrdbnet_x4(device: torch.device, variant: str = "fp32", num_block: int | None = None) -> SRGenerator:
     """RRDBNet x4 as ``conf/model/esrgan.yaml`` builds it (seeded random weights), in ``fp32`` or ``bf16``.
 
-    Put on ``device`` by :func:`srlab.inference.to_device`, as ``srlab.upscale`` loads a generator.
+    Put on ``device`` by :func:`srlab.infer.to_device`, as ``srlab.upscale`` loads a generator.
     """
     cfg = model_net_config("esrgan")
     if num_block is not None:
@@ -164,7 +163,7 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, tile: i
 def table(result: dict) -> list[str]:
     lines = [
         "RRDBNet x4, 23 blocks, 64 features (ESRGAN / Real-ESRGAN x4plus size), random weights, through "
-        f"`srlab.inference.upscale_array` (tile {result['tile']}, pad {TILE_PAD}).",
+        f"`srlab.infer.upscale_array` (tile {result['tile']}, pad {TILE_PAD}).",
     ]
     if any(r.get("fraction_measured", 1) < 1 for r in result["speed"]):
         lines.append("**Extrapolated**: only 2x2 tiles from the middle of the 4000x3000 image were run; the time "

@@ -1,10 +1,10 @@
 """Part of section ``infer``: every x4 generator on a 1000x1000 output, torch and onnxruntime backends.
 
 Each net is built from its ``conf/model`` config (seeded random weights: content does not change
-a conv net's speed), loaded as ``srlab.upscale`` loads it (``srlab.inference.to_device``) and run
-by ``srlab.inference.upscale_array`` on a 250x250 input, tiled as ``srlab.upscale`` tiles it,
+a conv net's speed), loaded as ``srlab.upscale`` loads it (``srlab.infer.to_device``) and run
+by ``srlab.infer.upscale_array`` on a 250x250 input, tiled as ``srlab.upscale`` tiles it,
 once per backend: torch, and onnxruntime on the graph
-``srlab.deploy.export_onnx`` writes (when the deploy extra is installed). Candidates alternate, so
+``srlab.infer.onnx.export_onnx`` writes (when the deploy extra is installed). Candidates alternate, so
 the load of other processes hits each alike.
 """
 
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from srlab.bench.infer import TILE_PAD, flops_per_pixel, test_image
+from srlab.bench.infer import flops_per_pixel, test_image
+from srlab.config import TILE_PAD
 from srlab.bench.utils import interleave, median, spread
 from srlab.errors import SRLabError
-from srlab.inference import SRGenerator, build_net, model_net_config, to_device, upscale_array
+from srlab.config import model_net_config
+from srlab.infer import SRGenerator, build_net, to_device, upscale_array
 
 NETS = ("esrgan", "srvgg", "edsr", "msrresnet", "swinir_light", "swinir")  # conf/model names; esrgan = RRDBNet 23 blocks
 INPUT = 250  # x4 -> a 1000x1000 output
@@ -29,7 +31,7 @@ def _generator(model: str) -> SRGenerator:
 
 
 def _backends(gen: SRGenerator) -> dict[str, object]:
-    from srlab.deploy import onnx_generator, require
+    from srlab.infer.onnx import onnx_generator, require
 
     try:
         require("bench onnxruntime")

@@ -30,7 +30,8 @@ from typing import Callable
 import lightning as L
 import torch
 
-from srlab.bench.infer import TILE_PAD, flops_per_pixel, rrdbnet_x4
+from srlab.bench.infer import flops_per_pixel, rrdbnet_x4
+from srlab.config import TILE_PAD
 from srlab.bench.plain import PlainStep
 from srlab.bench.train import compose_config, synthetic_batches
 from srlab.bench.utils import interleave, median, paired_speedup, spread

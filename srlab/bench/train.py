@@ -28,7 +28,7 @@ from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
 from srlab.data.transforms import images_to_float
 from srlab.models.base import compile_mode
-from srlab.precision import resolve_train_precision
+from srlab.device import resolve_train_precision
 from srlab.train import build_model
 
 MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "msrresnet",

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srlab.precision import cpu_bf16_units
+from srlab.device import cpu_bf16_units
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

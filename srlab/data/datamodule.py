@@ -25,17 +25,17 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
+from srlab.data.checks import SOURCES, check_data
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
-from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
+
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.sampling import ResumableLoader, ResumableSampler
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from srlab.data.val_sets import BenchmarkValSet, crops_validated, parse_val_sets, unbatched
+from srlab.data.val_sets import BenchmarkValSet, crops_validated, unbatched
 from srlab.errors import ConfigError, SRLabError
 
 log = logging.getLogger("srlab.data")
-SOURCES = ("samples", "hq_folder", "paired")
 
 
 def _worker_init(max_image_pixels: int, worker_id: int) -> None:
@@ -119,18 +119,6 @@ class SRDataModule(L.LightningDataModule):
         """``(mean, std)`` applied to samples, or ``None`` when ``normalize`` is off."""
         return (IMAGENET_MEAN, IMAGENET_STD) if self.hp["normalize"] else None
 
-    def _validate(self) -> None:
-        hp = self.hp
-        if hp["source"] not in SOURCES:
-            raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {hp['source']!r}")
-        check_patch_sizes(hp["scale"], hp["patch_size"], hp["val_patch_size"])
-        crops_validated(hp["val_fraction"], hp["val_dir"], hp["val_sets"])
-        for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
-            if hp[key] is not None and (not isinstance(hp[key], int) or hp[key] < 1):
-                raise ConfigError(f"data.{key} must be a positive integer, got {hp[key]!r}")
-        if not isinstance(hp["num_workers"], int) or hp["num_workers"] < 0:
-            raise ConfigError(f"data.num_workers must be an integer >= 0, got {hp['num_workers']!r}")
-
     def prepare_data(self) -> None:
         """Write the sample photographs to their cache folder (runs once, on rank 0)."""
         if self.hp["source"] == "samples":
@@ -140,11 +128,9 @@ class SRDataModule(L.LightningDataModule):
         """Validate the config and build the datasets (once)."""
         if self.train_set is not None:
             return
-        self._validate()
+        self.val_benchmarks, self.degradation = check_data(self.hp)
         set_max_image_pixels(self.hp["max_image_pixels"])
         hp = self.hp
-        self.val_benchmarks = parse_val_sets(hp["val_sets"], hp["scale"], hp["max_image_pixels"])
-        self.degradation = build_degradation(settings_of(hp["degradation"], hp["source"]), hp["scale"])
         if self.degradation is not None:
             self.batch_degradation = self.degradation.batch_degradation(normalized=hp["normalize"])
             self.collate = getattr(self.degradation, "collate", None)

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, load_pair
 from srlab.data.images import scan_images
 from srlab.data.resize import resize_uint8
+from srlab.config import TILE_PAD
 from srlab.errors import ConfigError, SRLabError
 from srlab.metrics import METRICS
 
@@ -52,7 +53,7 @@ class ValSetSpec:
     resize: str = "pil"
     blur_radius: float = 1.5
     tile: int = 0
-    tile_pad: int = 16
+    tile_pad: int = TILE_PAD
 
 
 def crops_validated(val_fraction: float | None, val_dir, val_sets) -> bool:

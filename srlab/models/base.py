@@ -13,7 +13,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from srlab.data.transforms import denormalize, images_to_float
 from srlab.errors import ConfigError, SRLabError
-from srlab.inference import SRGenerator
+from srlab.infer import SRGenerator, read_stored
 from srlab.models.benchmark_scores import BenchmarkScores
 from srlab.models.nonfinite import NonFiniteGuard
 from srlab.weights import load_generator_weights
@@ -82,8 +82,9 @@ class SRModule(L.LightningModule):
         on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
-        if generator_init:
-            load_generator_weights(generator, generator_init)
+        if generator_init:  # any stored generator the one door reads: a file or a shipped model's name
+            stored = read_stored(generator_init)
+            load_generator_weights(generator, stored.state_dict, label=f"model.generator_init={stored.label}")
         self.generator = generator
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler

@@ -1,6 +1,6 @@
 """Whole-image validation on ``data.val_sets``: ``evaluate``'s inference and metrics, reduced over ranks.
 
-Each sample is upscaled by :func:`srlab.inference.upscale_array` (the function ``evaluate`` uses,
+Each sample is upscaled by :func:`srlab.infer.upscale_array` (the function ``evaluate`` uses,
 tiled when the set asks for it) and measured by :func:`srlab.metrics.measure` on uint8 images with
 ``crop_border = scale``, so a set's logged mean is the number ``python -m srlab.evaluate`` prints for
 the same weights. Under DDP every rank scores its shard; the per-image rows are gathered, put back
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from srlab.data.val_sets import VAL_SET_KEYS
-from srlab.inference import SRGenerator, upscale_array
+from srlab.infer import SRGenerator, upscale_array
 from srlab.metrics import METRICS, mean_metric, measure
 
 

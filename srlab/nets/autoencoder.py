@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.spec import NetSpec, StateDict, shape
 
 
 def _conv(in_ch: int, out_ch: int) -> nn.Conv2d:
@@ -77,3 +78,16 @@ class Autoencoder(nn.Module):
         feat = self.dec_mid(feat)  # (B, F/2, h, w)
         feat = F.interpolate(feat, scale_factor=4, mode="bicubic", align_corners=False)  # (B, F/2, 4h, 4w)
         return self.dec_high(feat)  # (B, C_out, 4h, 4w)
+
+
+def _detect_autoencoder(sd: StateDict) -> dict | None:
+    if "encoder.0.weight" not in sd or "dec_high.2.weight" not in sd:
+        return None
+    return {
+        "_target_": "srlab.nets.autoencoder.Autoencoder",
+        "num_in_ch": shape(sd, "encoder.0.weight")[1], "num_out_ch": shape(sd, "dec_high.2.weight")[0],
+        "num_feat": shape(sd, "encoder.3.weight")[0], "scale": 4,
+    }  # fmt: skip
+
+
+AUTOENCODER_SPEC = NetSpec(name="Autoencoder", detect=_detect_autoencoder, scales=(4,), layouts="Autoencoder (srlab)")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_stack_scale
 
 # DIV2K's RGB mean, which EDSR subtracts before its body and adds back after (BasicSR's default).
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -110,3 +111,20 @@ class EDSR(nn.Module):
         feat = feat + self.conv_after_body(self.body(feat))
         sr = self.conv_last(self.upsample(feat))  # (B, C_out, h*upscale, w*upscale)
         return sr / self.img_range + mean
+
+
+def _detect_edsr(sd: StateDict) -> dict | None:
+    if "body.0.conv1.weight" not in sd or "conv_after_body.weight" not in sd:
+        return None
+    num_feat, in_ch = shape(sd, "conv_first.weight")[:2]
+    num_block = len(indices(sd, r"body\.(\d+)\.conv1\.weight"))
+    return {
+        "_target_": "srlab.nets.edsr.EDSR",
+        "num_in_ch": in_ch, "num_out_ch": shape(sd, "conv_last.weight")[0], "num_feat": num_feat,
+        "num_block": num_block, "upscale": shuffle_stack_scale(sd, "upsample", num_feat),
+        # not saved; BasicSR trains the large EDSR (256 x 32) with 0.1, the baseline with 1
+        "res_scale": 0.1 if num_feat >= 256 else 1.0,
+    }  # fmt: skip
+
+
+EDSR_SPEC = NetSpec(name="EDSR", detect=_detect_edsr, scales=(2, 3, 4, 8), layouts="EDSR (BasicSR and EDSR-PyTorch layouts)")

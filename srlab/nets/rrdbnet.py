@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError, SRLabError
+from srlab.nets.blocks import bicubic_upsampled, require_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # Why 0.2: ESRGAN (Wang et al. 2018, Sec. 3.2) scales every residual branch by beta = 0.2 before
 # adding it back, so that a very deep net without BatchNorm starts close to identity and trains stably.
@@ -110,11 +114,7 @@ class RRDBNet(nn.Module):
     ) -> None:
         super().__init__()
         self.bicubic_residual = bicubic_residual
-        if scale not in _NUM_UP:
-            raise ConfigError(
-                f"model.generator.scale={scale}: RRDBNet supports scale 1, 2, 4 or 8 (set data.scale accordingly)"
-            )
-        self.scale = scale
+        self.scale = require_scale(scale, _NUM_UP, "RRDBNet")
         self.unshuffle = _UNSHUFFLE.get(scale, 1)
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])
@@ -170,5 +170,24 @@ class RRDBNet(nn.Module):
         else:
             sr = torch.cat([self._head_band(feat, r, min(r + HEAD_BAND, rows)) for r in range(0, rows, HEAD_BAND)], -2)
         if self.bicubic_residual:
-            sr = sr + F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            sr = sr + bicubic_upsampled(lq, self.scale)
         return sr
+
+
+def _detect_rrdbnet(sd: StateDict) -> dict | None:
+    if "body.0.rdb1.conv1.weight" not in sd or "conv_body.weight" not in sd:
+        return None
+    num_feat, in_ch = shape(sd, "conv_first.weight")[:2]
+    out_ch = shape(sd, "conv_last.weight")[0]
+    # Real-ESRGAN's x2/x1 nets pixel-unshuffle the input by 2/4 first: conv_first sees 4x/16x channels
+    unshuffle = math.isqrt(in_ch // out_ch) if in_ch % out_ch == 0 else 1
+    scale = {4: 1, 2: 2}.get(unshuffle, 8 if "conv_up3.weight" in sd else 4)
+    return {
+        "_target_": "srlab.nets.rrdbnet.RRDBNet",
+        "num_in_ch": in_ch // unshuffle**2, "num_out_ch": out_ch, "scale": scale, "num_feat": num_feat,
+        "num_block": len(indices(sd, r"body\.(\d+)\.rdb1\.conv1\.weight")),
+        "num_grow_ch": shape(sd, "body.0.rdb1.conv1.weight")[0],
+    }  # fmt: skip
+
+
+RRDBNET_SPEC = NetSpec(name="RRDBNet", detect=_detect_rrdbnet, scales=(1, 2, 4, 8), layouts="RRDBNet (BasicSR/Real-ESRGAN and original ESRGAN layouts)")

@@ -59,3 +59,11 @@ def shuffle_scale(channels_out: int, channels_in: int) -> int:
         raise ValueError(f"{channels_out} channels are not {channels_in} x a square")
     return r
 
+
+
+def shuffle_stack_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
+    """Scale of a (conv, PixelShuffle) stack at ``prefix``.N: 3 for one conv to 9F, else 2 per conv."""
+    convs = indices(sd, rf"{re.escape(prefix)}\.(\d+)\.weight")
+    if len(convs) == 1 and shape(sd, f"{prefix}.{convs[0]}.weight")[0] == 9 * num_feat:
+        return 3
+    return 2 ** len(convs)

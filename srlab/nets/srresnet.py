@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +11,8 @@ from torch import nn
 from srlab.errors import ConfigError
 from srlab.nets.edsr import ResidualBlockNoBN
 from srlab.nets.rrdbnet import init_scaled_kaiming
+from srlab.nets.blocks import bicubic_upsampled, require_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # PixelShuffle factors per upscaling factor: x2 steps where possible, one x3 step for scale 3.
 _SHUFFLE_STEPS = {2: (2,), 3: (3,), 4: (2, 2), 8: (2, 2, 2)}
@@ -74,11 +78,7 @@ class SRResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.bicubic_residual = bicubic_residual
-        if scale not in _SHUFFLE_STEPS:
-            raise ConfigError(
-                f"model.generator.scale={scale}: SRResNet supports scale 2, 3, 4 or 8 (set data.scale accordingly)"
-            )
-        self.scale = scale
+        self.scale = require_scale(scale, _SHUFFLE_STEPS, "SRResNet")
         self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, num_feat, 9, 1, 4), nn.PReLU(num_feat))
         self.body = nn.Sequential(*[ResidualBlock(num_feat) for _ in range(num_block)])
         self.conv_body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.BatchNorm2d(num_feat))
@@ -91,7 +91,7 @@ class SRResNet(nn.Module):
         feat = feat + self.conv_body(self.body(feat))
         sr = self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
         if self.bicubic_residual:
-            sr = sr + F.interpolate(lq, scale_factor=self.scale, mode="bicubic", align_corners=False)
+            sr = sr + bicubic_upsampled(lq, self.scale)
         return sr
 
 
@@ -146,3 +146,35 @@ class MSRResNet(nn.Module):
             feat = self.lrelu(self.pixel_shuffle(self.upconv2(feat)))  # (B, F, 4h, 4w)
         sr = self.conv_last(self.lrelu(self.conv_hr(feat)))
         return sr + F.interpolate(lq, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+
+
+def _detect_srresnet(sd: StateDict) -> dict | None:
+    if "conv_first.0.weight" not in sd or "body.0.bn1.weight" not in sd:
+        return None
+    num_feat, in_ch = shape(sd, "conv_first.0.weight")[:2]
+    steps = indices(sd, r"upsample\.(\d+)\.conv\.weight")
+    return {
+        "_target_": "srlab.nets.srresnet.SRResNet",
+        "num_in_ch": in_ch, "num_out_ch": shape(sd, "conv_last.weight")[0], "num_feat": num_feat,
+        "num_block": len(indices(sd, r"body\.(\d+)\.conv1\.weight")),
+        "scale": math.prod(math.isqrt(shape(sd, f"upsample.{i}.conv.weight")[0] // num_feat) for i in steps),
+    }  # fmt: skip
+
+
+SRRESNET_SPEC = NetSpec(name="SRResNet", detect=_detect_srresnet, scales=(2, 3, 4, 8), layouts="SRResNet (srlab)")
+
+
+def _detect_msrresnet(sd: StateDict) -> dict | None:
+    if "upconv1.weight" not in sd or "body.0.conv1.weight" not in sd:
+        return None
+    num_feat, in_ch = shape(sd, "conv_first.weight")[:2]
+    return {
+        "_target_": "srlab.nets.srresnet.MSRResNet",
+        "num_in_ch": in_ch, "num_out_ch": shape(sd, "conv_last.weight")[0], "num_feat": num_feat,
+        "num_block": len(indices(sd, r"body\.(\d+)\.conv1\.weight")),
+        # x4 is two x2 steps (upconv2); x2/x3 one conv to 4F/9F
+        "upscale": 4 if "upconv2.weight" in sd else math.isqrt(shape(sd, "upconv1.weight")[0] // num_feat),
+    }  # fmt: skip
+
+
+MSRRESNET_SPEC = NetSpec(name="MSRResNet", detect=_detect_msrresnet, scales=(2, 3, 4), layouts="MSRResNet (BasicSR)")

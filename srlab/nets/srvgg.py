@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 _ACT_TYPES = ("prelu", "relu", "leakyrelu")
 _RESIDUALS = ("nearest", "bicubic")
@@ -91,3 +96,20 @@ class SRVGGNetCompact(nn.Module):
         extra = {"align_corners": False} if self.residual == "bicubic" else {}
         base = F.interpolate(lq, scale_factor=self.upscale, mode=self.residual, **extra)
         return self.upsampler(feat) + base
+
+
+def _detect_srvgg(sd: StateDict) -> dict | None:
+    if "body.0.weight" not in sd or any(not re.fullmatch(r"body\.\d+\.(weight|bias)", k) for k in sd):
+        return None
+    convs = [i for i in indices(sd, r"body\.(\d+)\.weight") if sd[f"body.{i}.weight"].ndim == 4]
+    num_feat, in_ch = shape(sd, "body.0.weight")[:2]
+    last = shape(sd, f"body.{convs[-1]}.weight")[0]
+    has_prelu = "body.1.weight" in sd and sd["body.1.weight"].ndim == 1
+    return {
+        "_target_": "srlab.nets.srvgg.SRVGGNetCompact",
+        "num_in_ch": in_ch, "num_out_ch": in_ch, "num_feat": num_feat, "num_conv": len(convs) - 2,
+        "upscale": math.isqrt(last // in_ch), "act_type": "prelu" if has_prelu else "relu",
+    }  # fmt: skip
+
+
+SRVGG_SPEC = NetSpec(name="SRVGGNetCompact", detect=_detect_srvgg, scales=(1, 2, 3, 4), layouts="SRVGGNetCompact (Real-ESRGAN)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -9,6 +11,7 @@ from torch import nn
 from srlab.errors import ConfigError
 from srlab.nets.edsr import DIV2K_RGB_MEAN, shuffle_upsampler
 from srlab.nets.swin import RSTB, shifted_window_mask
+from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_stack_scale
 
 UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "none")
 _NUM_FEAT = 64  # width of the reconstruction convs, fixed in the official code
@@ -193,3 +196,37 @@ def _init_weights(m: nn.Module) -> None:
     elif isinstance(m, nn.LayerNorm):
         nn.init.ones_(m.weight)
         nn.init.zeros_(m.bias)
+
+
+def _detect_swinir(sd: StateDict) -> dict | None:
+    if "layers.0.residual_group.blocks.0.attn.qkv.weight" not in sd:
+        return None
+    embed_dim, in_chans = shape(sd, "conv_first.weight")[:2]
+    layers = indices(sd, r"layers\.(\d+)\.residual_group\.blocks\.0\.attn\.qkv\.weight")
+    block = "layers.{}.residual_group.blocks.{}."
+    depths = [len(indices(sd, rf"layers\.{i}\.residual_group\.blocks\.(\d+)\.attn\.qkv\.weight")) for i in layers]
+    heads = [shape(sd, block.format(i, 0) + "attn.relative_position_bias_table")[1] for i in layers]
+    window = (math.isqrt(shape(sd, block.format(0, 0) + "attn.relative_position_bias_table")[0]) + 1) // 2
+    # the saved shifted-window mask is (nW, N, N) for an img_size x img_size training patch; no mask
+    # in a file with 2+ blocks per group means the official code ran unshifted (img_size <= window)
+    mask = next((v for k, v in sd.items() if k.endswith(".attn_mask")), None)
+    img_size = math.isqrt(mask.shape[0]) * window if mask is not None else (window if max(depths) > 1 else 64)
+    if "conv_up1.weight" in sd:
+        upsampler, scale = "nearest+conv", 4 if "conv_up2.weight" in sd else 2
+    elif "conv_before_upsample.0.weight" in sd:
+        num_feat = shape(sd, "conv_before_upsample.0.weight")[0]
+        upsampler, scale = "pixelshuffle", shuffle_stack_scale(sd, "upsample", num_feat)
+    elif "upsample.0.weight" in sd:
+        upsampler, scale = "pixelshuffledirect", math.isqrt(shape(sd, "upsample.0.weight")[0] // in_chans)
+    else:
+        upsampler, scale = "none", 1
+    return {
+        "_target_": "srlab.nets.swinir.SwinIR",
+        "in_chans": in_chans, "img_size": img_size, "embed_dim": embed_dim, "depths": depths, "num_heads": heads,
+        "window_size": window, "mlp_ratio": shape(sd, block.format(0, 0) + "mlp.fc1.weight")[0] / embed_dim,
+        "upscale": scale, "upsampler": upsampler,
+        "resi_connection": "1conv" if "conv_after_body.weight" in sd else "3conv",
+    }  # fmt: skip
+
+
+SWINIR_SPEC = NetSpec(name="SwinIR", detect=_detect_swinir, scales=(1, 2, 3, 4, 8), layouts="SwinIR (official)")

@@ -9,6 +9,7 @@ from torch import nn
 
 from srlab.errors import ConfigError
 from srlab.nets.discriminators import VanillaDiscriminator  # re-exported: the report's GAN in one place
+from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 __all__ = ["VanillaDiscriminator", "VanillaGenerator"]
 
@@ -54,3 +55,17 @@ class VanillaGenerator(nn.Module):
         feat = self.body(self.conv_first(lq))  # (B, F, h, w)
         out = self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
         return (torch.tanh(out) + 1.0) / 2.0
+
+
+def _detect_vanilla(sd: StateDict) -> dict | None:
+    if "conv_first.0.weight" not in sd or "body.0.weight" not in sd or "upsample.0.weight" not in sd:
+        return None
+    num_feat, in_ch = shape(sd, "conv_first.0.weight")[:2]
+    return {
+        "_target_": "srlab.nets.vanilla.VanillaGenerator",
+        "num_in_ch": in_ch, "num_out_ch": shape(sd, "conv_last.weight")[0], "num_feat": num_feat,
+        "scale": 2 ** len(indices(sd, r"upsample\.(\d+)\.bias")),
+    }  # fmt: skip
+
+
+VANILLA_SPEC = NetSpec(name="VanillaGenerator", detect=_detect_vanilla, scales=(2, 4, 8), layouts="VanillaGenerator (srlab)")

@@ -10,8 +10,8 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from srlab.data.degradations import build_degradation, check_patch_sizes
-from srlab.data.val_sets import crops_validated, parse_val_sets, val_set_metric_names
+from srlab.data.checks import check_data
+from srlab.data.val_sets import crops_validated, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
 from srlab.models.base import CROP_METRICS
 from srlab.models.nonfinite import check_nonfinite_mode
@@ -39,13 +39,10 @@ def validate_config(cfg: DictConfig) -> None:
 
 
 def _check_data(cfg: DictConfig) -> None:
-    data = cfg.data
-    check_patch_sizes(data.scale, data.patch_size, data.get("val_patch_size"))
-    scale, patch = int(data.scale), int(data.patch_size)
-    crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets"))
-    # every benchmark entry read (headers only) now, before the model and trainer are built
-    parse_val_sets(OmegaConf.to_container(data.val_sets, resolve=True) if OmegaConf.is_config(data.get("val_sets"))
-                   else data.get("val_sets"), scale, data.get("max_image_pixels"))
+    """The data module's own rules (:func:`srlab.data.checks.check_data`), then those that span data and model."""
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    check_data(data)
+    patch = int(data["patch_size"])
     disc = cfg.model.get("discriminator")
     if disc is not None and "_target_" in disc:
         try:  # smallest HQ patch side the discriminator is meant for, when its class says
@@ -62,24 +59,6 @@ def _check_data(cfg: DictConfig) -> None:
             multiple = 1
         if patch % multiple:
             raise ConfigError(f"data.patch_size={patch} must be a multiple of {multiple} for {name}")
-    _check_degradation(data, scale, patch)
-
-
-def _check_degradation(data: DictConfig, scale: int, patch: int) -> None:
-    """Build data.degradation (checks every key) and size the crops it needs for the patches."""
-    value = data.get("degradation")
-    value = OmegaConf.to_container(value, resolve=True) if isinstance(value, DictConfig) else value
-    if value is None:
-        return  # the source's default (checked by the data module)
-    deg = build_degradation(value, scale)
-    if deg is None:
-        if data.get("source") != "paired":
-            raise ConfigError(f"data.degradation=none means the LQ images are given; use data=paired or another "
-                              f"degradation (data.source={data.get('source')})")
-        return
-    deg.crop_for(patch)
-    if data.get("val_patch_size"):
-        deg.crop_for(int(data.val_patch_size), "data.val_patch_size")
 
 
 def _check_monitor(cfg: DictConfig) -> None:
@@ -175,8 +154,13 @@ def _check_generator(cfg: DictConfig) -> None:
         return
     target = node._target_.rsplit(".", 1)[-1]
     try:
-        with torch.device("meta"):
-            net = hydra.utils.instantiate(node)
+        try:
+            with torch.device("meta"):
+                net = hydra.utils.instantiate(node)
+        except InstantiationException as exc:
+            if isinstance(exc.__cause__, SRLabError):
+                raise
+            net = hydra.utils.instantiate(node)  # some nets (spandrel's HAT, DAT, RCAN) set data at build: real memory
     except InstantiationException as exc:
         cause = exc.__cause__
         if isinstance(cause, ConfigError) and "scale" in str(cause):
@@ -188,11 +172,13 @@ def _check_generator(cfg: DictConfig) -> None:
         raise ConfigError(f"model.generator: cannot build {node._target_} ({detail})") from None
     init = cfg.model.get("generator_init")
     if init:
+        from srlab.infer import read_stored
         from srlab.weights import load_generator_weights
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "copying into a meta parameter is a no-op": the shapes are what we check
             try:
-                load_generator_weights(net, str(init))
+                stored = read_stored(str(init))
+                load_generator_weights(net, stored.state_dict, label=stored.label)
             except SRLabError as exc:
                 raise SRLabError(f"model.generator_init: {exc}") from None

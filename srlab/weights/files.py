@@ -3,7 +3,7 @@
 Nothing read here can run code: torch files go through ``safe_torch_load`` (``weights_only``),
 ``.safetensors`` through safetensors. A checkpoint of ``srlab.train`` records the generator's Hydra
 config under ``hyper_parameters["net_config"]`` (written by :func:`record_net_config`, read by
-:func:`stored_net_config`) and its model card (:mod:`srlab.card`) under ``hyper_parameters["card"]``
+:func:`stored_net_config`) and its model card (:mod:`srlab.weights.card`) under ``hyper_parameters["card"]``
 (:func:`record_card`); ``srlab.export`` puts both into its files' metadata, and beside them the
 config as ``<stem>.json`` and the card as ``<stem>.card.json`` (:func:`read_card` reads any of them).
 """

@@ -15,7 +15,7 @@ from srlab.weights.layouts import convert_edsr_original, convert_old_esrgan, is_
 
 # Wrapper keys seen in the wild, in order of preference: EMA weights first (what BasicSR/Real-ESRGAN
 # release and evaluate), then plain training weights.
-_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "generator", "net_g", "netG", "model")
+_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "generator", "net_g", "netG", "model", "net")
 # Prefixes inside a Lightning checkpoint's state_dict; the EMA copy is preferred when present.
 _SRLAB_PREFIXES = ("generator_ema.", "generator.")
 _STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP and torch.compile wrappers
@@ -102,7 +102,7 @@ def _rrdb_hint(sd: Mapping[str, torch.Tensor]) -> str:
 
 
 def load_generator_weights(
-    net: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = True
+    net: nn.Module, source: str | Path | Mapping[str, Any], strict: bool = True, label: str | None = None
 ) -> LoadResult:
     """Load generator weights into ``net`` from a file or an already loaded object.
 
@@ -112,6 +112,7 @@ def load_generator_weights(
             ``.safetensors``, or a state dict / checkpoint dict. Layouts: see
             ``extract_generator_state_dict``.
         strict: every key of ``net`` must be in the file and vice versa. Shapes must always match.
+        label: names the weights in messages (default: the path, or "state dict").
 
     Returns:
         the missing and unexpected keys (empty when ``strict``).
@@ -120,7 +121,7 @@ def load_generator_weights(
         SRLabError: unreadable/unsafe file, no generator inside, or keys/shapes that do not fit
             ``net``; the one-line message names the first offending keys and shapes.
     """
-    label = str(source) if isinstance(source, (str, Path)) else "state dict"
+    label = label or (str(source) if isinstance(source, (str, Path)) else "state dict")
     obj = read_tensors(source) if isinstance(source, (str, Path)) else source
     try:
         sd = extract_generator_state_dict(obj)

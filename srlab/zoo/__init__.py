@@ -1,7 +1,7 @@
 """Models shipped inside srlab, found by listing this folder (no list to keep in step with it).
 
 A shipped model is ``srlab/zoo/NAME.safetensors`` (net config and model card in its header, see
-:mod:`srlab.card`) with ``NAME.card.json`` beside it for people to read. ``default.txt`` names the
+:mod:`srlab.weights.card`) with ``NAME.card.json`` beside it for people to read. ``default.txt`` names the
 one ``upscale`` uses without ``--weights`` (with a single model, that model). Add one with
 ``python -m srlab.export CKPT --to-zoo NAME --benchmarks results.json [--default]``.
 """
@@ -10,8 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlab.card import blur_radius, degradation_kind, describe_degradation, suits_sharp_inputs, summary
 from srlab.errors import SRLabError
+from srlab.weights.card import (
+    blur_radius,
+    degradation_kind,
+    describe_degradation,
+    model_line,
+    suits_sharp_inputs,
+    summary,
+)
 
 ZOO_DIR = Path(__file__).resolve().parent  # tests point it at a temporary folder
 DEFAULT_FILE = "default.txt"
@@ -76,7 +83,7 @@ def cards() -> dict[str, dict | None]:
 
 def listing() -> list[str]:
     """What ``upscale --list-models`` prints: a line per model (its card), then its benchmark rows."""
-    from srlab.card import benchmark_lines
+    from srlab.weights.card import benchmark_lines
 
     found = cards()
     if not found:
@@ -90,14 +97,14 @@ def listing() -> list[str]:
     return lines
 
 
-def model_notes(label: str, card: dict | None, scale: int) -> tuple[str, str | None]:
+def model_notes(label: str, card: dict | None, scale: int, notes: list[str] | tuple[str, ...] = ()) -> tuple[str, str | None]:
     """What ``upscale`` says about the model it uses: its card line, and a warning for blur-trained models.
 
     A model trained to undo a blur sharpens every edge as if it were blurred: on an ordinary sharp
     photo that is ringing. The warning names a shipped model of the same scale trained without blur
     when there is one.
     """
-    line, radius = f"model {label}: {summary(card)}", blur_radius(card)
+    line, radius = model_line(label, card, notes), blur_radius(card)
     if radius <= 0:
         return line, None
     fitting = {n: c for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)}

@@ -41,15 +41,16 @@ def test_interleave_times_on_the_clock_it_is_given():
 
 
 def test_bf16_probe_runs_on_one_thread_and_gives_the_threads_back(monkeypatch):
-    from srlab.bench import ceilings
+    from srlab import device
 
-    seen = {}
+    seen, real = [], torch.nn.Conv2d.forward
 
-    def fake_times(device, batch, size, reps, names=None, clock=None):
-        seen.update(threads=torch.get_num_threads(), clock=clock)
-        return {"fp32 channels_last": [2.0, 1.0], "bf16 channels_last": [9.0, 8.0]}
+    def spy(self, x):
+        seen.append((torch.get_num_threads(), x.dtype))
+        return real(self, x)
 
-    monkeypatch.setattr(ceilings, "conv_times", fake_times)
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
     before = torch.get_num_threads()
-    assert ceilings.bf16_slowdown(CPU) == 8.0  # best against best
-    assert seen == {"threads": 1, "clock": time.thread_time} and torch.get_num_threads() == before
+    assert device.bf16_slowdown(CPU, size=8, reps=1) > 0
+    assert {t for t, _ in seen} == {1} and {d for _, d in seen} == {torch.float32, torch.bfloat16}
+    assert torch.get_num_threads() == before

@@ -135,7 +135,7 @@ def test_val_dir_and_worker_init(tmp_path):
 
 
 def test_val_sets_add_one_whole_image_loader_per_set(tmp_path, samples_dir):
-    from tests.test_val_sets import make_benchmark
+    from tests.data.test_val_sets import make_benchmark
 
     bench = make_benchmark(tmp_path / "Tiny")
     cfg = compose_config(tmp_path, ["data=samples", f"data.samples_dir={samples_dir}",

@@ -35,7 +35,7 @@ def test_every_shipped_model_config_passes(tmp_path, model):
     ("quickstart", ["data.val_fraction=1.5"], "data.val_fraction=1.5 must be in (0, 1), or set data.val_dir"),
     ("quickstart", ["data.val_fraction=0"], "data.val_fraction=0 must be in (0, 1), or set data.val_dir (0 holds nothing out: then give data.val_sets)"),
     ("quickstart", ["data.scale=3", "data.patch_size=48", "data.val_patch_size=48"],
-     "data.scale=3 is not supported by RRDBNet (model.generator.scale=3: RRDBNet supports scale 1, 2, 4 or 8"),
+     "data.scale=3 is not supported by RRDBNet (model.generator.scale=3: RRDBNet supports scale 1, 2, 4, 8"),
     ("autoencoder", ["data.scale=2"], "data.scale=2 is not supported by Autoencoder"),
     ("srgan", ["data.scale=1", "data.patch_size=32"], "data.scale=1 is not supported by SRResNet"),
     ("esrgan", ["data.patch_size=8", "data.val_patch_size=8"],

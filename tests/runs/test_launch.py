@@ -15,7 +15,7 @@ from srlab.errors import SRLabError
 from srlab.runs.launch import launcher_rank, worker_overrides
 from srlab.train import build
 from tests.conftest import TINY_NETS, compose_config, subprocess_env
-from tests.test_val_sets import TINY, make_benchmark, val_sets
+from tests.data.test_val_sets import TINY, make_benchmark, val_sets
 
 
 @pytest.mark.parametrize(("env", "rank"), [

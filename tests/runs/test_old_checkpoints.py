@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from srlab.export import main as export_main
-from srlab.inference import load_generator
+from srlab.infer import load_generator
 from srlab.train import build, run
 from srlab.weights import safe_torch_load
 from tests.conftest import compose_config

@@ -14,9 +14,6 @@ skipped; the exit code is 1 then.
 from __future__ import annotations
 
 import argparse
-import errno
-import glob
-import os
 import re
 import sys
 import time
@@ -25,46 +22,28 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from srlab.config import TILE_PAD
 from srlab.data.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageReadError,
     get_max_image_pixels,
     image_size,
-    list_images,
     read_image,
     set_max_image_pixels,
     write_image,
 )
-from srlab.deploy import EXTRA, OnnxGenerator, onnx_generator, require
-from srlab.errors import SRLabError, user_errors
-from srlab.inference import PRECISIONS, SRGenerator, load_generator, tile_count, upscale_array
-from srlab.progress import TileProgress
-from srlab.upscale_output import EXTS, output_ext
-from srlab.upscale_page import ComparePage
+from srlab.data.inputs import expand_inputs, resolve_path
+from srlab.errors import SRLabError, report_bad_input, user_errors
+from srlab.infer import PRECISIONS, SRGenerator, open_generator, tile_count, upscale_array
+from srlab.infer.onnx import EXTRA, OnnxGenerator
+from srlab.infer.progress import TileProgress
+from srlab.infer.stored import INPUT_RANGES
+from srlab.upscale.output import EXTS, output_ext
+from srlab.upscale.page import ComparePage
 from srlab.zoo import default_name, listing, model_notes, resolve_weights
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
-
-
-def _resolve(path: Path) -> Path | None:
-    """``path.resolve()``, or None where it cannot be resolved (a symlink loop raises RuntimeError on 3.11)."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return None
-
-
-def _resolve_reason(path: Path) -> str:
-    try:
-        path.resolve()
-    except RuntimeError:
-        return "symlink loop, the path never reaches a file"
-    except OSError as exc:
-        return "symlink loop, the path never reaches a file" if exc.errno == errno.ELOOP else f"unresolvable ({exc})"
-    return "unresolvable path"
-
 
 
 def upscale_image(
@@ -113,42 +92,14 @@ def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set
     """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs."""
     ext = output_ext(src, img, args.ext)
     base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
-    out_dir = _resolve(args.output) or args.output.absolute()
+    out_dir = resolve_path(args.output) or args.output.absolute()
     for i in range(1, 10_000):
         cand = out_dir / f"{base}{'' if i == 1 else f'_{i}'}{ext}"
         # a looping link at cand is no input (those were refused) and write_image replaces, not follows, it
-        if cand.parent == out_dir and cand not in taken and _resolve(cand) not in inputs and cand not in inputs:
+        if cand.parent == out_dir and cand not in taken and resolve_path(cand) not in inputs and cand not in inputs:
             taken.add(cand)
             return cand
     raise SRLabError(f"{src}: cannot find a free output name in {out_dir}")
-
-
-def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files, folders (their images, not recursive) and globs -> (unique files in order, [(item, reason)])."""
-    files, bad, seen = [], [], set()
-    for item in items:
-        p = Path(item).expanduser()
-        if p.is_dir():
-            found = list_images(p, recursive=False)
-            if not found:
-                bad.append((item, "folder holds no images"))
-        elif p.exists() or p.is_symlink():
-            found = [p]
-        elif glob.has_magic(item):
-            found = sorted(Path(f) for f in glob.glob(os.path.expanduser(item), recursive=True) if Path(f).is_file())
-            if not found:
-                bad.append((item, "pattern matches no files"))
-        else:
-            found = []
-            bad.append((item, "no such file or folder"))
-        for f in found:
-            key = _resolve(f)
-            if key is None:
-                bad.append((str(f), _resolve_reason(f)))
-            elif key not in seen:
-                seen.add(key)
-                files.append(f)
-    return files, bad
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,22 +118,22 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     files, bad = expand_inputs(args.inputs)
     for item, reason in bad:
-        print(f"error: {item}: {reason}", file=sys.stderr)
+        report_bad_input(item, reason)
     if not files:
         raise SRLabError("no input images found (give files, folders or glob patterns)")
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file there, a symlink loop, no permission
         raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
+    gen = open_generator(args.weights, args.model, args.device, args.precision, args.backend, args.input_range)
     label = args.weights or f"{default_name()} (the default shipped model)"
     args.weights = str(resolve_weights(args.weights))  # a shipped model's name or none: its file
-    gen = open_generator(args)
     # what the model is for, before it surprises: one card line, and a warning for blur-trained models
-    card_line, warning = model_notes(label, getattr(gen, "card", None), gen.scale)
+    card_line, warning = model_notes(label, getattr(gen, "card", None), gen.scale, getattr(gen, "notes", ()))
     print(card_line)
     if warning:
         print(warning, file=sys.stderr)
-    inputs = {r for r in map(_resolve, files) if r is not None} | {f.absolute() for f in files}
+    inputs = {r for r in map(resolve_path, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
     done, megapixels, start = 0, 0.0, time.perf_counter()
     planned = [_planned_tiles(src, args.tile) for src in files]
@@ -204,7 +155,7 @@ def _run(args: argparse.Namespace) -> int:
             reason = exc.reason if isinstance(exc, ImageReadError) else f"{type(exc).__name__}: {exc}"
             reason = str(exc) if type(exc) is SRLabError else reason  # ours: already a sentence
             progress.add(progress.bar.n - before - expected)  # drop the tiles this image will not run
-            tqdm.write(f"error: {src}: {reason}", file=sys.stderr)
+            report_bad_input(src, reason, progress.write_err)
             bad.append((str(src), reason))
             continue
         done += 1
@@ -240,26 +191,6 @@ def _planned_tiles(src: Path, tile: int) -> int:
     return tile_count(h, w, tile)
 
 
-def open_generator(args: argparse.Namespace) -> SRGenerator | OnnxGenerator:
-    """The generator of ``--weights`` on ``--backend`` (an ``.onnx`` file selects onnxruntime)."""
-    is_onnx = Path(args.weights).suffix.lower() == ".onnx"
-    backend = args.backend or ("onnxruntime" if is_onnx else "torch")
-    if backend == "torch":
-        if is_onnx:
-            raise SRLabError(f"--weights {args.weights}: an ONNX file runs with --backend onnxruntime, not torch")
-        return load_generator(args.weights, model=args.model, device=args.device, precision=args.precision)
-    if args.precision not in ("fp32", "auto"):  # auto: onnxruntime's CPU provider computes in fp32
-        raise SRLabError(
-            "--precision applies to --backend torch; for half precision on onnxruntime export one with "
-            "python -m srlab.export WEIGHTS -o DIR --onnx --fp16 and pass DIR/generator.onnx as --weights"
-        )
-    require("--backend onnxruntime")
-    if is_onnx:
-        return OnnxGenerator(args.weights, args.device)
-    # any other weights: exported to a temporary ONNX graph first (seconds), then run by onnxruntime
-    return onnx_generator(load_generator(args.weights, model=args.model, device="cpu"), args.device)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srlab.upscale", description=__doc__.splitlines()[0])
     p.add_argument("inputs", nargs="*", help="image files, folders or glob patterns")
@@ -270,11 +201,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--model", help="conf/model name for weights without a config (default: detected from the weights)"
     )
+    p.add_argument("--input-range", type=float, choices=INPUT_RANGES, default=None, metavar="1|255",
+                   help="input range of published weights of families shipped both ways (default: decided by a probe)")
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="inference runtime (default: onnxruntime for an .onnx file, else torch); onnxruntime "
                         f"needs the deploy extra ({EXTRA})")
     p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
-    p.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
+    p.add_argument("--tile-pad", type=int, default=TILE_PAD, help=f"context pixels around each tile (default {TILE_PAD})")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
     p.add_argument("--ext", choices=EXTS, default="auto",
                    help="output format; auto = the input's, PNG for alpha or 16 bits (JPEG/WebP are 8-bit)")
@@ -310,6 +243,3 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry: one-line ``error:`` messages, exit 2 for usage errors, 1 when some images failed."""
     return run(parse_args(argv))
 
-
-if __name__ == "__main__":
-    sys.exit(main())

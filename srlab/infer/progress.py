@@ -58,6 +58,10 @@ class TileProgress:
         if not self.quiet:
             tqdm.write(line, file=sys.stderr)
 
+    def write_err(self, line: str) -> None:
+        """Print an error line above the bar (stderr), quiet or not."""
+        tqdm.write(line, file=sys.stderr)
+
     def close(self) -> None:
         self.bar.close()
 

@@ -6,10 +6,10 @@ import re
 
 from PIL import Image
 
-import srlab.progress
-from srlab.inference import load_generator, tile_count, upscale_array
-from tests.test_inference import rand_image, save_ckpt
-from tests.test_upscale import run
+import srlab.infer.progress
+from srlab.infer import load_generator, tile_count, upscale_array
+from tests.infer.test_generator import rand_image, save_ckpt
+from tests.upscale.test_cli import run
 
 
 def test_on_tile_called_once_per_tile(ckpt):
@@ -31,7 +31,7 @@ def test_one_bar_over_all_tiles_of_all_inputs(tmp_path, ckpt, capsys):
 
 
 def test_long_job_gets_one_estimate_line(tmp_path, ckpt, capsys, monkeypatch):
-    monkeypatch.setattr(srlab.progress, "WARN_SECONDS", 0.0)
+    monkeypatch.setattr(srlab.infer.progress, "WARN_SECONDS", 0.0)
     Image.fromarray(rand_image(6, 5)).save(tmp_path / "a.png")
     assert main_loud(ckpt, tmp_path / "out", tmp_path / "a.png", extra=["--tile", "4"]) == 0
     err = capsys.readouterr().err
@@ -40,7 +40,7 @@ def test_long_job_gets_one_estimate_line(tmp_path, ckpt, capsys, monkeypatch):
 
 
 def test_quiet_silences_bar_and_estimate(tmp_path, ckpt, capsys, monkeypatch):
-    monkeypatch.setattr(srlab.progress, "WARN_SECONDS", 0.0)
+    monkeypatch.setattr(srlab.infer.progress, "WARN_SECONDS", 0.0)
     Image.fromarray(rand_image(6, 5)).save(tmp_path / "a.png")
     assert run(ckpt, tmp_path / "out", tmp_path / "a.png", extra=["--tile", "4"]) == 0
     err = capsys.readouterr().err

@@ -10,14 +10,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from srlab import precision as P
+from srlab import device as P
 from srlab.bench.ceilings import bf16_skip_reason
 from srlab.bench import train as bench_train
 from srlab.errors import ConfigError, SRLabError
-from srlab.inference import SRGenerator, load_generator, to_device, upscale_array
+from srlab.infer import SRGenerator, load_generator, to_device, upscale_array
 from srlab.nets import Autoencoder, RRDBNet, SRResNet, SRVGGNetCompact, VanillaGenerator, VGGStyleDiscriminator
 from srlab.train import build, run
-from tests.test_inference import rand_image, save_ckpt
+from tests.infer.test_generator import rand_image, save_ckpt
 
 CPU = torch.device("cpu")
 CEILING = {"conv_ceiling_gflops": 150.0, "conv_ceiling_bf16_gflops": 14.0}
@@ -106,7 +106,7 @@ def test_settle_writes_the_resolved_value_into_the_runs_config(cpu_bf16, smoke_c
     saved = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"  # Hydra writes it before the run starts
     saved.parent.mkdir(parents=True)
     saved.write_text("trainer:\n  precision: auto\n")
-    with caplog.at_level(logging.INFO, logger="srlab.precision"):
+    with caplog.at_level(logging.INFO, logger="srlab.device"):
         got = P.settle_trainer_precision(cfg)
     expected = "bf16-mixed" if cpu_bf16 else "32-true"
     assert got == cfg.trainer.precision == expected
@@ -115,7 +115,7 @@ def test_settle_writes_the_resolved_value_into_the_runs_config(cpu_bf16, smoke_c
 
 
 def test_forced_bf16_without_native_support_warns_once_with_the_measured_factor(cpu_bf16, caplog):
-    with caplog.at_level(logging.WARNING, logger="srlab.precision"):
+    with caplog.at_level(logging.WARNING, logger="srlab.device"):
         first = P.warn_if_emulated("bf16-mixed", CPU, "trainer.precision")
         second = P.warn_if_emulated("bf16-mixed", CPU, "trainer.precision")
     assert second is None and P.warn_if_emulated("32-true", CPU, "trainer.precision") is None

@@ -104,7 +104,7 @@ def check_parity(gen: nn.Module, onnx_path: str | Path, image: np.ndarray) -> fl
 class OnnxGenerator(nn.Module):
     """An ONNX file behind the interface of ``SRGenerator``: ``scale``, ``net_config``, ``card``, ``forward``.
 
-    It has no parameters; ``srlab.inference.upscale_array`` then feeds it float32 CPU tensors, so
+    It has no parameters; ``srlab.infer.upscale_array`` then feeds it float32 CPU tensors, so
     tiling, naming, alpha and 16-bit handling are the torch backend's.
 
     Args:

@@ -113,6 +113,18 @@ def summary(card: dict | None) -> str:
             f"{where}, {describe_validation(card)}")
 
 
+def model_line(label: str, card: dict | None, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """The one line every tool prints about the model it runs: ``model LABEL: <card summary>[; notes]``.
+
+    Args:
+        label: what the user called the weights (a shipped model's name or a path).
+        card: its model card, or None.
+        notes: what srlab decided that the file did not say (detected family, input range).
+    """
+    extra = "".join(f"; {note}" for note in notes)
+    return f"model {label}: {summary(card)}{extra}"
+
+
 def benchmark_lines(card: dict | None) -> list[str]:
     """One line per benchmark row of a shipped model's card.
 

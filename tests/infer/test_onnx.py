@@ -11,9 +11,9 @@ from PIL import Image
 
 from srlab.data.images import read_image
 from srlab.export import main as export_main
-from srlab.inference import load_generator
+from srlab.infer import load_generator
 from srlab.upscale import main as upscale_main
-from tests.test_inference import rand_image, save_ckpt
+from tests.infer.test_generator import rand_image, save_ckpt
 
 pytest.importorskip("onnxruntime", reason="the deploy extra (make install) is not installed")
 
@@ -38,7 +38,7 @@ def test_export_onnx_prints_parity_and_matches_torch(tmp_path, capsys):
     assert 0 <= diff <= 1e-4
     assert f"wrote {exported / 'generator.onnx'}" in out
     # dynamic batch, height and width: another shape than the export's runs and agrees
-    from srlab.deploy import OnnxGenerator
+    from srlab.infer.onnx import OnnxGenerator
 
     ort_gen, torch_gen = OnnxGenerator(exported / "generator.onnx"), load_generator(exported / "generator.safetensors")
     x = torch.rand(2, 3, 13, 21)

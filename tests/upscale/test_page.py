@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from srlab.data.images import read_image
-from tests.test_inference import rand_image
-from tests.test_upscale import run
+from tests.infer.test_generator import rand_image
+from tests.upscale.test_cli import run
 
 
 def test_compare_page_links_bicubic_and_output_of_same_size(tmp_path, ckpt, capsys):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from srlab.errors import SRLabError
-from srlab.inference import SRGenerator, load_generator, resolve_device, upscale_array
+from srlab.device import resolve_device
+from srlab.infer import SRGenerator, load_generator, upscale_array
 from srlab.nets.rrdbnet import RRDBNet
 
 NET_CONFIG = {"_target_": "srlab.nets.rrdbnet.RRDBNet", "num_feat": 8, "num_block": 1, "num_grow_ch": 4, "scale": 4}

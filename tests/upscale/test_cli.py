@@ -10,7 +10,7 @@ from PIL import Image
 import cv2
 from srlab.data.images import read_image
 from srlab.upscale import main, safe_name
-from tests.test_inference import rand_image, save_evil
+from tests.infer.test_generator import rand_image, save_evil
 
 
 def run(ckpt, out, *inputs, extra=()):

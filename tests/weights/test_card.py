@@ -15,15 +15,15 @@ from omegaconf import OmegaConf
 from PIL import Image
 from safetensors import safe_open
 
-from srlab.card import UNKNOWN, benchmark_lines, benchmark_rows, describe_degradation, summary
+from srlab.weights.card import UNKNOWN, benchmark_lines, benchmark_rows, describe_degradation, summary
 from srlab.export import main as export_main
-from srlab.inference import load_generator
-from srlab.runs.card import REBUILT, make_card
+from srlab.infer import load_generator
+from srlab.weights.run_card import REBUILT, make_card
 from srlab.train import run
 from srlab.upscale import main as upscale_main
 from srlab.weights import read_card
 from tests.conftest import TINY_NETS, compose_config
-from tests.test_inference import NET_CONFIG, rand_image, tiny_net
+from tests.infer.test_generator import NET_CONFIG, rand_image, tiny_net
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_checkpoint_card_says_what_the_run_trained_for(trained):
     assert card["validation"]["monitor"] == "val/psnr"
     assert card["validation"]["best"] == pytest.approx(float(state["best_model_score"]), abs=1e-4)
     assert card["trained"]["batches"] == 2 and card["srlab"]["version"] == version("srlab")
-    if (Path(__file__).resolve().parents[1] / ".git").exists():  # run from a checkout: its commit is known
+    if (Path(__file__).resolve().parents[2] / ".git").exists():  # run from a checkout: its commit is known
         assert card["srlab"]["commit"]
     # never a machine path: the data folder by name only
     text = json.dumps(card)
@@ -76,7 +76,7 @@ def test_exports_carry_the_card(trained, tmp_path, capsys):
 
 def test_onnx_export_carries_the_card(trained, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    from srlab.deploy import OnnxGenerator
+    from srlab.infer.onnx import OnnxGenerator
 
     assert export_main([str(trained / "last.ckpt"), "-o", str(tmp_path / "exp"), "--onnx"]) == 0
     card = read_card(trained / "last.ckpt")

@@ -15,14 +15,16 @@ from __future__ import annotations
 import functools
 import logging
 import platform
+import time
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 from omegaconf import DictConfig, OmegaConf
 
-from srlab.errors import ConfigError
+from srlab.errors import ConfigError, SRLabError
 
 if TYPE_CHECKING:
     import lightning as L
@@ -179,18 +181,66 @@ def _rewrite_hydra_config(cfg: DictConfig) -> None:
         path.write_text(OmegaConf.to_yaml(cfg))
 
 
+def bf16_slowdown(device: torch.device, size: int = 32, reps: int = 5) -> float:
+    """How many times longer a 64-channel 3x3 conv takes in bf16 than in fp32, both channels_last (best of ``reps``).
+
+    One image of ``size`` px on one CPU thread timed by its own CPU time (milliseconds), so that
+    other processes on a busy machine cannot skew the ratio (wall-clock ratios here ranged from 0.8x
+    to 60x within an hour under a load of 20 on 2 cores). The probe behind :func:`warn_if_emulated`.
+    """
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 64, size, size, generator=gen).to(device).contiguous(memory_format=torch.channels_last)
+    conv = nn.Conv2d(64, 64, 3, 1, 1).to(device, memory_format=torch.channels_last).requires_grad_(False)
+    clock = time.thread_time if device.type == "cpu" else time.perf_counter
+    best = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for dtype in (torch.float32, torch.bfloat16, torch.float32, torch.bfloat16) * ((reps + 1) // 2):
+            net, inp = conv.to(dtype), x.to(dtype)
+            with torch.inference_mode():
+                net(inp)  # oneDNN builds its primitive on the first call
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = clock()
+                net(inp)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                best[dtype] = min(best.get(dtype, float("inf")), clock() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return best[torch.bfloat16] / max(best[torch.float32], 1e-9)
+
+
 def warn_if_emulated(precision: str, device: torch.device, key: str) -> str | None:
     """Warn once per process, in one line, when bf16 is asked for on a CPU without native bf16.
 
     The line carries the slowdown of a tiny bf16 convolution against fp32, measured now by the
-    benchmark's conv probe (:func:`srlab.bench.ceilings.bf16_slowdown`). Returns the message (or None).
+    conv probe :func:`bf16_slowdown`. Returns the message (or None).
     """
     if "bf16" not in str(precision) or device.type != "cpu" or cpu_bf16_units() or "bf16" in _warned:
         return None
-    from srlab.bench.ceilings import bf16_slowdown
-
     _warned.add("bf16")
     message = (f"{key}={precision} on a CPU without native bf16 ({cpu_capability()}): a bf16 convolution takes "
                f"{bf16_slowdown(device):.1f}x the time of fp32 here (measured just now); {AUTO} would pick fp32")
     log.warning(message)
     return message
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an unavailable explicit choice is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SRLabError(f"--device {name}: not a torch device (use auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SRLabError(f"--device {name}: CUDA is not available on this machine (use auto or cpu)")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise SRLabError(f"--device {name}: MPS is not available on this machine (use auto or cpu)")
+    return dev

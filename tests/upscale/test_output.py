@@ -8,8 +8,8 @@ from PIL import Image
 
 import cv2
 from srlab.data.images import read_image
-from tests.test_inference import rand_image
-from tests.test_upscale import run
+from tests.infer.test_generator import rand_image
+from tests.upscale.test_cli import run
 
 
 def test_ext_jpg_quality_and_webp(tmp_path, ckpt):

@@ -1,0 +1,45 @@
+"""Every rule of the ``data`` config, in one place: the data module runs it at set-up, ``srlab.train``
+(:mod:`srlab.runs.checks`) before anything is built, so a bad value fails in one line either way."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
+from srlab.data.val_sets import crops_validated, parse_val_sets
+from srlab.errors import ConfigError
+
+SOURCES = ("samples", "hq_folder", "paired")
+
+
+def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
+    """Check a ``data`` config (plain mapping, interpolations resolved) before any training image is read.
+
+    Returns:
+        the parsed ``data.val_sets`` (headers read) and the built degradation (None: LQ given).
+
+    Raises:
+        ConfigError: the first bad value, named by its key.
+    """
+    source = data.get("source", "samples")
+    if source not in SOURCES:
+        raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    scale, patch = data["scale"], data["patch_size"]
+    check_patch_sizes(scale, patch, data.get("val_patch_size"))
+    crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets"))
+    for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"data.{key} must be a positive integer, got {value!r}")
+    workers = data.get("num_workers", 0)
+    if not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"data.num_workers must be an integer >= 0, got {workers!r}")
+    val_sets = parse_val_sets(data.get("val_sets"), int(scale), data.get("max_image_pixels"))
+    degradation = build_degradation(settings_of(data.get("degradation"), source), int(scale))
+    if degradation is None and source != "paired":
+        raise ConfigError(f"data.degradation=none means the LQ images are given; use data=paired or another "
+                          f"degradation (data.source={source})")
+    if degradation is not None:
+        degradation.crop_for(int(patch))  # the crop its kernels need around a patch: a bad size fails here
+    return val_sets, degradation

@@ -1,0 +1,7 @@
+"""``python -m srlab.upscale``."""
+
+import sys
+
+from srlab.upscale.cli import main
+
+sys.exit(main())
