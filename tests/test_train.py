@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+import numpy as np
+
 from srlab.config import model_names
+from srlab.export import export_generator
+from srlab.infer import load_generator, upscale_array
 from srlab.errors import ConfigError
 from srlab.train import run
 from srlab.weights import safe_torch_load
@@ -32,6 +36,11 @@ def test_each_model_trains_and_writes_outputs(smoke_cfg, model):
     # checkpoints hold only plain data: they load without allowing pickled code
     ckpt = safe_torch_load(out / "checkpoints" / "last.ckpt")
     assert ckpt["hyper_parameters"]["net_config"]["_target_"] == cfg.model.generator._target_
+    # through the one door and back: the export upscales exactly as the checkpoint does
+    exported = export_generator(out / "checkpoints" / "last.ckpt", out / "export")["safetensors"]
+    lq = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    from_ckpt = upscale_array(load_generator(out / "checkpoints" / "last.ckpt"), lq)
+    np.testing.assert_array_equal(upscale_array(load_generator(exported), lq), from_ckpt)
 
 
 @pytest.mark.parametrize("model", ["realesrnet", "realesrgan"])

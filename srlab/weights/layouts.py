@@ -64,8 +64,11 @@ def convert_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def is_edsr_original(sd: Mapping[str, torch.Tensor]) -> bool:
-    """Whether ``sd`` has EDSR-PyTorch's layout (``sub_mean`` mean-shift conv and a ``head``)."""
-    return "sub_mean.weight" in sd and "head.0.weight" in sd
+    """Whether ``sd`` has EDSR-PyTorch's layout (``sub_mean`` mean-shift conv, a ``head``, plain residual blocks).
+
+    RCAN shares the mean shift and head but nests its blocks in groups (``body.0.body.0.body.0``): not EDSR.
+    """
+    return "sub_mean.weight" in sd and "head.0.weight" in sd and "body.0.body.0.weight" in sd
 
 
 def _check_mean_shift(sd: Mapping[str, torch.Tensor]) -> None:
