@@ -101,7 +101,9 @@ def write_card(weights: Path, card: dict | None) -> Path | None:
     return path
 
 
-def export_generator(source: str | Path, out_dir: str | Path, model: str | None = None) -> dict[str, Path]:
+def export_generator(
+    source: str | Path, out_dir: str | Path, model: str | None = None, input_range: float | None = None
+) -> dict[str, Path]:
     """Write a generator as safetensors, BasicSR .pth, json and its card.
 
     Args:
@@ -110,11 +112,12 @@ def export_generator(source: str | Path, out_dir: str | Path, model: str | None 
             shipped model's name) ``srlab.infer.load_generator`` reads.
         out_dir: folder to write into (created).
         model: ``conf/model`` name for weights that carry no config (default: detected).
+        input_range: 1 or 255 for published families shipped both ways (default: decided by a probe).
 
     Returns:
         the written paths by kind: ``safetensors``, ``pth``, ``json``, and ``card`` when the source has one.
     """
-    gen = read_generator(source, model)
+    gen = read_generator(source, model, input_range)
     out_dir = Path(out_dir).expanduser()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {k: out_dir / f"generator.{k}" for k in ("safetensors", "pth", "json")}
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--default", action="store_true", help="with --to-zoo: upscale uses it when no --weights is given")
     p.add_argument("--about", help="with --to-zoo: a note for the card (recipe, training commit, study)")
     p.add_argument("--model", help="conf/model name for weights without a config (default: detected)")
+    p.add_argument("--input-range", type=float, choices=(1.0, 255.0), default=None, metavar="1|255",
+                   help="input range of published weights of families shipped both ways (default: decided by a probe)")
     p.add_argument("--onnx", action="store_true", help=f"also write generator.onnx, checked by onnxruntime ({EXTRA})")
     p.add_argument("--fp16", action="store_true", help="half-precision ONNX (with --onnx)")
     p.add_argument("--check-image", help="photo for the ONNX parity check (default: scikit-image's astronaut)")
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SRLabError("--fp16 applies to the ONNX graph; add --onnx")
     if args.onnx:
         require("export --onnx")  # before anything is written
-    paths = export_generator(args.weights, args.output, args.model)
+    paths = export_generator(args.weights, args.output, args.model, args.input_range)
     if args.onnx:
         out = Path(args.output).expanduser()
         paths["onnx"], _ = export_and_check_onnx(paths["safetensors"], out, args.fp16, args.check_image)

@@ -13,13 +13,14 @@ names once (wrappers, prefixes, old layouts), and what the file does not say is 
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from torch import nn
 
 from srlab.config import model_net_config
@@ -125,7 +126,7 @@ def open_stored(
     if input_range is not None:
         if float(input_range) not in INPUT_RANGES:
             raise SRLabError(f"input range {input_range}: use 1 ([0, 1] inputs) or 255 ([0, 255] inputs)")
-        if "input_range" not in net_config and float(input_range) != 1.0:
+        if not _takes_input_range(net_config) and float(input_range) != 1.0:
             raise SRLabError(f"weights={weights.label}: {net_config['_target_']} takes [0, 1] inputs only")
         net_config, probe = {**net_config, "input_range": float(input_range)}, False
         notes.append(f"input range [0, {input_range:g}] (as told)")
@@ -158,6 +159,14 @@ def _net_config(weights: StoredWeights, model: str | dict | None) -> tuple[dict,
     if arch.input_range not in (None, 1.0):
         config["input_range"] = arch.input_range
     return config, f"{weights.label} (detected {arch.name})", [f"detected {arch.name}"], probe
+
+
+def _takes_input_range(net_config: dict) -> bool:
+    """Whether the class of ``net_config`` has an ``input_range`` argument (srlab's efficient-SR families)."""
+    try:
+        return "input_range" in inspect.signature(get_object(net_config["_target_"])).parameters
+    except Exception:  # noqa: BLE001 - an unknown target fails with its own message when built
+        return False
 
 
 def _load(net: nn.Module, weights: StoredWeights) -> nn.Module:

@@ -30,8 +30,12 @@ _EDSR_TRUNK = re.compile(r"^body\.(\d+)\.(weight|bias)$")  # the conv after the 
 
 
 def is_old_esrgan(sd: Mapping[str, torch.Tensor]) -> bool:
-    """Whether ``sd`` has the original ESRGAN repository's flat ``model.N`` layout."""
-    return "model.0.weight" in sd and any(k.startswith("model.1.sub.") for k in sd)
+    """Whether ``sd`` has the original ESRGAN repository's flat ``model.N`` layout (RRDB blocks under ``model.1.sub``).
+
+    Other nets of that era use ``model.1.sub.N`` too (IMDN's and BSRGAN's sequential layouts): only
+    RRDB blocks (``RDB1``) make it ESRGAN's.
+    """
+    return "model.0.weight" in sd and any(k.startswith("model.1.sub.") and ".RDB1." in k for k in sd)
 
 
 def convert_old_esrgan(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
