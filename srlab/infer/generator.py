@@ -14,8 +14,7 @@ from torch import nn
 
 from srlab.device import INFER_DTYPES, resolve_device, resolve_infer_precision, warn_if_emulated
 from srlab.errors import SRLabError
-from srlab.infer.stored import open_stored
-from srlab.zoo import resolve_weights
+from srlab.infer.stored import StoredWeights, open_stored, read_stored
 
 PRECISIONS = INFER_DTYPES  # fp32, bf16, fp16 (and "auto", resolved per device by srlab.device)
 
@@ -62,7 +61,7 @@ class SRGenerator(nn.Module):
 
 
 def load_generator(
-    weights: str | Path | None,
+    weights: str | Path | StoredWeights | None,
     model: str | dict | None = None,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
@@ -73,7 +72,7 @@ def load_generator(
     Args:
         weights: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, published
             weights of any family srlab or spandrel knows, a shipped model's name
-            (:mod:`srlab.zoo`), or None for the default shipped model.
+            (:mod:`srlab.zoo`), None for the default shipped model, or what ``read_stored`` read.
         model: ``conf/model`` name (or a generator Hydra config dict), used only when the file
             carries no net config of its own; without one the architecture is detected from the
             weights (``srlab.weights.detect``).
@@ -103,13 +102,13 @@ def open_generator(
     An ``.onnx`` file selects onnxruntime; any other weights on onnxruntime are exported to a
     temporary ONNX graph first (seconds). Both answer to ``scale``, ``card`` and ``forward``.
     """
-    path = resolve_weights(weights)
-    is_onnx = path.suffix.lower() == ".onnx"
+    stored = read_stored(weights)  # a shipped model's name resolved here, once
+    is_onnx = stored.raw is None
     backend = backend or ("onnxruntime" if is_onnx else "torch")
     if backend == "torch":
         if is_onnx:
-            raise SRLabError(f"--weights {weights}: an ONNX file runs with --backend onnxruntime, not torch")
-        return load_generator(weights, model=model, device=device, precision=precision, input_range=input_range)
+            raise SRLabError(f"--weights {stored.label}: an ONNX file runs with --backend onnxruntime, not torch")
+        return load_generator(stored, model=model, device=device, precision=precision, input_range=input_range)
     if precision not in ("fp32", "auto"):  # auto: onnxruntime's CPU provider computes in fp32
         raise SRLabError(
             "--precision applies to --backend torch; for half precision on onnxruntime export one with "
@@ -119,8 +118,10 @@ def open_generator(
 
     require("--backend onnxruntime")
     if is_onnx:
-        return OnnxGenerator(path, device)
-    gen = load_generator(weights, model=model, device="cpu", input_range=input_range)
+        onnx = OnnxGenerator(stored.path, device)
+        onnx.label, onnx.notes = stored.label, []
+        return onnx
+    gen = load_generator(stored, model=model, device="cpu", input_range=input_range)
     onnx = onnx_generator(gen, device)
     onnx.label, onnx.notes = gen.label, gen.notes
     return onnx

@@ -25,7 +25,8 @@ from torch import nn
 
 from srlab.config import model_net_config
 from srlab.errors import SRLabError
-from srlab.weights import extract_generator_state_dict, load_generator_weights, read_weights
+from srlab.weights import extract_generator_state_dict, read_weights
+from srlab.weights.generator import load_canonical_weights
 from srlab.weights.detect import detect_architecture
 from srlab.weights.files import StoredNet
 from srlab.zoo import names as shipped_names
@@ -83,10 +84,18 @@ class StoredGenerator:
         return self.weights.stored.normalized_input
 
 
-def read_stored(source: str | Path | None) -> StoredWeights:
-    """Read a stored generator without building it: a file, a shipped model's name, or None (the default model)."""
+def read_stored(source: str | Path | StoredWeights | None) -> StoredWeights:
+    """Read a stored generator without building it: a file, a shipped model's name, or None (the default model).
+
+    A :class:`StoredWeights` (already read) is returned as it is, so callers that read first resolve a name once.
+    """
+    if isinstance(source, StoredWeights):
+        return source
     path = resolve_weights(source)
-    label = str(source) if source is not None and str(source) in shipped_names() else str(path)
+    if source is None or str(source) == "":
+        label = f"{path.stem} (the default shipped model)"
+    else:
+        label = str(source) if str(source) in shipped_names() else str(path)
     if path.suffix.lower() == ".onnx":
         return StoredWeights(path, label, None, {}, StoredNet(None))
     raw, stored = read_weights(path)
@@ -108,14 +117,15 @@ def build_net(net_config: dict, origin: str) -> nn.Module:
 
 
 def open_stored(
-    source: str | Path | None, model: str | dict | None = None, input_range: float | None = None
+    source: str | Path | StoredWeights | None, model: str | dict | None = None, input_range: float | None = None
 ) -> StoredGenerator:
     """Read, build and load a stored generator (see the module's docstring for what is decided here).
 
     Args:
         source: ``.ckpt`` of srlab.train, ``.safetensors``/``.pth`` of srlab.export, published
             weights of any family srlab or spandrel knows, a shipped model's name, or None for the
-            default shipped model (ONNX files: :func:`srlab.infer.generator.load_generator`).
+            default shipped model, or what :func:`read_stored` read (ONNX files:
+            :func:`srlab.infer.generator.open_generator`).
         model: ``conf/model`` name (or a generator config dict) for files that carry no net config.
         input_range: 1 or 255 to skip the probe for families published both ways.
     """
@@ -170,8 +180,8 @@ def _takes_input_range(net_config: dict) -> bool:
 
 
 def _load(net: nn.Module, weights: StoredWeights) -> nn.Module:
-    try:
-        load_generator_weights(net, weights.state_dict, strict=True, label=f"weights={weights.label}")
+    try:  # the state dict is canonical already (read_stored): fitted and loaded, not unwrapped again
+        load_canonical_weights(net, weights.state_dict, label=f"weights={weights.label}")
     except SRLabError as exc:
         raise SRLabError(f"{exc}{_detected_hint(weights.state_dict)}") from None
     return net

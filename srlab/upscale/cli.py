@@ -41,7 +41,7 @@ from srlab.infer.progress import TileProgress
 from srlab.infer.stored import INPUT_RANGES
 from srlab.upscale.output import EXTS, output_ext
 from srlab.upscale.page import ComparePage
-from srlab.zoo import default_name, listing, model_notes, resolve_weights
+from srlab.zoo import listing, model_notes
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
@@ -126,10 +126,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as exc:  # a file there, a symlink loop, no permission
         raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
     gen = open_generator(args.weights, args.model, args.device, args.precision, args.backend, args.input_range)
-    label = args.weights or f"{default_name()} (the default shipped model)"
-    args.weights = str(resolve_weights(args.weights))  # a shipped model's name or none: its file
     # what the model is for, before it surprises: one card line, and a warning for blur-trained models
-    card_line, warning = model_notes(label, getattr(gen, "card", None), gen.scale, getattr(gen, "notes", ()))
+    card_line, warning = model_notes(gen.label, getattr(gen, "card", None), gen.scale, gen.notes)
     print(card_line)
     if warning:
         print(warning, file=sys.stderr)
@@ -138,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
     done, megapixels, start = 0, 0.0, time.perf_counter()
     planned = [_planned_tiles(src, args.tile) for src in files]
     progress = TileProgress(sum(planned), "upscale", quiet=args.quiet)
-    page = ComparePage(args.output, model_name(args, gen)) if args.compare else None
+    page = ComparePage(args.output, model_name(gen)) if args.compare else None
     for src, plan in zip(files, planned):
         t0, before, expected = time.perf_counter(), progress.bar.n, plan
         try:
@@ -175,11 +173,11 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def model_name(args: argparse.Namespace, gen: SRGenerator | OnnxGenerator) -> str:
-    """What the compare page calls the model: the weights file and, where known, the architecture."""
+def model_name(gen: SRGenerator | OnnxGenerator) -> str:
+    """What the compare page calls the model: the weights file (or shipped name) and, where known, the architecture."""
     net = getattr(gen, "net", None)
     arch = f" ({type(net).__name__} x{gen.scale})" if net is not None else f" (x{gen.scale})"
-    return f"{Path(args.weights).name}{arch}"
+    return f"{Path(gen.label).name}{arch}"
 
 
 def _planned_tiles(src: Path, tile: int) -> int:

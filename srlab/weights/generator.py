@@ -127,6 +127,13 @@ def load_generator_weights(
         sd = extract_generator_state_dict(obj)
     except SRLabError as exc:
         raise SRLabError(f"{label}: {exc}") from None
+    return load_canonical_weights(net, sd, strict, label)
+
+
+def load_canonical_weights(
+    net: nn.Module, sd: Mapping[str, torch.Tensor], strict: bool = True, label: str = "state dict"
+) -> LoadResult:
+    """Load a state dict already in srlab's names (``extract_generator_state_dict``'s output) into ``net``."""
     check_fit(net, sd, label, strict, "set model.generator options (num_feat, num_block, num_grow_ch, scale) to the "
               f"file's network{_rrdb_hint(sd)}", _rrdb_hint(sd))
     own = net.state_dict()
