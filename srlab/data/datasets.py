@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from srlab.data import transforms as T
-from srlab.data.degradations import build_degradation, modcrop
+from srlab.data.degradations import build_degradation, check_patch_sizes, modcrop
 from srlab.data.images import ImageReadError, list_images, load_rgb, scan_images
 from srlab.errors import ConfigError, SRLabError
 
@@ -49,6 +49,7 @@ class _SRDataset(Dataset):
 
     def __init__(self, scale, patch_size, augment, train, val_patch_size, samples_per_epoch, max_image_pixels,
                  cache_images=False):
+        check_patch_sizes(scale, patch_size, val_patch_size)  # a dataset built on its own (not by the data module)
         self.scale, self.patch_size, self.train = scale, patch_size, train
         self.val_patch_size = val_patch_size
         self.augment = T.augment_config(augment)
