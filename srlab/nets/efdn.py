@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.rlfn import ESA, check_input_range, check_positive, matches_layout
-from srlab.nets.spec import NetSpec, StateDict, shape, shuffle_scale
+from srlab.nets.rlfn import ESA, check_input_range, check_positive
+from srlab.nets.spec import NetSpec, StateDict, require_layout, shape, shuffle_scale
 
 # Fixed 3x3 edge filters of the EDBB branches; only a per-channel scale on each is learned.
 _EDGE_MASKS = {
@@ -230,7 +230,7 @@ def _detect_efdn(sd: StateDict) -> dict[str, Any] | None:
     }
     if "cells.0.conv2.conv1x1_3x3.k0" in sd:
         cfg["unused_13_channels"] = shape(sd, "cells.0.conv2.conv1x1_3x3.k0")[0]
-    return matches_layout(cfg, sd)
+    return require_layout(cfg, sd)
 
 
 EFDN_SPEC = NetSpec(

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 LRELU_SLOPE = 0.05  # the slope of every LeakyReLU in IMDN's and RFDN's code (not ESRGAN's 0.2)
 
@@ -175,39 +175,31 @@ class IMDN(DistillationNet):
         super().__init__(IMDB, "IMDB", "IMDN", in_nc, nf, num_modules, out_nc, upscale, input_range)
 
 
-def check_layout(cfg: dict[str, Any], net_cls: type[nn.Module], sd: StateDict) -> dict[str, Any]:
-    """Return ``cfg`` if a ``net_cls(**cfg)`` has exactly ``sd``'s keys and shapes, else raise ValueError.
+def detect_distillation(sd: StateDict, target: str, block_conv: str) -> dict[str, Any]:
+    """The config of the ``DistillationNet`` subclass ``target`` that loads ``sd``, else ValueError.
 
-    The net is built on the meta device (no memory, no init), so detection stays cheap and a file that
-    only shares the anchor keys is rejected here, not by a failing strict load later.
+    Args:
+        sd: a state dict whose anchor keys are the family's.
+        target: the subclass's ``_target_``.
+        block_conv: a pattern of one key every block has, its group the block's index (counts the blocks).
     """
-    kwargs = {k: v for k, v in cfg.items() if k != "_target_"}
-    try:
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in net_cls(**kwargs).state_dict().items()}
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from exc
-    got = {k: tuple(v.shape) for k, v in sd.items()}
-    if got != expected:
-        diff = sorted(k for k in got.keys() | expected.keys() if got.get(k) != expected.get(k))
-        raise ValueError(f"{net_cls.__name__} layout differs at {diff[:3]}")
-    return cfg
+    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
+    cfg = {
+        "_target_": target,
+        "in_nc": in_nc,
+        "nf": nf,
+        "num_modules": len(indices(sd, block_conv)),
+        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
+        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
+    }
+    return require_layout(cfg, sd)
 
 
 def _detect_imdn(sd: StateDict) -> dict[str, Any] | None:
     """IMDN's config from its state dict; anchors: ``IMDB1.cca.conv_du.0.weight`` and ``fea_conv.weight``."""
     if "IMDB1.cca.conv_du.0.weight" not in sd or "fea_conv.weight" not in sd:
         return None
-    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
-    cfg = {
-        "_target_": "srlab.nets.imdn.IMDN",
-        "in_nc": in_nc,
-        "nf": nf,
-        "num_modules": len(indices(sd, r"IMDB(\d+)\.c1\.weight")),
-        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
-        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
-    }
-    return check_layout(cfg, IMDN, sd)
+    return detect_distillation(sd, "srlab.nets.imdn.IMDN", r"IMDB(\d+)\.c1\.weight")
 
 
 IMDN_SPEC = NetSpec(

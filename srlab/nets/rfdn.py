@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.imdn import LRELU_SLOPE, DistillationNet, check_layout, conv
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.imdn import LRELU_SLOPE, DistillationNet, conv, detect_distillation
+from srlab.nets.spec import NetSpec, StateDict
 
 
 class ESA(nn.Module):
@@ -117,16 +117,7 @@ def _detect_rfdn(sd: StateDict) -> dict[str, Any] | None:
     """RFDN's config from its state dict; anchors: ``B1.c1_d.weight``, ``B1.esa.conv_max.weight``, ``fea_conv``."""
     if "B1.c1_d.weight" not in sd or "B1.esa.conv_max.weight" not in sd or "fea_conv.weight" not in sd:
         return None
-    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
-    cfg = {
-        "_target_": "srlab.nets.rfdn.RFDN",
-        "in_nc": in_nc,
-        "nf": nf,
-        "num_modules": len(indices(sd, r"B(\d+)\.c1_d\.weight")),
-        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
-        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
-    }
-    return check_layout(cfg, RFDN, sd)
+    return detect_distillation(sd, "srlab.nets.rfdn.RFDN", r"B(\d+)\.c1_d\.weight")
 
 
 RFDN_SPEC = NetSpec(name="RFDN", detect=_detect_rfdn, scales=(2, 3, 4), input_range=None, layouts="RFDN (njulj/RFDN)")

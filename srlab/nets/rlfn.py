@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 MIN_SIZE = 15  # ESA: a stride-2 3x3 conv then a 7x7 max pool need lq at least 15x15 pixels
 
@@ -29,17 +29,6 @@ def check_input_range(input_range: float) -> None:
     """Raise ConfigError unless the input range is a positive number."""
     if not isinstance(input_range, int | float) or isinstance(input_range, bool) or not input_range > 0:
         raise ConfigError(f"model.generator.input_range={input_range!r}: use 1 ([0, 1] input) or 255 ([0, 255])")
-
-
-def matches_layout(cfg: dict[str, Any], sd: StateDict) -> dict[str, Any]:
-    """Return ``cfg`` if the net it builds (on the meta device) has exactly ``sd``'s keys and shapes, else raise."""
-    from hydra.utils import instantiate  # detection only; building a net needs no Hydra
-
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in instantiate(cfg).state_dict().items()}
-    if expected != {k: tuple(v.shape) for k, v in sd.items()}:
-        raise ValueError(f"keys or shapes differ from {cfg['_target_']}'s layout")
-    return cfg
 
 
 class ESA(nn.Module):
@@ -191,7 +180,7 @@ def _detect_rlfn(sd: StateDict) -> dict[str, Any] | None:
         "esa_channels": shape(sd, "block_1.esa.conv1.weight")[0],
         "upscale": shuffle_scale(shuffle_out, in_channels),
     }
-    return matches_layout(cfg, sd)
+    return require_layout(cfg, sd)
 
 
 RLFN_SPEC = NetSpec(

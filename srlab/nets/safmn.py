@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 VARIANTS = ("paper", "ntire23")
 _LEVELS = 4  # SAFM splits the channels into 4 scales
@@ -176,13 +176,6 @@ class SAFMN(nn.Module):
         return (self.to_img(self.feats(self.norm(feat))) + base) / self.input_range
 
 
-def _same_layout(sd: StateDict, cfg: dict[str, Any]) -> bool:
-    """Whether the net ``cfg`` builds has exactly ``sd``'s key names and shapes (built on meta: no memory)."""
-    with torch.device("meta"):
-        expected = SAFMN(**{k: v for k, v in cfg.items() if k != "_target_"}).state_dict()
-    return expected.keys() == sd.keys() and all(tuple(sd[k].shape) == tuple(v.shape) for k, v in expected.items())
-
-
 def detect_safmn(sd: StateDict) -> dict[str, Any] | None:
     """The config of the SAFMN (either variant) that loads ``sd`` strictly, or None if it is not one."""
     anchors = ("to_feat.weight", "feats.0.safm.aggr.weight", "feats.0.ccm.ccm.0.weight", "to_img.0.weight")
@@ -197,7 +190,7 @@ def detect_safmn(sd: StateDict) -> dict[str, Any] | None:
         "upscaling_factor": shuffle_scale(shape(sd, "to_img.0.weight")[0], 3),
         "variant": "ntire23" if "norm.gamma" in sd else "paper",
     }
-    return cfg if _same_layout(sd, cfg) else None
+    return None if layout_differences(cfg, sd) else cfg
 
 
 SAFMN_SPEC = NetSpec(

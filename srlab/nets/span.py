@@ -11,7 +11,7 @@ from torch import nn
 
 from srlab.errors import ConfigError
 from srlab.nets.edsr import DIV2K_RGB_MEAN
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 
 class _FusedKernel(nn.Module):
@@ -195,13 +195,6 @@ class SPAN(nn.Module):
         return slim.train(self.training)
 
 
-def _same_layout(sd: StateDict, cfg: dict[str, Any]) -> bool:
-    """Whether the net ``cfg`` builds has exactly ``sd``'s key names and shapes (built on meta: no memory)."""
-    with torch.device("meta"):
-        expected = SPAN(**{k: v for k, v in cfg.items() if k != "_target_"}).state_dict()
-    return expected.keys() == sd.keys() and all(tuple(sd[k].shape) == tuple(v.shape) for k, v in expected.items())
-
-
 def detect_span(sd: StateDict) -> dict[str, Any] | None:
     """The config of the SPAN (training or deploy form) that loads ``sd`` strictly, or None if it is not one."""
     if "conv_1.eval_conv.weight" not in sd or "block_1.c1_r.eval_conv.weight" not in sd or "conv_cat.weight" not in sd:
@@ -220,7 +213,7 @@ def detect_span(sd: StateDict) -> dict[str, Any] | None:
     }
     if num_in_ch != 3:
         cfg["rgb_mean"] = [0.0] * num_in_ch  # the DIV2K mean is RGB's; a state dict cannot say what else was used
-    return cfg if _same_layout(sd, cfg) else None
+    return None if layout_differences(cfg, sd) else cfg
 
 
 SPAN_SPEC = NetSpec(
