@@ -1,8 +1,9 @@
-"""Small pieces several architectures share: the scale check and the bicubic residual."""
+"""Small pieces several architectures share: the argument checks, the input range and the bicubic residual."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +17,33 @@ def require_scale(scale: int, supported: Collection[int], family: str, key: str 
         choices = ", ".join(map(str, sorted(supported)))
         raise ConfigError(f"model.generator.{key}={scale}: {family} supports scale {choices} (set data.scale accordingly)")
     return scale
+
+
+def require_positive_ints(family: str, **values: Any) -> None:
+    """A ConfigError naming ``model.generator.<key>`` for the first value that is not an integer >= 1.
+
+    Booleans are refused although Python counts them as integers: ``true`` is no size.
+    """
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"model.generator.{key}={value!r}: {family} needs an integer >= 1")
+
+
+def require_choice(value: str, choices: Collection[str], key: str) -> str:
+    """``value`` if it is one of ``choices``, else a ConfigError naming ``model.generator.<key>`` and the choices."""
+    if value not in choices:
+        raise ConfigError(f"model.generator.{key}={value!r}: use one of {', '.join(choices)}")
+    return value
+
+
+def require_input_range(input_range: float) -> float:
+    """``input_range`` as a float if it is a number > 0, else a ConfigError naming ``model.generator.input_range``."""
+    if not isinstance(input_range, int | float) or isinstance(input_range, bool) or not input_range > 0:
+        raise ConfigError(
+            f"model.generator.input_range={input_range!r}: must be > 0 (1 for weights trained on [0, 1] input, "
+            "255 for [0, 255])"
+        )
+    return float(input_range)
 
 
 def bicubic_upsampled(lq: torch.Tensor, scale: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
 
 
@@ -146,18 +147,13 @@ class BSRN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if not isinstance(upscale, int) or upscale < 1:
-            raise ConfigError(f"model.generator.upscale={upscale}: BSRN needs an integer scale >= 1")
+        require_positive_ints("BSRN", upscale=upscale, num_block=num_block)
         if num_feat < 4:
             raise ConfigError(
                 f"model.generator.num_feat={num_feat}: BSRN needs num_feat >= 4 (ESA works at num_feat/4)"
             )
-        if num_block < 1:
-            raise ConfigError(f"model.generator.num_block={num_block}: BSRN needs at least one block")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.num_block = num_block
         # the published net sees the input repeated four times (a 12-channel pointwise conv for RGB)
         self.fea_conv = BSConvU(num_in_ch * 4, num_feat)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_scale
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # DIV2K's RGB mean in [0, 1] units: subtracted before the net and added back after (CARN-pytorch's MeanShift)
@@ -181,18 +182,14 @@ class CARNM(Cascade):
         input_range: float = 1.0,
     ) -> None:
         super().__init__(num_feat)
-        supported = _SCALES if multi_scale else _SINGLE_SCALES
-        if upscale not in supported:
-            kind = "multi-scale" if multi_scale else "single-scale"
-            raise ConfigError(
-                f"model.generator.upscale={upscale}: {kind} CARN-M supports {', '.join(map(str, supported))}"
-            )
+        if multi_scale:
+            require_scale(upscale, _SCALES, "multi-scale CARN-M", key="upscale")
+        else:
+            require_scale(upscale, _SINGLE_SCALES, "single-scale CARN-M", key="upscale")
         if group < 1 or num_feat % group:
             raise ConfigError(f"model.generator.group={group}: must divide num_feat={num_feat}")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.sub_mean = MeanShift(-1.0)
         self.add_mean = MeanShift(1.0)
         self.entry = nn.Conv2d(3, num_feat, 3, 1, 1)

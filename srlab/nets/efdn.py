@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.rlfn import ESA, check_input_range, check_positive
+from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.rlfn import ESA
 from srlab.nets.spec import NetSpec, StateDict, require_layout, shape, shuffle_scale
 
 # Fixed 3x3 edge filters of the EDBB branches; only a per-channel scale on each is learned.
@@ -165,14 +166,13 @@ class EFDN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, out_channels=out_channels, n_feats=n_feats, upscale=upscale)
+        require_positive_ints("EFDN", in_channels=in_channels, out_channels=out_channels, n_feats=n_feats, upscale=upscale)
         if n_feats % 4:
             raise ConfigError(f"model.generator.n_feats={n_feats}: EFDN needs a multiple of 4 (ESA uses n_feats/4)")
         if unused_13_channels and deploy:
             raise ConfigError("model.generator.unused_13_channels: only the training form (deploy=false) has them")
-        check_input_range(input_range)
         self.scale = self.upscale = upscale
-        self.input_range = float(input_range)
+        self.input_range = require_input_range(input_range)
         self._sizes = {"in_channels": in_channels, "out_channels": out_channels, "n_feats": n_feats}
         self.head = nn.Conv2d(in_channels, n_feats, 3, padding=1)
         self.cells = nn.ModuleList([Cell(n_feats, deploy, unused_13_channels) for _ in range(4)])

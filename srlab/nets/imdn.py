@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 LRELU_SLOPE = 0.05  # the slope of every LeakyReLU in IMDN's and RFDN's code (not ESRGAN's 0.2)
@@ -55,15 +56,9 @@ class DistillationNet(nn.Module):
         input_range: float,
     ) -> None:
         super().__init__()
-        for key, value in (("in_nc", in_nc), ("nf", nf), ("num_modules", num_modules), ("out_nc", out_nc)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: {name} needs an integer >= 1")
-        if not isinstance(upscale, int) or upscale < 1:
-            raise ConfigError(f"model.generator.upscale={upscale}: {name} needs an integer scale >= 1")
-        if not input_range > 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: use 1 ([0, 1] weights) or 255")
+        require_positive_ints(name, in_nc=in_nc, nf=nf, num_modules=num_modules, out_nc=out_nc, upscale=upscale)
         self.upscale = self.scale = upscale
-        self.input_range = float(input_range)
+        self.input_range = require_input_range(input_range)
         self.fea_conv = conv(in_nc, nf, 3)
         self.block_names = tuple(f"{prefix}{i}" for i in range(1, num_modules + 1))
         for block_name in self.block_names:  # named attributes, not a ModuleList: the published keys

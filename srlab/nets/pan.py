@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_scale
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 _SLOPE = 0.2  # LeakyReLU slope of every activation in the published net
@@ -100,16 +101,13 @@ class PAN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if upscale not in (2, 3, 4):
-            raise ConfigError(f"model.generator.upscale={upscale}: PAN supports 2, 3 and 4")
+        require_scale(upscale, (2, 3, 4), "PAN", key="upscale")
         if nf < 2 or nf % 2:
             raise ConfigError(f"model.generator.nf={nf}: PAN needs an even width (each SCPA branch takes half)")
         if in_nc != out_nc:
             raise ConfigError(f"model.generator: in_nc={in_nc} != out_nc={out_nc}; PAN adds the upsampled input")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
         self.SCPA_trunk = nn.Sequential(*[SCPA(nf) for _ in range(nb)])
         self.trunk_conv = nn.Conv2d(nf, nf, 3, 1, 1)

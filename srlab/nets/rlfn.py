@@ -12,23 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 MIN_SIZE = 15  # ESA: a stride-2 3x3 conv then a 7x7 max pool need lq at least 15x15 pixels
-
-
-def check_positive(**values: Any) -> None:
-    """Raise ConfigError for the first value that is not an integer >= 1, naming its config key."""
-    for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"model.generator.{key}={value!r}: needs an integer >= 1")
-
-
-def check_input_range(input_range: float) -> None:
-    """Raise ConfigError unless the input range is a positive number."""
-    if not isinstance(input_range, int | float) or isinstance(input_range, bool) or not input_range > 0:
-        raise ConfigError(f"model.generator.input_range={input_range!r}: use 1 ([0, 1] input) or 255 ([0, 255])")
 
 
 class ESA(nn.Module):
@@ -130,7 +117,8 @@ class RLFN(nn.Module):
     ) -> None:
         super().__init__()
         mid_channels = feature_channels if mid_channels is None else mid_channels
-        check_positive(
+        require_positive_ints(
+            "RLFN",
             in_channels=in_channels,
             out_channels=out_channels,
             feature_channels=feature_channels,
@@ -139,9 +127,8 @@ class RLFN(nn.Module):
             esa_channels=esa_channels,
             upscale=upscale,
         )
-        check_input_range(input_range)
         self.scale = self.upscale = upscale
-        self.input_range = float(input_range)
+        self.input_range = require_input_range(input_range)
         self.conv_1 = nn.Conv2d(in_channels, feature_channels, 3, padding=1)
         self.block_names = [f"block_{i}" for i in range(1, num_blocks + 1)]  # the published names, not blocks.N
         for name in self.block_names:

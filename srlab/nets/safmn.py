@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_choice, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 VARIANTS = ("paper", "ntire23")
@@ -145,20 +146,15 @@ class SAFMN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if variant not in VARIANTS:
-            raise ConfigError(f"model.generator.variant={variant!r}: use one of {', '.join(VARIANTS)}")
+        require_choice(variant, VARIANTS, "variant")
         if not isinstance(dim, int) or dim < _LEVELS or dim % _LEVELS:
             raise ConfigError(f"model.generator.dim={dim}: SAFMN needs a positive multiple of {_LEVELS}")
-        for key, value in (("n_blocks", n_blocks), ("upscaling_factor", upscaling_factor)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: SAFMN needs an integer >= 1")
+        require_positive_ints("SAFMN", n_blocks=n_blocks, upscaling_factor=upscaling_factor)
         hidden = int(dim * ffn_scale)
         if hidden < 1:
             raise ConfigError(f"model.generator.ffn_scale={ffn_scale}: gives {hidden} hidden channels")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.scale = upscaling_factor
-        self.variant, self.input_range = variant, input_range
+        self.variant, self.input_range = variant, require_input_range(input_range)
         paper = variant == "paper"
         if not paper:
             self.norm = GRN(dim)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_input_range, require_positive_ints
 from srlab.nets.edsr import DIV2K_RGB_MEAN
 from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
@@ -142,18 +143,14 @@ class SPAN(nn.Module):
         super().__init__()
         sizes = {"num_in_ch": num_in_ch, "num_out_ch": num_out_ch, "feature_channels": feature_channels,
                  "upscale": upscale, "num_blocks": num_blocks}  # fmt: skip
-        for key, value in sizes.items():
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: SPAN needs an integer >= 1")
+        require_positive_ints("SPAN", **sizes)
         if norm and len(rgb_mean) != num_in_ch:
             raise ConfigError(f"model.generator.rgb_mean={list(rgb_mean)}: needs num_in_ch={num_in_ch} values")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         # the constructor's kwargs, as spandrel's models keep them (reparameterize rebuilds from them)
         self.hyperparameters = {**sizes, "norm": norm, "img_range": img_range, "rgb_mean": tuple(rgb_mean),
                                 "deploy": deploy, "input_range": input_range}  # fmt: skip
         self.upscale = self.scale = upscale
-        self.img_range, self.input_range, self.deploy = img_range, input_range, deploy
+        self.img_range, self.input_range, self.deploy = img_range, require_input_range(input_range), deploy
         mean = torch.tensor([float(v) for v in rgb_mean]).view(1, -1, 1, 1)
         self.register_buffer("mean", mean, persistent=False)  # moves with .to(), not saved
         self.no_norm: torch.Tensor | None

@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.errors import ConfigError
 from srlab.nets.edsr import ResidualBlockNoBN
 from srlab.nets.rrdbnet import init_scaled_kaiming
 from srlab.nets.blocks import bicubic_upsampled, require_scale
@@ -120,11 +119,7 @@ class MSRResNet(nn.Module):
         self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16, upscale: int = 4
     ) -> None:
         super().__init__()
-        if upscale not in (2, 3, 4):
-            raise ConfigError(
-                f"model.generator.upscale={upscale}: MSRResNet supports 2, 3 or 4 (set data.scale accordingly)"
-            )
-        self.upscale = self.scale = upscale
+        self.upscale = self.scale = require_scale(upscale, (2, 3, 4), "MSRResNet", key="upscale")
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
         factor = 2 if upscale == 4 else upscale
