@@ -46,6 +46,27 @@ def require_input_range(input_range: float) -> float:
     return float(input_range)
 
 
+class InputRange:
+    """Mixin, listed before ``nn.Module``, of nets whose weights were trained on ``[0, input_range]`` input.
+
+    ``forward`` runs the net's ``forward_in_range`` on ``lq * input_range`` and divides what it returns by
+    ``input_range``, so srlab feeds [0, 1] and gets [0, 1] whatever range the published weights expect. The
+    net sets ``self.input_range`` (:func:`require_input_range`); it is not in the state dict.
+    """
+
+    input_range: float
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C_out, h*scale, w*scale) in [0, 1]."""
+        if self.input_range == 1:  # x * 1 and x / 1 are exact: spare two passes over the tensors
+            return self.forward_in_range(lq)
+        return self.forward_in_range(lq * self.input_range) / self.input_range
+
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """The net on ``x`` = ``lq * input_range``: ``sr * input_range``."""
+        raise NotImplementedError
+
+
 def bicubic_upsampled(lq: torch.Tensor, scale: int) -> torch.Tensor:
     """``lq`` (B, C, h, w) upsampled bicubically to (B, C, h*scale, w*scale): the base a residual net adds to.
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
 
 
@@ -116,7 +116,7 @@ class _PixelShuffleDirect(nn.Module):
         return self.upsampleOneStep(x)
 
 
-class BSRN(nn.Module):
+class BSRN(InputRange, nn.Module):
     """Blueprint-separable residual network: ESDB blocks of BSConvU, all block outputs fused, one PixelShuffle.
 
     The layout of NTIRE 2022 ESR team 18's ``team18_bsrn.pth`` (``BSConvU`` convs, the
@@ -163,16 +163,15 @@ class BSRN(nn.Module):
         self.c2 = BSConvU(num_feat, num_feat)
         self.upsampler = _PixelShuffleDirect(num_feat, num_out_ch, upscale)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C_out, h*upscale, w*upscale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C_out, h*upscale, w*upscale)."""
         feat = self.fea_conv(torch.cat([x, x, x, x], dim=1))  # (B, F, h, w)
         outs, out = [], feat
         for i in range(1, self.num_block + 1):
             out = getattr(self, f"B{i}")(out)
             outs.append(out)
         trunk = F.gelu(self.c1(torch.cat(outs, dim=1)))  # (B, F, h, w)
-        return self.upsampler(self.c2(trunk) + feat) / self.input_range
+        return self.upsampler(self.c2(trunk) + feat)
 
 
 def _detect_bsrn(sd: StateDict) -> dict[str, Any] | None:

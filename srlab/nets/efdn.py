@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.rlfn import ESA
 from srlab.nets.spec import NetSpec, StateDict, require_layout, shape, shuffle_scale
 
@@ -131,7 +131,7 @@ class Cell(nn.Module):
         return self.att(self.fuse(distilled)) + x
 
 
-class EFDN(nn.Module):
+class EFDN(InputRange, nn.Module):
     """Edge-enhanced Feature Distillation Network (Wang, CVPRW 2022; NTIRE 2022 ESR, the NTIRE 2025 baseline).
 
     A 3x3 head, four Cells joined by three 1x1 ``local_fuse`` convs (the source's wiring, which feeds
@@ -179,9 +179,9 @@ class EFDN(nn.Module):
         self.local_fuse = nn.ModuleList([nn.Conv2d(n_feats * 2, n_feats, 1) for _ in range(3)])
         self.tail = nn.Sequential(nn.Conv2d(n_feats, out_channels * upscale**2, 3, padding=1), nn.PixelShuffle(upscale))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C, h*upscale, w*upscale)."""
-        out0 = self.head(lq * self.input_range)  # (B, F, h, w)
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C, h*upscale, w*upscale)."""
+        out0 = self.head(x)  # (B, F, h, w)
         out1 = self.cells[0](out0)
         out2 = self.cells[1](out1)
         out3 = self.cells[2](self.local_fuse[0](torch.cat([out1, out2], dim=1)))
@@ -189,7 +189,7 @@ class EFDN(nn.Module):
         out = self.local_fuse[2](torch.cat([out2, out4], dim=1)) + out0
         # the source clamps to [0, 1] here; srlab clamps its outputs itself, and a clamp inside the net
         # would stop the gradient of every pixel that overshoots while training
-        return self.tail(out) / self.input_range
+        return self.tail(out)
 
     @torch.no_grad()
     def reparameterized(self) -> EFDN:

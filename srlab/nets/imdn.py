@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 LRELU_SLOPE = 0.05  # the slope of every LeakyReLU in IMDN's and RFDN's code (not ESRGAN's 0.2)
@@ -20,7 +20,7 @@ def conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv2
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding=kernel_size // 2)
 
 
-class DistillationNet(nn.Module):
+class DistillationNet(InputRange, nn.Module):
     """The trunk IMDN and RFDN share: blocks at LR, their outputs fused, one PixelShuffle at the end.
 
     ``fea_conv`` -> ``{prefix}1`` ... ``{prefix}N`` (each block feeds the next) -> ``c`` (1x1 conv +
@@ -67,17 +67,15 @@ class DistillationNet(nn.Module):
         self.LR_conv = conv(nf, nf, 3)
         self.upsampler = nn.Sequential(conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, in_nc, h, w) in [0, 1] to ``sr`` (B, out_nc, h*upscale, w*upscale) in [0, 1]."""
-        x = lq * self.input_range if self.input_range != 1 else lq
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, in_nc, h, w) to ``sr * input_range`` (B, out_nc, h*upscale, w*upscale)."""
         fea = self.fea_conv(x)  # (B, nf, h, w)
         outs, feat = [], fea
         for block_name in self.block_names:
             feat = getattr(self, block_name)(feat)  # (B, nf, h, w)
             outs.append(feat)
         feat = self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea  # (B, nf, h, w)
-        sr = self.upsampler(feat)  # (B, out_nc, h*upscale, w*upscale)
-        return sr / self.input_range if self.input_range != 1 else sr
+        return self.upsampler(feat)  # (B, out_nc, h*upscale, w*upscale)
 
 
 class ContrastChannelAttention(nn.Module):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 MIN_SIZE = 15  # ESA: a stride-2 3x3 conv then a 7x7 max pool need lq at least 15x15 pixels
@@ -80,7 +80,7 @@ class RLFB(nn.Module):
         return self.esa(self.c5(out))
 
 
-class RLFN(nn.Module):
+class RLFN(InputRange, nn.Module):
     """Residual Local Feature Network (Kong et al., "Residual Local Feature Network for Efficient SR", CVPRW 2022).
 
     A 3x3 head, ``num_blocks`` RLFBs, a 3x3 conv with a skip from the head, then one 3x3 conv and a
@@ -138,13 +138,13 @@ class RLFN(nn.Module):
             nn.Conv2d(feature_channels, out_channels * upscale**2, 3, padding=1), nn.PixelShuffle(upscale)
         )
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C, h*upscale, w*upscale)."""
-        head = self.conv_1(lq * self.input_range)  # (B, F, h, w)
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C, h*upscale, w*upscale)."""
+        head = self.conv_1(x)  # (B, F, h, w)
         feat = head
         for name in self.block_names:
             feat = getattr(self, name)(feat)
-        return self.upsampler(self.conv_2(feat) + head) / self.input_range
+        return self.upsampler(self.conv_2(feat) + head)
 
 
 # keys only RLFN has: bytedance's block_N / conv_N names (RFDN says B1, fea_conv, LR_conv) and its ESA

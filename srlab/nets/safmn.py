@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.blocks import require_choice, require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_choice, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 VARIANTS = ("paper", "ntire23")
@@ -110,7 +110,7 @@ class AttBlock(nn.Module):
         return self.ccm(self.norm2(x) if self.paper else x) + x
 
 
-class SAFMN(nn.Module):
+class SAFMN(InputRange, nn.Module):
     """SAFMN (Sun et al., "Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution", ICCV 2023).
 
     Two published variants, one option, the source's state-dict names (``to_feat``, ``feats.N.safm.mfr``,
@@ -162,14 +162,13 @@ class SAFMN(nn.Module):
         self.feats = nn.Sequential(*(AttBlock(dim, hidden, paper) for _ in range(n_blocks)))
         self.to_img = nn.Sequential(nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1), nn.PixelShuffle(upscaling_factor))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, 3, h, w) to ``sr`` (B, 3, h*scale, w*scale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, 3, h, w) to ``sr * input_range`` (B, 3, h*scale, w*scale)."""
         feat = self.to_feat(x)  # (B, dim, h, w)
         if self.variant == "paper":
-            return self.to_img(self.feats(feat) + feat) / self.input_range
+            return self.to_img(self.feats(feat) + feat)
         base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)  # (B, 3, sh, sw)
-        return (self.to_img(self.feats(self.norm(feat))) + base) / self.input_range
+        return self.to_img(self.feats(self.norm(feat))) + base
 
 
 def detect_safmn(sd: StateDict) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.blocks import require_input_range, require_positive_ints
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.edsr import DIV2K_RGB_MEAN
 from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
@@ -100,7 +100,7 @@ class SPAB(nn.Module):
         return (out3 + x) * attention, out1
 
 
-class SPAN(nn.Module):
+class SPAN(InputRange, nn.Module):
     """SPAN (Wan et al., "Swift Parameter-free Attention Network for Efficient Super-Resolution", CVPRW 2024).
 
     State-dict names are the source's and spandrel's (``conv_1``, ``block_1.c1_r``, ``conv_cat``, ``conv_2``,
@@ -168,9 +168,8 @@ class SPAN(nn.Module):
             nn.Conv2d(feature_channels, num_out_ch * upscale * upscale, 3, 1, 1), nn.PixelShuffle(upscale)
         )
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*upscale, w*upscale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C_out, h*upscale, w*upscale)."""
         if self.no_norm is None:
             x = (x - self.mean) * self.img_range
         feat = self.conv_1(x)  # (B, F, h, w)
@@ -180,7 +179,7 @@ class SPAN(nn.Module):
             out, first = getattr(self, f"block_{i}")(out)
         # the last block's activated first conv rides along with the shallow and first-block features
         out = self.conv_cat(torch.cat([feat, self.conv_2(out), out_b1, first], 1))  # (B, F, h, w)
-        return self.upsampler(out) / self.input_range
+        return self.upsampler(out)
 
     def reparameterize(self) -> SPAN:
         """A deploy-form copy whose every RepConv is its fused 3x3 conv (the same output in eval mode)."""
