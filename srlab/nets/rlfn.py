@@ -21,14 +21,20 @@ MIN_SIZE = 15  # ESA: a stride-2 3x3 conv then a 7x7 max pool need lq at least 1
 class ESA(nn.Module):
     """Enhanced Spatial Attention (Liu et al., RFANet): a sigmoid mask computed at 1/6 resolution.
 
+    The mask's large receptive field comes cheaply from a strided conv, a 7x7/3 max pool and 3x3 convs on
+    a squeezed map; ``conv_f`` carries the full-resolution detail into the mask.
+
     Args:
         channels: channels of the input and of the mask.
         esa_channels: width of the squeezed branch (RLFN: 16, RFDN/EFDN: ``channels // 4``).
         full: RFDN's block with ``conv_max`` and ``conv3_`` (and ReLUs) in the low-resolution path;
             False is RLFN's trimmed block, which drops both.
+        any_size: where the strided map is under 7 px (inputs under 15 px), pool all of it instead of
+            failing, so inputs from 3 px run (RFDN's port); the same output wherever the 7x7 pool runs.
+            False (RLFN, EFDN): the source's pool, inputs of at least ``MIN_SIZE`` px.
     """
 
-    def __init__(self, channels: int, esa_channels: int, full: bool = True) -> None:
+    def __init__(self, channels: int, esa_channels: int, full: bool = True, any_size: bool = False) -> None:
         super().__init__()
         f = esa_channels
         self.conv1 = nn.Conv2d(channels, f, 1)
@@ -40,12 +46,14 @@ class ESA(nn.Module):
         if full:
             self.conv3_ = nn.Conv2d(f, f, 3, padding=1)
         self.conv4 = nn.Conv2d(f, channels, 1)
-        self.full = full
+        self.full, self.any_size = full, any_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Multiply ``x`` (B, C, H, W) by its attention mask in (0, 1)."""
         c1 = self.conv1(x)  # (B, f, H, W)
-        low = F.max_pool2d(self.conv2(c1), kernel_size=7, stride=3)  # (B, f, ~H/6, ~W/6): a wide receptive field
+        low = self.conv2(c1)  # (B, f, (H-1)//2, (W-1)//2)
+        kernel = (min(7, low.shape[-2]), min(7, low.shape[-1])) if self.any_size else 7
+        low = F.max_pool2d(low, kernel, stride=3)  # (B, f, ~H/6, ~W/6): a wide receptive field
         if self.full:
             low = self.conv3_(F.relu(self.conv3(F.relu(self.conv_max(low)))))
         else:
