@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from srlab.errors import ConfigError
 
@@ -74,3 +75,35 @@ def bicubic_upsampled(lq: torch.Tensor, scale: int) -> torch.Tensor:
     every step of learning shows as a gain over it.
     """
     return F.interpolate(lq, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+class BicubicResidualNet(nn.Module):
+    """Base of nets with the ``bicubic_residual`` option (RRDBNet, SRResNet), built for one of a few scales.
+
+    ``forward`` returns what the net's ``forward_net`` computes, plus :func:`bicubic_upsampled` ``lq`` when
+    ``bicubic_residual`` is on: the net then learns only the residual (VDSR-style). The state dict is the
+    same either way.
+
+    Args:
+        scale: the upscaling factor, one of ``supported``.
+        supported: the scales ``family`` can be built for.
+        family: the net's name, for the error message.
+        bicubic_residual: add the bicubic upsampling of ``lq`` to the output.
+
+    Raises:
+        ConfigError: unsupported scale.
+    """
+
+    def __init__(self, scale: int, supported: Collection[int], family: str, bicubic_residual: bool) -> None:
+        super().__init__()
+        self.scale = require_scale(scale, supported, family)
+        self.bicubic_residual = bicubic_residual
+
+    def forward(self, lq: torch.Tensor) -> torch.Tensor:
+        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale)."""
+        sr = self.forward_net(lq)
+        return sr + bicubic_upsampled(lq, self.scale) if self.bicubic_residual else sr
+
+    def forward_net(self, lq: torch.Tensor) -> torch.Tensor:
+        """The net's own output for ``lq``, before the bicubic residual."""
+        raise NotImplementedError
