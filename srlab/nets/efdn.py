@@ -166,14 +166,15 @@ class EFDN(InputRange, nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        require_positive_ints("EFDN", in_channels=in_channels, out_channels=out_channels, n_feats=n_feats, upscale=upscale)
+        sizes = {"in_channels": in_channels, "out_channels": out_channels, "n_feats": n_feats}
+        require_positive_ints("EFDN", **sizes, upscale=upscale)
         if n_feats % 4:
             raise ConfigError(f"model.generator.n_feats={n_feats}: EFDN needs a multiple of 4 (ESA uses n_feats/4)")
         if unused_13_channels and deploy:
             raise ConfigError("model.generator.unused_13_channels: only the training form (deploy=false) has them")
         self.scale = self.upscale = upscale
         self.input_range = require_input_range(input_range)
-        self._sizes = {"in_channels": in_channels, "out_channels": out_channels, "n_feats": n_feats}
+        self._sizes = sizes
         self.head = nn.Conv2d(in_channels, n_feats, 3, padding=1)
         self.cells = nn.ModuleList([Cell(n_feats, deploy, unused_13_channels) for _ in range(4)])
         self.local_fuse = nn.ModuleList([nn.Conv2d(n_feats * 2, n_feats, 1) for _ in range(3)])
