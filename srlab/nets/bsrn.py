@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
 
 
@@ -115,7 +116,7 @@ class _PixelShuffleDirect(nn.Module):
         return self.upsampleOneStep(x)
 
 
-class BSRN(nn.Module):
+class BSRN(InputRange, nn.Module):
     """Blueprint-separable residual network: ESDB blocks of BSConvU, all block outputs fused, one PixelShuffle.
 
     The layout of NTIRE 2022 ESR team 18's ``team18_bsrn.pth`` (``BSConvU`` convs, the
@@ -146,18 +147,13 @@ class BSRN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if not isinstance(upscale, int) or upscale < 1:
-            raise ConfigError(f"model.generator.upscale={upscale}: BSRN needs an integer scale >= 1")
+        require_positive_ints("BSRN", upscale=upscale, num_block=num_block)
         if num_feat < 4:
             raise ConfigError(
                 f"model.generator.num_feat={num_feat}: BSRN needs num_feat >= 4 (ESA works at num_feat/4)"
             )
-        if num_block < 1:
-            raise ConfigError(f"model.generator.num_block={num_block}: BSRN needs at least one block")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.num_block = num_block
         # the published net sees the input repeated four times (a 12-channel pointwise conv for RGB)
         self.fea_conv = BSConvU(num_in_ch * 4, num_feat)
@@ -167,16 +163,15 @@ class BSRN(nn.Module):
         self.c2 = BSConvU(num_feat, num_feat)
         self.upsampler = _PixelShuffleDirect(num_feat, num_out_ch, upscale)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C_out, h*upscale, w*upscale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C_out, h*upscale, w*upscale)."""
         feat = self.fea_conv(torch.cat([x, x, x, x], dim=1))  # (B, F, h, w)
         outs, out = [], feat
         for i in range(1, self.num_block + 1):
             out = getattr(self, f"B{i}")(out)
             outs.append(out)
         trunk = F.gelu(self.c1(torch.cat(outs, dim=1)))  # (B, F, h, w)
-        return self.upsampler(self.c2(trunk) + feat) / self.input_range
+        return self.upsampler(self.c2(trunk) + feat)
 
 
 def _detect_bsrn(sd: StateDict) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import InputRange, require_input_range, require_scale
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # DIV2K's RGB mean in [0, 1] units: subtracted before the net and added back after (CARN-pytorch's MeanShift)
@@ -151,7 +152,7 @@ class UpsampleBlock(nn.Module):
         return getattr(self, self.branch)(x)  # (B, F, H*scale, W*scale)
 
 
-class CARNM(Cascade):
+class CARNM(InputRange, Cascade):
     """CARN-M: a cascade of three cascading blocks of shared efficient residual blocks, then a PixelShuffle tail.
 
     ``sub_mean`` -> ``entry`` -> cascade of ``b1``, ``b2``, ``b3`` (each fused by ``c1``, ``c2``, ``c3``)
@@ -181,18 +182,14 @@ class CARNM(Cascade):
         input_range: float = 1.0,
     ) -> None:
         super().__init__(num_feat)
-        supported = _SCALES if multi_scale else _SINGLE_SCALES
-        if upscale not in supported:
-            kind = "multi-scale" if multi_scale else "single-scale"
-            raise ConfigError(
-                f"model.generator.upscale={upscale}: {kind} CARN-M supports {', '.join(map(str, supported))}"
-            )
+        if multi_scale:
+            require_scale(upscale, _SCALES, "multi-scale CARN-M", key="upscale")
+        else:
+            require_scale(upscale, _SINGLE_SCALES, "single-scale CARN-M", key="upscale")
         if group < 1 or num_feat % group:
             raise ConfigError(f"model.generator.group={group}: must divide num_feat={num_feat}")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.sub_mean = MeanShift(-1.0)
         self.add_mean = MeanShift(1.0)
         self.entry = nn.Conv2d(3, num_feat, 3, 1, 1)
@@ -200,11 +197,11 @@ class CARNM(Cascade):
         self.upsample = UpsampleBlock(num_feat, upscale, multi_scale, group)
         self.exit = nn.Conv2d(num_feat, 3, 3, 1, 1)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, 3, h, w) in [0, 1] to ``sr`` (B, 3, h*upscale, w*upscale)."""
-        feat = self.entry(self.sub_mean(lq * self.input_range))  # (B, F, h, w)
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, 3, h, w) to ``sr * input_range`` (B, 3, h*upscale, w*upscale)."""
+        feat = self.entry(self.sub_mean(x))  # (B, F, h, w)
         feat = self.upsample(self.cascade(feat, [self.b1, self.b2, self.b3]))  # (B, F, h*upscale, w*upscale)
-        return self.add_mean(self.exit(feat)) / self.input_range
+        return self.add_mean(self.exit(feat))
 
 
 def _detect_carn_m(sd: StateDict) -> dict[str, Any] | None:

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.rlfn import ESA, check_input_range, check_positive, matches_layout
-from srlab.nets.spec import NetSpec, StateDict, shape, shuffle_scale
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
+from srlab.nets.rlfn import ESA
+from srlab.nets.spec import NetSpec, StateDict, require_layout, shape, shuffle_scale
 
 # Fixed 3x3 edge filters of the EDBB branches; only a per-channel scale on each is learned.
 _EDGE_MASKS = {
@@ -130,7 +131,7 @@ class Cell(nn.Module):
         return self.att(self.fuse(distilled)) + x
 
 
-class EFDN(nn.Module):
+class EFDN(InputRange, nn.Module):
     """Edge-enhanced Feature Distillation Network (Wang, CVPRW 2022; NTIRE 2022 ESR, the NTIRE 2025 baseline).
 
     A 3x3 head, four Cells joined by three 1x1 ``local_fuse`` convs (the source's wiring, which feeds
@@ -165,23 +166,23 @@ class EFDN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        check_positive(in_channels=in_channels, out_channels=out_channels, n_feats=n_feats, upscale=upscale)
+        sizes = {"in_channels": in_channels, "out_channels": out_channels, "n_feats": n_feats}
+        require_positive_ints("EFDN", **sizes, upscale=upscale)
         if n_feats % 4:
             raise ConfigError(f"model.generator.n_feats={n_feats}: EFDN needs a multiple of 4 (ESA uses n_feats/4)")
         if unused_13_channels and deploy:
             raise ConfigError("model.generator.unused_13_channels: only the training form (deploy=false) has them")
-        check_input_range(input_range)
         self.scale = self.upscale = upscale
-        self.input_range = float(input_range)
-        self._sizes = {"in_channels": in_channels, "out_channels": out_channels, "n_feats": n_feats}
+        self.input_range = require_input_range(input_range)
+        self._sizes = sizes
         self.head = nn.Conv2d(in_channels, n_feats, 3, padding=1)
         self.cells = nn.ModuleList([Cell(n_feats, deploy, unused_13_channels) for _ in range(4)])
         self.local_fuse = nn.ModuleList([nn.Conv2d(n_feats * 2, n_feats, 1) for _ in range(3)])
         self.tail = nn.Sequential(nn.Conv2d(n_feats, out_channels * upscale**2, 3, padding=1), nn.PixelShuffle(upscale))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C, h*upscale, w*upscale)."""
-        out0 = self.head(lq * self.input_range)  # (B, F, h, w)
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C, h*upscale, w*upscale)."""
+        out0 = self.head(x)  # (B, F, h, w)
         out1 = self.cells[0](out0)
         out2 = self.cells[1](out1)
         out3 = self.cells[2](self.local_fuse[0](torch.cat([out1, out2], dim=1)))
@@ -189,7 +190,7 @@ class EFDN(nn.Module):
         out = self.local_fuse[2](torch.cat([out2, out4], dim=1)) + out0
         # the source clamps to [0, 1] here; srlab clamps its outputs itself, and a clamp inside the net
         # would stop the gradient of every pixel that overshoots while training
-        return self.tail(out) / self.input_range
+        return self.tail(out)
 
     @torch.no_grad()
     def reparameterized(self) -> EFDN:
@@ -230,7 +231,7 @@ def _detect_efdn(sd: StateDict) -> dict[str, Any] | None:
     }
     if "cells.0.conv2.conv1x1_3x3.k0" in sd:
         cfg["unused_13_channels"] = shape(sd, "cells.0.conv2.conv1x1_3x3.k0")[0]
-    return matches_layout(cfg, sd)
+    return require_layout(cfg, sd)
 
 
 EFDN_SPEC = NetSpec(

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
+from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 LRELU_SLOPE = 0.05  # the slope of every LeakyReLU in IMDN's and RFDN's code (not ESRGAN's 0.2)
 
@@ -19,7 +20,7 @@ def conv(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Conv2
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding=kernel_size // 2)
 
 
-class DistillationNet(nn.Module):
+class DistillationNet(InputRange, nn.Module):
     """The trunk IMDN and RFDN share: blocks at LR, their outputs fused, one PixelShuffle at the end.
 
     ``fea_conv`` -> ``{prefix}1`` ... ``{prefix}N`` (each block feeds the next) -> ``c`` (1x1 conv +
@@ -55,15 +56,9 @@ class DistillationNet(nn.Module):
         input_range: float,
     ) -> None:
         super().__init__()
-        for key, value in (("in_nc", in_nc), ("nf", nf), ("num_modules", num_modules), ("out_nc", out_nc)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: {name} needs an integer >= 1")
-        if not isinstance(upscale, int) or upscale < 1:
-            raise ConfigError(f"model.generator.upscale={upscale}: {name} needs an integer scale >= 1")
-        if not input_range > 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: use 1 ([0, 1] weights) or 255")
+        require_positive_ints(name, in_nc=in_nc, nf=nf, num_modules=num_modules, out_nc=out_nc, upscale=upscale)
         self.upscale = self.scale = upscale
-        self.input_range = float(input_range)
+        self.input_range = require_input_range(input_range)
         self.fea_conv = conv(in_nc, nf, 3)
         self.block_names = tuple(f"{prefix}{i}" for i in range(1, num_modules + 1))
         for block_name in self.block_names:  # named attributes, not a ModuleList: the published keys
@@ -72,17 +67,15 @@ class DistillationNet(nn.Module):
         self.LR_conv = conv(nf, nf, 3)
         self.upsampler = nn.Sequential(conv(nf, out_nc * upscale**2, 3), nn.PixelShuffle(upscale))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, in_nc, h, w) in [0, 1] to ``sr`` (B, out_nc, h*upscale, w*upscale) in [0, 1]."""
-        x = lq * self.input_range if self.input_range != 1 else lq
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, in_nc, h, w) to ``sr * input_range`` (B, out_nc, h*upscale, w*upscale)."""
         fea = self.fea_conv(x)  # (B, nf, h, w)
         outs, feat = [], fea
         for block_name in self.block_names:
             feat = getattr(self, block_name)(feat)  # (B, nf, h, w)
             outs.append(feat)
         feat = self.LR_conv(self.c(torch.cat(outs, dim=1))) + fea  # (B, nf, h, w)
-        sr = self.upsampler(feat)  # (B, out_nc, h*upscale, w*upscale)
-        return sr / self.input_range if self.input_range != 1 else sr
+        return self.upsampler(feat)  # (B, out_nc, h*upscale, w*upscale)
 
 
 class ContrastChannelAttention(nn.Module):
@@ -175,39 +168,31 @@ class IMDN(DistillationNet):
         super().__init__(IMDB, "IMDB", "IMDN", in_nc, nf, num_modules, out_nc, upscale, input_range)
 
 
-def check_layout(cfg: dict[str, Any], net_cls: type[nn.Module], sd: StateDict) -> dict[str, Any]:
-    """Return ``cfg`` if a ``net_cls(**cfg)`` has exactly ``sd``'s keys and shapes, else raise ValueError.
+def detect_distillation(sd: StateDict, target: str, block_conv: str) -> dict[str, Any]:
+    """The config of the ``DistillationNet`` subclass ``target`` that loads ``sd``, else ValueError.
 
-    The net is built on the meta device (no memory, no init), so detection stays cheap and a file that
-    only shares the anchor keys is rejected here, not by a failing strict load later.
+    Args:
+        sd: a state dict whose anchor keys are the family's.
+        target: the subclass's ``_target_``.
+        block_conv: a pattern of one key every block has, its group the block's index (counts the blocks).
     """
-    kwargs = {k: v for k, v in cfg.items() if k != "_target_"}
-    try:
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in net_cls(**kwargs).state_dict().items()}
-    except ConfigError as exc:
-        raise ValueError(str(exc)) from exc
-    got = {k: tuple(v.shape) for k, v in sd.items()}
-    if got != expected:
-        diff = sorted(k for k in got.keys() | expected.keys() if got.get(k) != expected.get(k))
-        raise ValueError(f"{net_cls.__name__} layout differs at {diff[:3]}")
-    return cfg
+    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
+    cfg = {
+        "_target_": target,
+        "in_nc": in_nc,
+        "nf": nf,
+        "num_modules": len(indices(sd, block_conv)),
+        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
+        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
+    }
+    return require_layout(cfg, sd)
 
 
 def _detect_imdn(sd: StateDict) -> dict[str, Any] | None:
     """IMDN's config from its state dict; anchors: ``IMDB1.cca.conv_du.0.weight`` and ``fea_conv.weight``."""
     if "IMDB1.cca.conv_du.0.weight" not in sd or "fea_conv.weight" not in sd:
         return None
-    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
-    cfg = {
-        "_target_": "srlab.nets.imdn.IMDN",
-        "in_nc": in_nc,
-        "nf": nf,
-        "num_modules": len(indices(sd, r"IMDB(\d+)\.c1\.weight")),
-        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
-        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
-    }
-    return check_layout(cfg, IMDN, sd)
+    return detect_distillation(sd, "srlab.nets.imdn.IMDN", r"IMDB(\d+)\.c1\.weight")
 
 
 IMDN_SPEC = NetSpec(

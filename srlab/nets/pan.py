@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import InputRange, require_input_range, require_scale
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 _SLOPE = 0.2  # LeakyReLU slope of every activation in the published net
@@ -68,7 +69,7 @@ class SCPA(nn.Module):
         return self.conv3(torch.cat([a, b], dim=1)) + x
 
 
-class PAN(nn.Module):
+class PAN(InputRange, nn.Module):
     """Pixel attention network: SCPA trunk at low resolution, nearest-upsample + conv + PA steps, bilinear skip.
 
     ``conv_first`` -> ``SCPA_trunk`` (``nb`` blocks) -> ``trunk_conv`` + long skip -> per
@@ -100,16 +101,13 @@ class PAN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if upscale not in (2, 3, 4):
-            raise ConfigError(f"model.generator.upscale={upscale}: PAN supports 2, 3 and 4")
+        require_scale(upscale, (2, 3, 4), "PAN", key="upscale")
         if nf < 2 or nf % 2:
             raise ConfigError(f"model.generator.nf={nf}: PAN needs an even width (each SCPA branch takes half)")
         if in_nc != out_nc:
             raise ConfigError(f"model.generator: in_nc={in_nc} != out_nc={out_nc}; PAN adds the upsampled input")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.upscale = self.scale = upscale
-        self.input_range = input_range
+        self.input_range = require_input_range(input_range)
         self.conv_first = nn.Conv2d(in_nc, nf, 3, 1, 1)
         self.SCPA_trunk = nn.Sequential(*[SCPA(nf) for _ in range(nb)])
         self.trunk_conv = nn.Conv2d(nf, nf, 3, 1, 1)
@@ -120,9 +118,8 @@ class PAN(nn.Module):
             self.add_module(f"HRconv{i}", nn.Conv2d(unf, unf, 3, 1, 1))
         self.conv_last = nn.Conv2d(unf, out_nc, 3, 1, 1)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C, h*upscale, w*upscale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C, h*upscale, w*upscale)."""
         fea = self.conv_first(x)  # (B, nf, h, w)
         fea = fea + self.trunk_conv(self.SCPA_trunk(fea))
         for i, factor in enumerate(self.steps, start=1):
@@ -130,7 +127,7 @@ class PAN(nn.Module):
             fea = F.leaky_relu(getattr(self, f"att{i}")(fea), _SLOPE)  # (B, unf, h*factor, w*factor)
             fea = F.leaky_relu(getattr(self, f"HRconv{i}")(fea), _SLOPE)
         base = F.interpolate(x, scale_factor=self.upscale, mode="bilinear", align_corners=False)
-        return (self.conv_last(fea) + base) / self.input_range  # (B, C, h*upscale, w*upscale)
+        return self.conv_last(fea) + base  # (B, C, h*upscale, w*upscale)
 
 
 def _detect_pan(sd: StateDict) -> dict[str, Any] | None:

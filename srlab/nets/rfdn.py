@@ -5,46 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.imdn import LRELU_SLOPE, DistillationNet, check_layout, conv
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
-
-
-class ESA(nn.Module):
-    """Enhanced spatial attention: a per-pixel sigmoid gate computed at a coarse scale and upsampled back.
-
-    The gate's large receptive field comes cheaply from a strided conv, a 7x7/3 max-pool and two
-    3x3 convs on a ``nf // 4``-channel map; ``conv_f`` carries the full-resolution detail into the
-    gate. Inputs need h, w >= 3.
-
-    Args:
-        nf: channels in and out.
-    """
-
-    def __init__(self, nf: int) -> None:
-        super().__init__()
-        f = nf // 4
-        self.conv1 = conv(nf, f, 1)
-        self.conv_f = conv(f, f, 1)
-        self.conv_max = conv(f, f, 3)
-        self.conv2 = nn.Conv2d(f, f, 3, stride=2)  # unpadded, as in the source
-        self.conv3 = conv(f, f, 3)
-        self.conv3_ = conv(f, f, 3)
-        self.conv4 = conv(f, nf, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        reduced = self.conv1(x)  # (B, nf/4, h, w)
-        coarse = self.conv2(reduced)  # (B, nf/4, (h-1)//2, (w-1)//2)
-        # The source pools 7x7; below 7 px (inputs under 15 px) it would fail, so pool the whole map.
-        # Identical to the source wherever the source runs.
-        kernel = (min(7, coarse.shape[-2]), min(7, coarse.shape[-1]))
-        coarse = F.relu(self.conv_max(F.max_pool2d(coarse, kernel, stride=3)))
-        coarse = self.conv3_(F.relu(self.conv3(coarse)))
-        coarse = F.interpolate(coarse, size=x.shape[-2:], mode="bilinear", align_corners=False)  # (B, nf/4, h, w)
-        return x * torch.sigmoid(self.conv4(coarse + self.conv_f(reduced)))
+from srlab.nets.imdn import LRELU_SLOPE, DistillationNet, conv, detect_distillation
+from srlab.nets.rlfn import ESA
+from srlab.nets.spec import NetSpec, StateDict
 
 
 class RFDB(nn.Module):
@@ -68,7 +34,7 @@ class RFDB(nn.Module):
         self.c4 = conv(nf, dc, 3)
         self.act = nn.LeakyReLU(LRELU_SLOPE)
         self.c5 = conv(dc * 4, nf, 1)
-        self.esa = ESA(nf)
+        self.esa = ESA(nf, nf // 4, full=True, any_size=True)  # inputs from 3 px, as this port always took
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kept, feat = [], x
@@ -117,16 +83,7 @@ def _detect_rfdn(sd: StateDict) -> dict[str, Any] | None:
     """RFDN's config from its state dict; anchors: ``B1.c1_d.weight``, ``B1.esa.conv_max.weight``, ``fea_conv``."""
     if "B1.c1_d.weight" not in sd or "B1.esa.conv_max.weight" not in sd or "fea_conv.weight" not in sd:
         return None
-    nf, in_nc = shape(sd, "fea_conv.weight")[:2]
-    cfg = {
-        "_target_": "srlab.nets.rfdn.RFDN",
-        "in_nc": in_nc,
-        "nf": nf,
-        "num_modules": len(indices(sd, r"B(\d+)\.c1_d\.weight")),
-        "out_nc": in_nc,  # the file cannot tell out_nc * upscale**2 apart: same channels in and out assumed
-        "upscale": shuffle_scale(shape(sd, "upsampler.0.weight")[0], in_nc),
-    }
-    return check_layout(cfg, RFDN, sd)
+    return detect_distillation(sd, "srlab.nets.rfdn.RFDN", r"B(\d+)\.c1_d\.weight")
 
 
 RFDN_SPEC = NetSpec(name="RFDN", detect=_detect_rfdn, scales=(2, 3, 4), input_range=None, layouts="RFDN (njulj/RFDN)")

@@ -12,47 +12,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
+from srlab.nets.spec import NetSpec, StateDict, indices, require_layout, shape, shuffle_scale
 
 MIN_SIZE = 15  # ESA: a stride-2 3x3 conv then a 7x7 max pool need lq at least 15x15 pixels
 
 
-def check_positive(**values: Any) -> None:
-    """Raise ConfigError for the first value that is not an integer >= 1, naming its config key."""
-    for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"model.generator.{key}={value!r}: needs an integer >= 1")
-
-
-def check_input_range(input_range: float) -> None:
-    """Raise ConfigError unless the input range is a positive number."""
-    if not isinstance(input_range, int | float) or isinstance(input_range, bool) or not input_range > 0:
-        raise ConfigError(f"model.generator.input_range={input_range!r}: use 1 ([0, 1] input) or 255 ([0, 255])")
-
-
-def matches_layout(cfg: dict[str, Any], sd: StateDict) -> dict[str, Any]:
-    """Return ``cfg`` if the net it builds (on the meta device) has exactly ``sd``'s keys and shapes, else raise."""
-    from hydra.utils import instantiate  # detection only; building a net needs no Hydra
-
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in instantiate(cfg).state_dict().items()}
-    if expected != {k: tuple(v.shape) for k, v in sd.items()}:
-        raise ValueError(f"keys or shapes differ from {cfg['_target_']}'s layout")
-    return cfg
-
-
 class ESA(nn.Module):
     """Enhanced Spatial Attention (Liu et al., RFANet): a sigmoid mask computed at 1/6 resolution.
+
+    The mask's large receptive field comes cheaply from a strided conv, a 7x7/3 max pool and 3x3 convs on
+    a squeezed map; ``conv_f`` carries the full-resolution detail into the mask.
 
     Args:
         channels: channels of the input and of the mask.
         esa_channels: width of the squeezed branch (RLFN: 16, RFDN/EFDN: ``channels // 4``).
         full: RFDN's block with ``conv_max`` and ``conv3_`` (and ReLUs) in the low-resolution path;
             False is RLFN's trimmed block, which drops both.
+        any_size: where the strided map is under 7 px (inputs under 15 px), pool all of it instead of
+            failing, so inputs from 3 px run (RFDN's port); the same output wherever the 7x7 pool runs.
+            False (RLFN, EFDN): the source's pool, inputs of at least ``MIN_SIZE`` px.
     """
 
-    def __init__(self, channels: int, esa_channels: int, full: bool = True) -> None:
+    def __init__(self, channels: int, esa_channels: int, full: bool = True, any_size: bool = False) -> None:
         super().__init__()
         f = esa_channels
         self.conv1 = nn.Conv2d(channels, f, 1)
@@ -64,12 +46,14 @@ class ESA(nn.Module):
         if full:
             self.conv3_ = nn.Conv2d(f, f, 3, padding=1)
         self.conv4 = nn.Conv2d(f, channels, 1)
-        self.full = full
+        self.full, self.any_size = full, any_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Multiply ``x`` (B, C, H, W) by its attention mask in (0, 1)."""
         c1 = self.conv1(x)  # (B, f, H, W)
-        low = F.max_pool2d(self.conv2(c1), kernel_size=7, stride=3)  # (B, f, ~H/6, ~W/6): a wide receptive field
+        low = self.conv2(c1)  # (B, f, (H-1)//2, (W-1)//2)
+        kernel = (min(7, low.shape[-2]), min(7, low.shape[-1])) if self.any_size else 7
+        low = F.max_pool2d(low, kernel, stride=3)  # (B, f, ~H/6, ~W/6): a wide receptive field
         if self.full:
             low = self.conv3_(F.relu(self.conv3(F.relu(self.conv_max(low)))))
         else:
@@ -104,7 +88,7 @@ class RLFB(nn.Module):
         return self.esa(self.c5(out))
 
 
-class RLFN(nn.Module):
+class RLFN(InputRange, nn.Module):
     """Residual Local Feature Network (Kong et al., "Residual Local Feature Network for Efficient SR", CVPRW 2022).
 
     A 3x3 head, ``num_blocks`` RLFBs, a 3x3 conv with a skip from the head, then one 3x3 conv and a
@@ -141,7 +125,8 @@ class RLFN(nn.Module):
     ) -> None:
         super().__init__()
         mid_channels = feature_channels if mid_channels is None else mid_channels
-        check_positive(
+        require_positive_ints(
+            "RLFN",
             in_channels=in_channels,
             out_channels=out_channels,
             feature_channels=feature_channels,
@@ -150,9 +135,8 @@ class RLFN(nn.Module):
             esa_channels=esa_channels,
             upscale=upscale,
         )
-        check_input_range(input_range)
         self.scale = self.upscale = upscale
-        self.input_range = float(input_range)
+        self.input_range = require_input_range(input_range)
         self.conv_1 = nn.Conv2d(in_channels, feature_channels, 3, padding=1)
         self.block_names = [f"block_{i}" for i in range(1, num_blocks + 1)]  # the published names, not blocks.N
         for name in self.block_names:
@@ -162,13 +146,13 @@ class RLFN(nn.Module):
             nn.Conv2d(feature_channels, out_channels * upscale**2, 3, padding=1), nn.PixelShuffle(upscale)
         )
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) in [0, 1] to ``sr`` (B, C, h*upscale, w*upscale)."""
-        head = self.conv_1(lq * self.input_range)  # (B, F, h, w)
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C, h*upscale, w*upscale)."""
+        head = self.conv_1(x)  # (B, F, h, w)
         feat = head
         for name in self.block_names:
             feat = getattr(self, name)(feat)
-        return self.upsampler(self.conv_2(feat) + head) / self.input_range
+        return self.upsampler(self.conv_2(feat) + head)
 
 
 # keys only RLFN has: bytedance's block_N / conv_N names (RFDN says B1, fea_conv, LR_conv) and its ESA
@@ -191,7 +175,7 @@ def _detect_rlfn(sd: StateDict) -> dict[str, Any] | None:
         "esa_channels": shape(sd, "block_1.esa.conv1.weight")[0],
         "upscale": shuffle_scale(shuffle_out, in_channels),
     }
-    return matches_layout(cfg, sd)
+    return require_layout(cfg, sd)
 
 
 RLFN_SPEC = NetSpec(

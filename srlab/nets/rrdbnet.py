@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.errors import ConfigError, SRLabError
-from srlab.nets.blocks import bicubic_upsampled, require_scale
+from srlab.errors import SRLabError
+from srlab.nets.blocks import BicubicResidualNet
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # Why 0.2: ESRGAN (Wang et al. 2018, Sec. 3.2) scales every residual branch by beta = 0.2 before
@@ -21,7 +21,7 @@ RESIDUAL_SCALE = 0.2
 _UNSHUFFLE = {2: 2, 1: 4}
 _NUM_UP = {1: 2, 2: 2, 4: 2, 8: 3}
 # Inference runs the head on bands of this many body-feature rows, each with HEAD_HALO rows of
-# context each side (the head's receptive radius is 2): see RRDBNet.forward.
+# context each side (the head's receptive radius is 2): see RRDBNet.forward_net.
 HEAD_BAND, HEAD_HALO = 32, 3
 
 
@@ -77,7 +77,7 @@ class RRDB(nn.Module):
         return out * RESIDUAL_SCALE + x
 
 
-class RRDBNet(nn.Module):
+class RRDBNet(BicubicResidualNet):
     """ESRGAN generator (Wang et al., ECCV-W 2018), structure and names as in BasicSR.
 
     ``conv_first`` -> ``body`` (``num_block`` RRDBs) -> ``conv_body`` + long skip -> nearest x2 +
@@ -112,9 +112,7 @@ class RRDBNet(nn.Module):
         num_grow_ch: int = 32,
         bicubic_residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.bicubic_residual = bicubic_residual
-        self.scale = require_scale(scale, _NUM_UP, "RRDBNet")
+        super().__init__(scale, _NUM_UP, "RRDBNet", bicubic_residual)
         self.unshuffle = _UNSHUFFLE.get(scale, 1)
         self.conv_first = nn.Conv2d(num_in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[RRDB(num_feat, num_grow_ch) for _ in range(num_block)])
@@ -146,8 +144,8 @@ class RRDBNet(nn.Module):
         up = out.shape[-2] // (hi - lo)  # output rows per feature row
         return out[:, :, (r0 - lo) * up : (r1 - lo) * up]
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale).
+    def forward_net(self, lq: torch.Tensor) -> torch.Tensor:
+        """``lq`` (B, C, h, w) to the net's output (B, C_out, h*scale, w*scale), before the bicubic residual.
 
         Without gradients, a tall input's head runs in bands of ``HEAD_BAND`` body-feature rows:
         its 4x (8x) activations are the largest tensors of the net (552 x 552 x 64 floats, 78 MB, for
@@ -169,8 +167,6 @@ class RRDBNet(nn.Module):
             sr = self._head(feat)
         else:
             sr = torch.cat([self._head_band(feat, r, min(r + HEAD_BAND, rows)) for r in range(0, rows, HEAD_BAND)], -2)
-        if self.bicubic_residual:
-            sr = sr + bicubic_upsampled(lq, self.scale)
         return sr
 
 

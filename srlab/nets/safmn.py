@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.blocks import InputRange, require_choice, require_input_range, require_positive_ints
+from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 VARIANTS = ("paper", "ntire23")
 _LEVELS = 4  # SAFM splits the channels into 4 scales
@@ -109,7 +110,7 @@ class AttBlock(nn.Module):
         return self.ccm(self.norm2(x) if self.paper else x) + x
 
 
-class SAFMN(nn.Module):
+class SAFMN(InputRange, nn.Module):
     """SAFMN (Sun et al., "Spatially-Adaptive Feature Modulation for Efficient Image Super-Resolution", ICCV 2023).
 
     Two published variants, one option, the source's state-dict names (``to_feat``, ``feats.N.safm.mfr``,
@@ -145,20 +146,15 @@ class SAFMN(nn.Module):
         input_range: float = 1.0,
     ) -> None:
         super().__init__()
-        if variant not in VARIANTS:
-            raise ConfigError(f"model.generator.variant={variant!r}: use one of {', '.join(VARIANTS)}")
+        require_choice(variant, VARIANTS, "variant")
         if not isinstance(dim, int) or dim < _LEVELS or dim % _LEVELS:
             raise ConfigError(f"model.generator.dim={dim}: SAFMN needs a positive multiple of {_LEVELS}")
-        for key, value in (("n_blocks", n_blocks), ("upscaling_factor", upscaling_factor)):
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: SAFMN needs an integer >= 1")
+        require_positive_ints("SAFMN", n_blocks=n_blocks, upscaling_factor=upscaling_factor)
         hidden = int(dim * ffn_scale)
         if hidden < 1:
             raise ConfigError(f"model.generator.ffn_scale={ffn_scale}: gives {hidden} hidden channels")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         self.scale = upscaling_factor
-        self.variant, self.input_range = variant, input_range
+        self.variant, self.input_range = variant, require_input_range(input_range)
         paper = variant == "paper"
         if not paper:
             self.norm = GRN(dim)
@@ -166,21 +162,13 @@ class SAFMN(nn.Module):
         self.feats = nn.Sequential(*(AttBlock(dim, hidden, paper) for _ in range(n_blocks)))
         self.to_img = nn.Sequential(nn.Conv2d(dim, 3 * upscaling_factor**2, 3, 1, 1), nn.PixelShuffle(upscaling_factor))
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, 3, h, w) to ``sr`` (B, 3, h*scale, w*scale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, 3, h, w) to ``sr * input_range`` (B, 3, h*scale, w*scale)."""
         feat = self.to_feat(x)  # (B, dim, h, w)
         if self.variant == "paper":
-            return self.to_img(self.feats(feat) + feat) / self.input_range
+            return self.to_img(self.feats(feat) + feat)
         base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)  # (B, 3, sh, sw)
-        return (self.to_img(self.feats(self.norm(feat))) + base) / self.input_range
-
-
-def _same_layout(sd: StateDict, cfg: dict[str, Any]) -> bool:
-    """Whether the net ``cfg`` builds has exactly ``sd``'s key names and shapes (built on meta: no memory)."""
-    with torch.device("meta"):
-        expected = SAFMN(**{k: v for k, v in cfg.items() if k != "_target_"}).state_dict()
-    return expected.keys() == sd.keys() and all(tuple(sd[k].shape) == tuple(v.shape) for k, v in expected.items())
+        return self.to_img(self.feats(self.norm(feat))) + base
 
 
 def detect_safmn(sd: StateDict) -> dict[str, Any] | None:
@@ -197,7 +185,7 @@ def detect_safmn(sd: StateDict) -> dict[str, Any] | None:
         "upscaling_factor": shuffle_scale(shape(sd, "to_img.0.weight")[0], 3),
         "variant": "ntire23" if "norm.gamma" in sd else "paper",
     }
-    return cfg if _same_layout(sd, cfg) else None
+    return None if layout_differences(cfg, sd) else cfg
 
 
 SAFMN_SPEC = NetSpec(

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import InputRange, require_input_range, require_positive_ints
 from srlab.nets.edsr import DIV2K_RGB_MEAN
-from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_scale
+from srlab.nets.spec import NetSpec, StateDict, indices, layout_differences, shape, shuffle_scale
 
 
 class _FusedKernel(nn.Module):
@@ -99,7 +100,7 @@ class SPAB(nn.Module):
         return (out3 + x) * attention, out1
 
 
-class SPAN(nn.Module):
+class SPAN(InputRange, nn.Module):
     """SPAN (Wan et al., "Swift Parameter-free Attention Network for Efficient Super-Resolution", CVPRW 2024).
 
     State-dict names are the source's and spandrel's (``conv_1``, ``block_1.c1_r``, ``conv_cat``, ``conv_2``,
@@ -142,18 +143,14 @@ class SPAN(nn.Module):
         super().__init__()
         sizes = {"num_in_ch": num_in_ch, "num_out_ch": num_out_ch, "feature_channels": feature_channels,
                  "upscale": upscale, "num_blocks": num_blocks}  # fmt: skip
-        for key, value in sizes.items():
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.generator.{key}={value}: SPAN needs an integer >= 1")
+        require_positive_ints("SPAN", **sizes)
         if norm and len(rgb_mean) != num_in_ch:
             raise ConfigError(f"model.generator.rgb_mean={list(rgb_mean)}: needs num_in_ch={num_in_ch} values")
-        if input_range <= 0:
-            raise ConfigError(f"model.generator.input_range={input_range}: must be > 0")
         # the constructor's kwargs, as spandrel's models keep them (reparameterize rebuilds from them)
         self.hyperparameters = {**sizes, "norm": norm, "img_range": img_range, "rgb_mean": tuple(rgb_mean),
                                 "deploy": deploy, "input_range": input_range}  # fmt: skip
         self.upscale = self.scale = upscale
-        self.img_range, self.input_range, self.deploy = img_range, input_range, deploy
+        self.img_range, self.input_range, self.deploy = img_range, require_input_range(input_range), deploy
         mean = torch.tensor([float(v) for v in rgb_mean]).view(1, -1, 1, 1)
         self.register_buffer("mean", mean, persistent=False)  # moves with .to(), not saved
         self.no_norm: torch.Tensor | None
@@ -171,9 +168,8 @@ class SPAN(nn.Module):
             nn.Conv2d(feature_channels, num_out_ch * upscale * upscale, 3, 1, 1), nn.PixelShuffle(upscale)
         )
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*upscale, w*upscale)."""
-        x = lq * self.input_range
+    def forward_in_range(self, x: torch.Tensor) -> torch.Tensor:
+        """``lq * input_range`` (B, C, h, w) to ``sr * input_range`` (B, C_out, h*upscale, w*upscale)."""
         if self.no_norm is None:
             x = (x - self.mean) * self.img_range
         feat = self.conv_1(x)  # (B, F, h, w)
@@ -183,7 +179,7 @@ class SPAN(nn.Module):
             out, first = getattr(self, f"block_{i}")(out)
         # the last block's activated first conv rides along with the shallow and first-block features
         out = self.conv_cat(torch.cat([feat, self.conv_2(out), out_b1, first], 1))  # (B, F, h, w)
-        return self.upsampler(out) / self.input_range
+        return self.upsampler(out)
 
     def reparameterize(self) -> SPAN:
         """A deploy-form copy whose every RepConv is its fused 3x3 conv (the same output in eval mode)."""
@@ -193,13 +189,6 @@ class SPAN(nn.Module):
         wanted = slim.state_dict().keys()
         slim.load_state_dict({k: v for k, v in self.state_dict().items() if k in wanted}, strict=True)
         return slim.train(self.training)
-
-
-def _same_layout(sd: StateDict, cfg: dict[str, Any]) -> bool:
-    """Whether the net ``cfg`` builds has exactly ``sd``'s key names and shapes (built on meta: no memory)."""
-    with torch.device("meta"):
-        expected = SPAN(**{k: v for k, v in cfg.items() if k != "_target_"}).state_dict()
-    return expected.keys() == sd.keys() and all(tuple(sd[k].shape) == tuple(v.shape) for k, v in expected.items())
 
 
 def detect_span(sd: StateDict) -> dict[str, Any] | None:
@@ -220,7 +209,7 @@ def detect_span(sd: StateDict) -> dict[str, Any] | None:
     }
     if num_in_ch != 3:
         cfg["rgb_mean"] = [0.0] * num_in_ch  # the DIV2K mean is RGB's; a state dict cannot say what else was used
-    return cfg if _same_layout(sd, cfg) else None
+    return None if layout_differences(cfg, sd) else cfg
 
 
 SPAN_SPEC = NetSpec(

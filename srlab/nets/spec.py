@@ -7,6 +7,7 @@ edits a central table of key patterns.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from srlab.errors import ConfigError
 
 StateDict = Mapping[str, torch.Tensor]
 
@@ -60,10 +63,36 @@ def shuffle_scale(channels_out: int, channels_in: int) -> int:
     return r
 
 
-
 def shuffle_stack_scale(sd: StateDict, prefix: str, num_feat: int) -> int:
     """Scale of a (conv, PixelShuffle) stack at ``prefix``.N: 3 for one conv to 9F, else 2 per conv."""
     convs = indices(sd, rf"{re.escape(prefix)}\.(\d+)\.weight")
     if len(convs) == 1 and shape(sd, f"{prefix}.{convs[0]}.weight")[0] == 9 * num_feat:
         return 3
     return 2 ** len(convs)
+
+
+def layout_differences(cfg: Mapping[str, Any], sd: StateDict) -> list[str]:
+    """The keys, sorted, that ``sd`` and the net ``cfg`` builds do not share with the same shape ([] when it fits).
+
+    The net is built from ``cfg["_target_"]`` on the meta device (no memory, no init), so detection stays cheap
+    and a file that only shares a layout's anchor keys is turned away by its detect, not by a failing strict
+    load later. Arguments the net refuses (ConfigError) raise ValueError: no net of the family has that layout.
+    """
+    module, _, name = cfg["_target_"].rpartition(".")
+    net_cls = getattr(importlib.import_module(module), name)
+    kwargs = {k: v for k, v in cfg.items() if k != "_target_"}
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in net_cls(**kwargs).state_dict().items()}
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
+    got = {k: tuple(v.shape) for k, v in sd.items()}
+    return sorted(k for k in got.keys() | expected.keys() if got.get(k) != expected.get(k))
+
+
+def require_layout(cfg: dict[str, Any], sd: StateDict) -> dict[str, Any]:
+    """``cfg`` if the net it builds has exactly ``sd``'s keys and shapes, else ValueError naming where they differ."""
+    diff = layout_differences(cfg, sd)
+    if diff:
+        raise ValueError(f"{cfg['_target_'].rpartition('.')[2]} layout differs at {diff[:3]}")
+    return cfg

@@ -8,10 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srlab.errors import ConfigError
 from srlab.nets.edsr import ResidualBlockNoBN
 from srlab.nets.rrdbnet import init_scaled_kaiming
-from srlab.nets.blocks import bicubic_upsampled, require_scale
+from srlab.nets.blocks import BicubicResidualNet, require_scale
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 # PixelShuffle factors per upscaling factor: x2 steps where possible, one x3 step for scale 3.
@@ -46,7 +45,7 @@ class UpsampleBlock(nn.Module):
         return self.act(self.shuffle(self.conv(x)))  # (B, C, H*f, W*f)
 
 
-class SRResNet(nn.Module):
+class SRResNet(BicubicResidualNet):
     """SRGAN generator: 9x9 head, BN residual blocks, global skip, PixelShuffle upsampling, 9x9 tail.
 
     ``conv_first`` (9x9, PReLU) -> ``body`` (``num_block`` residual blocks) -> ``conv_body`` + BN,
@@ -76,23 +75,18 @@ class SRResNet(nn.Module):
         num_block: int = 6,
         bicubic_residual: bool = False,
     ) -> None:
-        super().__init__()
-        self.bicubic_residual = bicubic_residual
-        self.scale = require_scale(scale, _SHUFFLE_STEPS, "SRResNet")
+        super().__init__(scale, _SHUFFLE_STEPS, "SRResNet", bicubic_residual)
         self.conv_first = nn.Sequential(nn.Conv2d(num_in_ch, num_feat, 9, 1, 4), nn.PReLU(num_feat))
         self.body = nn.Sequential(*[ResidualBlock(num_feat) for _ in range(num_block)])
         self.conv_body = nn.Sequential(nn.Conv2d(num_feat, num_feat, 3, 1, 1), nn.BatchNorm2d(num_feat))
         self.upsample = nn.Sequential(*[UpsampleBlock(num_feat, f) for f in _SHUFFLE_STEPS[scale]])
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 9, 1, 4)
 
-    def forward(self, lq: torch.Tensor) -> torch.Tensor:
-        """Upscale ``lq`` (B, C, h, w) to ``sr`` (B, C_out, h*scale, w*scale)."""
+    def forward_net(self, lq: torch.Tensor) -> torch.Tensor:
+        """``lq`` (B, C, h, w) to the net's output (B, C_out, h*scale, w*scale), before the bicubic residual."""
         feat = self.conv_first(lq)  # (B, F, h, w)
         feat = feat + self.conv_body(self.body(feat))
-        sr = self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
-        if self.bicubic_residual:
-            sr = sr + bicubic_upsampled(lq, self.scale)
-        return sr
+        return self.conv_last(self.upsample(feat))  # (B, C_out, h*scale, w*scale)
 
 
 class MSRResNet(nn.Module):
@@ -120,11 +114,7 @@ class MSRResNet(nn.Module):
         self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16, upscale: int = 4
     ) -> None:
         super().__init__()
-        if upscale not in (2, 3, 4):
-            raise ConfigError(
-                f"model.generator.upscale={upscale}: MSRResNet supports 2, 3 or 4 (set data.scale accordingly)"
-            )
-        self.upscale = self.scale = upscale
+        self.upscale = self.scale = require_scale(upscale, (2, 3, 4), "MSRResNet", key="upscale")
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_block)])
         factor = 2 if upscale == 4 else upscale

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_choice, require_positive_ints
 from srlab.nets.spec import NetSpec, StateDict, indices, shape
 
 _ACT_TYPES = ("prelu", "relu", "leakyrelu")
@@ -68,12 +69,9 @@ class SRVGGNetCompact(nn.Module):
         residual: str = "nearest",
     ) -> None:
         super().__init__()
-        if act_type not in _ACT_TYPES:
-            raise ConfigError(f"model.generator.act_type={act_type!r}: use one of {', '.join(_ACT_TYPES)}")
-        if residual not in _RESIDUALS:
-            raise ConfigError(f"model.generator.residual={residual!r}: use one of {', '.join(_RESIDUALS)}")
-        if not isinstance(upscale, int) or upscale < 1:
-            raise ConfigError(f"model.generator.upscale={upscale}: SRVGGNetCompact needs an integer scale >= 1")
+        require_choice(act_type, _ACT_TYPES, "act_type")
+        require_choice(residual, _RESIDUALS, "residual")
+        require_positive_ints("SRVGGNetCompact", upscale=upscale)
         if num_in_ch != num_out_ch:
             raise ConfigError(
                 f"model.generator: num_in_ch={num_in_ch} != num_out_ch={num_out_ch}; SRVGGNetCompact adds the "

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlab.errors import ConfigError
+from srlab.nets.blocks import require_choice
 from srlab.nets.edsr import DIV2K_RGB_MEAN, shuffle_upsampler
 from srlab.nets.swin import RSTB, shifted_window_mask
 from srlab.nets.spec import NetSpec, StateDict, indices, shape, shuffle_stack_scale
@@ -18,8 +19,7 @@ _NUM_FEAT = 64  # width of the reconstruction convs, fixed in the official code
 
 
 def _check(upsampler: str, upscale: int, depths: list[int], num_heads: list[int], embed_dim: int) -> None:
-    if upsampler not in UPSAMPLERS:
-        raise ConfigError(f"model.generator.upsampler={upsampler!r}: use one of {', '.join(UPSAMPLERS)}")
+    require_choice(upsampler, UPSAMPLERS, "upsampler")
     ok = {
         "pixelshuffle": upscale > 0 and (upscale & (upscale - 1) == 0 or upscale == 3),
         "pixelshuffledirect": upscale >= 1,
@@ -98,8 +98,7 @@ class SwinIR(nn.Module):
         super().__init__()
         depths, num_heads = list(depths), list(num_heads)
         _check(upsampler, upscale, depths, num_heads, embed_dim)
-        if resi_connection not in ("1conv", "3conv"):
-            raise ConfigError(f"model.generator.resi_connection={resi_connection!r}: use 1conv or 3conv")
+        require_choice(resi_connection, ("1conv", "3conv"), "resi_connection")
         self.upscale = self.scale = upscale
         self.upsampler, self.img_range = upsampler, img_range
         # the official code shrinks the window to a smaller training patch; keep that so shapes agree

@@ -8,7 +8,7 @@ import torch
 
 from srlab.errors import ConfigError
 from srlab.nets.carn import CARN_M_SPEC, CARNM, DIV2K_RGB_MEAN
-from tests.nets.foreign_layouts import foreign_to
+from tests.nets.layouts import foreign_to
 
 
 def test_published_param_count_and_names() -> None:

@@ -8,28 +8,8 @@ from hydra.utils import instantiate
 
 from srlab.errors import ConfigError
 from srlab.nets.efdn import EFDN, EFDN_SPEC
-from srlab.nets.rlfn import MIN_SIZE, RLFN
-from srlab.nets.rrdbnet import RRDBNet
-from srlab.nets.srvgg import SRVGGNetCompact
-
-RFDN_KEYS = [
-    "fea_conv.weight",
-    "B1.c1_d.weight",
-    "B1.c1_r.weight",
-    "B1.esa.conv1.weight",
-    "B1.esa.conv_max.weight",
-    "c.0.weight",
-    "LR_conv.weight",
-    "upsampler.0.weight",
-]
-IMDN_KEYS = [
-    "fea_conv.weight",
-    "IMDB1.c1.weight",
-    "IMDB1.cca.conv_du.0.weight",
-    "c.0.weight",
-    "LR_conv.weight",
-    "upsampler.0.weight",
-]
+from srlab.nets.rlfn import MIN_SIZE
+from tests.nets.layouts import foreign_to
 
 
 def _randomise(net: torch.nn.Module) -> torch.nn.Module:
@@ -118,16 +98,9 @@ def test_detect_rebuilds_a_net_that_loads_strictly(kwargs: dict, scale: int) -> 
         torch.testing.assert_close(rebuilt(lq), net(lq))
 
 
-def test_detect_rejects_other_layouts() -> None:
-    others = [
-        RLFN(feature_channels=8, num_blocks=1, esa_channels=4).state_dict(),
-        SRVGGNetCompact(num_feat=8, num_conv=2).state_dict(),
-        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4).state_dict(),
-        # RFDN's and IMDN's keys (names only: detect must say no before it reads a shape)
-        dict.fromkeys(RFDN_KEYS, torch.zeros(1)),
-        dict.fromkeys(IMDN_KEYS, torch.zeros(1)),
-    ]
-    assert all(EFDN_SPEC.detect(sd) is None for sd in others)
+@pytest.mark.parametrize(("family", "sd"), list(foreign_to("EFDN").items()))
+def test_detect_rejects_other_layouts(family: str, sd: dict) -> None:
+    assert EFDN_SPEC.detect(sd) is None
 
 
 def test_input_range_scales_in_and_out() -> None:

@@ -109,7 +109,7 @@ def test_unsupported_scale_raises_config_error(factory, scale: int) -> None:  # 
 
 @pytest.mark.parametrize("upscale", [1, 8])
 def test_msrresnet_unsupported_upscale_raises_config_error(upscale: int) -> None:
-    with pytest.raises(ConfigError, match=f"upscale={upscale}: MSRResNet supports 2, 3 or 4"):
+    with pytest.raises(ConfigError, match=f"upscale={upscale}: MSRResNet supports scale 2, 3, 4"):
         MSRResNet(upscale=upscale)
 
 

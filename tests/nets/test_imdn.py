@@ -8,9 +8,7 @@ from hydra.utils import instantiate
 
 from srlab.errors import ConfigError
 from srlab.nets.imdn import IMDN, IMDN_SPEC
-from srlab.nets.rfdn import RFDN
-from srlab.nets.rrdbnet import RRDBNet
-from srlab.nets.srvgg import SRVGGNetCompact
+from tests.nets.layouts import foreign_to
 
 
 def test_published_x4_param_count_and_names() -> None:
@@ -48,10 +46,9 @@ def test_detect_rebuilds_a_net_that_loads_strictly(scale: int, in_nc: int, nf: i
     instantiate(cfg).load_state_dict(sd, strict=True)
 
 
-def test_detect_ignores_other_layouts() -> None:
-    assert IMDN_SPEC.detect(RFDN(nf=8, num_modules=1).state_dict()) is None
-    assert IMDN_SPEC.detect(SRVGGNetCompact(num_feat=8, num_conv=2).state_dict()) is None
-    assert IMDN_SPEC.detect(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4).state_dict()) is None
+@pytest.mark.parametrize(("family", "sd"), list(foreign_to("IMDN").items()))
+def test_detect_ignores_other_layouts(family: str, sd: dict) -> None:
+    assert IMDN_SPEC.detect(sd) is None
 
 
 def test_detect_rejects_a_file_that_only_shares_the_anchors() -> None:

@@ -7,31 +7,10 @@ import torch
 from hydra.utils import instantiate
 
 from srlab.errors import ConfigError
-from srlab.nets.efdn import EFDN
 from srlab.nets.rlfn import ESA, MIN_SIZE, RLFN, RLFN_SPEC
-from srlab.nets.rrdbnet import RRDBNet
-from srlab.nets.srvgg import SRVGGNetCompact
+from tests.nets.layouts import foreign_to
 
 TINY = {"feature_channels": 8, "num_blocks": 2, "esa_channels": 4}
-
-RFDN_KEYS = [
-    "fea_conv.weight",
-    "B1.c1_d.weight",
-    "B1.c1_r.weight",
-    "B1.esa.conv1.weight",
-    "B1.esa.conv_max.weight",
-    "c.0.weight",
-    "LR_conv.weight",
-    "upsampler.0.weight",
-]
-IMDN_KEYS = [
-    "fea_conv.weight",
-    "IMDB1.c1.weight",
-    "IMDB1.cca.conv_du.0.weight",
-    "c.0.weight",
-    "LR_conv.weight",
-    "upsampler.0.weight",
-]
 
 
 def test_rlfn_x4_param_count_and_names() -> None:
@@ -81,16 +60,9 @@ def test_detect_rebuilds_a_net_that_loads_strictly(kwargs: dict, scale: int) -> 
         torch.testing.assert_close(rebuilt(lq), net(lq))
 
 
-def test_detect_rejects_other_layouts() -> None:
-    others = [
-        EFDN(n_feats=8, upscale=2).state_dict(),
-        SRVGGNetCompact(num_feat=8, num_conv=2).state_dict(),
-        RRDBNet(num_feat=8, num_block=1, num_grow_ch=4).state_dict(),
-        # RFDN's and IMDN's keys (names only: detect must say no before it reads a shape)
-        dict.fromkeys(RFDN_KEYS, torch.zeros(1)),
-        dict.fromkeys(IMDN_KEYS, torch.zeros(1)),
-    ]
-    assert all(RLFN_SPEC.detect(sd) is None for sd in others)
+@pytest.mark.parametrize(("family", "sd"), list(foreign_to("RLFN").items()))
+def test_detect_rejects_other_layouts(family: str, sd: dict) -> None:
+    assert RLFN_SPEC.detect(sd) is None
 
 
 def test_detect_raises_when_anchors_match_but_the_rest_does_not() -> None:

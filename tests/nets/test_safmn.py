@@ -11,9 +11,7 @@ from spandrel.architectures.SAFMN import SAFMN as SpandrelSAFMN
 
 from srlab.errors import ConfigError
 from srlab.nets.safmn import SAFMN, SAFMN_SPEC, detect_safmn
-from srlab.nets.span import SPAN
-from srlab.nets.srvgg import SRVGGNetCompact
-from tests.nets.layouts import foreign_state_dicts
+from tests.nets.layouts import foreign_to
 
 TEAM15 = {"dim": 36, "n_blocks": 8, "ffn_scale": 2.0, "upscaling_factor": 4, "variant": "ntire23"}
 
@@ -88,10 +86,8 @@ def test_detect_rebuilds_a_net_that_loads_strictly(kwargs: dict) -> None:
 
 
 def test_detect_rejects_other_layouts() -> None:
-    for name, sd in foreign_state_dicts().items():
+    for name, sd in foreign_to("SAFMN").items():
         assert detect_safmn(sd) is None, name
-    assert detect_safmn(SRVGGNetCompact(num_feat=8, num_conv=2).state_dict()) is None
-    assert detect_safmn(SPAN(feature_channels=4).state_dict()) is None
     sd = SAFMN(dim=8, n_blocks=1, variant="ntire23").state_dict()
     assert detect_safmn({**sd, "feats.0.safm.aggr.bias": torch.zeros(8)}) is None  # a hybrid neither builds
 

@@ -8,9 +8,8 @@ import torch
 from spandrel.architectures.SPAN import SPAN as SpandrelSPAN
 
 from srlab.errors import ConfigError
-from srlab.nets.safmn import SAFMN
 from srlab.nets.span import SPAN, SPAN_SPEC, detect_span
-from tests.nets.layouts import foreign_state_dicts
+from tests.nets.layouts import foreign_to
 
 
 def _random(net: torch.nn.Module) -> torch.nn.Module:
@@ -86,9 +85,8 @@ def test_detect_rebuilds_a_net_that_loads_strictly(kwargs: dict) -> None:
 
 
 def test_detect_rejects_other_layouts() -> None:
-    for name, sd in foreign_state_dicts().items():
+    for name, sd in foreign_to("SPAN").items():
         assert detect_span(sd) is None, name
-    assert detect_span(SAFMN(dim=8, n_blocks=1).state_dict()) is None
     slim = SPAN(feature_channels=4, deploy=True).state_dict()
     assert detect_span({**slim, "block_1.act.alpha": torch.ones(1, 4, 1, 1)}) is None  # a variant's extra key
 
