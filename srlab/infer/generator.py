@@ -150,7 +150,8 @@ def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp
         gen = gen.to(memory_format=torch.channels_last)
         try:
             with torch.inference_mode():
-                gen(torch.zeros(1, 3, 8, 8, device=dev))
+                # 32 px: above the smallest input of every family (RLFN/EFDN/BSRN's attention pools need 15)
+                gen(torch.zeros(1, 3, 32, 32, device=dev))
         except (RuntimeError, NotImplementedError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
