@@ -22,20 +22,14 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from srlab.device import cpu_bf16_units
+from srlab.device import cpu_bf16_units, cpu_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's marketing name (:func:`srlab.device.cpu_name`: model cards say it too)."""
+    return cpu_name()
 
 
 def _git(*args: str) -> str:
