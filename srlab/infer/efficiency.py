@@ -154,7 +154,7 @@ def _buffers(net: nn.Module, params: int) -> dict[str, Any]:
 
 def efficiency(net: nn.Module, scale: int, lr_size: int = LR_SIZE, device: str | torch.device = "cpu",
                measure_speed: bool = True, compute_fallback: bool = True, speed_lr: int = SPEED_LR,
-               budget_s: float = SPEED_BUDGET_S) -> dict[str, Any]:
+               budget_s: float = SPEED_BUDGET_S, precisions: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Parameters, MACs of one forward on a ``lr_size``-square LR input, and ms per output megapixel.
 
     Args:
@@ -168,6 +168,8 @@ def efficiency(net: nn.Module, scale: int, lr_size: int = LR_SIZE, device: str |
             a real forward (False: leave them out, with the reason).
         speed_lr: the LR side the speed is timed on.
         budget_s: time for the timed forwards of one precision, after the warm-up.
+        precisions: those to time (``fp32``, ``bf16``, ``fp16``); default fp32, and bf16 where
+            ``device`` computes it natively. An ``SRGenerator`` already in one of them is timed as it is.
 
     Returns:
         ``{"params", ["buffers", "note",] "macs_256", "macs_counted": "meta"|"fake"|"real"|why,
@@ -183,12 +185,14 @@ def efficiency(net: nn.Module, scale: int, lr_size: int = LR_SIZE, device: str |
     gen = net if isinstance(net, SRGenerator) else SRGenerator(net, scale, {})
     native, why = bf16_native(dev)
     speeds = {}
-    for precision in ("fp32", "bf16") if native else ("fp32",):
+    for precision in precisions or (("fp32", "bf16") if native else ("fp32",)):
         same = precision == gen.precision and next(gen.parameters()).device.type == dev.type and not gen.training
         run = gen if same else to_device(copy.deepcopy(gen).eval(), dev, precision)
         speeds[precision] = round(ms_per_mp(run, speed_lr, budget_s), 1)
     out.update({"ms_per_mp": speeds, "speed_lr": speed_lr, "device": str(dev), "cpu": cpu_name(),
-                "threads": torch.get_num_threads(), **({} if native else {"bf16": f"not timed: {why}"})})
+                "threads": torch.get_num_threads()})
+    if not native and not precisions:
+        out["bf16"] = f"not timed: {why}"
     if dev.type == "cuda":
         out["gpu"] = torch.cuda.get_device_name(dev)
     return out
