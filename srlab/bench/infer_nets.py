@@ -33,14 +33,19 @@ def _generator(model: str) -> SRGenerator:
     return to_device(SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False), "cpu")
 
 
-def _backends(gen: SRGenerator) -> dict[str, object]:
+def _backends(gen: SRGenerator) -> tuple[dict[str, object], str | None]:
+    """(backend -> generator, why onnxruntime is left out or None)."""
     from srlab.infer.onnx import onnx_generator, require
 
     try:
         require("bench onnxruntime")
     except SRLabError:  # no deploy extra: torch only
-        return {"torch": gen}
-    return {"torch": gen, "onnxruntime": onnx_generator(gen)}
+        return {"torch": gen}, None
+    try:
+        return {"torch": gen, "onnxruntime": onnx_generator(gen)}, None
+    except Exception as exc:  # noqa: BLE001 - a net ONNX cannot express: its torch row still counts
+        first = (str(exc).strip().splitlines() or [""])[0][:120]
+        return {"torch": gen}, f"not run: ONNX export failed ({type(exc).__name__}: {first})"
 
 
 def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[str, ...] | None = None) -> list[dict]:
@@ -59,7 +64,8 @@ def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[s
         gen = _generator(model)
         cost = efficiency(gen, 4, measure_speed=False)
         fpp = 2 * cost["macs_256"] / 256**2 if cost["macs_256"] else flops_per_pixel(gen, device)
-        fns = {name: (lambda g=g: upscale_array(g, img, TILE, TILE_PAD)) for name, g in _backends(gen).items()}
+        backends, onnx_skipped = _backends(gen)
+        fns = {name: (lambda g=g: upscale_array(g, img, TILE, TILE_PAD)) for name, g in backends.items()}
         for backend, ts in interleave(fns, reps=1 if quick else 2, device=device, warmup=0).items():
             secs = median(ts)
             row = {"model": model, "net": type(gen.net).__name__, "backend": backend, "s": secs,
@@ -69,6 +75,9 @@ def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[s
             if ceiling:
                 row["fraction_of_conv_ceiling"] = row["gflops"] / ceiling["conv_ceiling_gflops"]
             rows.append(row)
+        if onnx_skipped:
+            rows.append({"model": model, "net": type(gen.net).__name__, "backend": "onnxruntime",
+                         "params_m": cost["params"] / 1e6, "skipped": onnx_skipped})
     return rows
 
 
@@ -84,6 +93,10 @@ def table(rows: list[dict]) -> list[str]:
         "|---|---|---:|---:|---|---:|---:|---:|---:|",
     ]  # fmt: skip
     for r in rows:
+        if "skipped" in r:
+            lines.append(f"| {r['model']} | {r['net']} | {r['params_m']:.2f} | | {r['backend']} | | | | "
+                         f"{r['skipped']} |")
+            continue
         frac = f"{r['fraction_of_conv_ceiling']:.0%}" if "fraction_of_conv_ceiling" in r else "n/a"
         macs = f"{r['macs_256_g']:.1f}" if "macs_256_g" in r else "n/a"  # rows of reports before the column
         ms = f"{r['ms_per_mp']:.0f}" if "ms_per_mp" in r else "n/a"
