@@ -66,13 +66,22 @@ def _bare(net: nn.Module) -> nn.Module:
     return net.net if isinstance(net, SRGenerator) else net
 
 
+def _copy(net: nn.Module, meta: bool) -> nn.Module:
+    """The modules of ``net`` copied, their parameters and buffers shared (``meta``: meta tensors instead).
+
+    A forward may change its module (spandrel's DAT sets ``self.mean = self.mean.type_as(x)``: on
+    the meta device that would leave a meta tensor behind); the copy keeps that from the net.
+    """
+    memo = {id(t): torch.empty_like(t, device="meta") if meta else t for t in (*net.parameters(), *net.buffers())}
+    return copy.deepcopy(net, memo)
+
+
 def count_macs(net: nn.Module, lr_size: int = LR_SIZE, compute_fallback: bool = True) -> tuple[int | None, str]:
     """MACs of one forward of ``net`` on a (1, 3, lr_size, lr_size) RGB input, and where they were counted.
 
-    Tried in order: the meta device (the net's parameters and buffers swapped for meta tensors by
-    ``torch.func.functional_call``: nothing computed, nothing copied), fake tensors, then a real
-    forward on the net's own device (only with ``compute_fallback``: seconds to minutes for a
-    large net on a CPU).
+    Tried in order, each on a copy of the net's modules (:func:`_copy`): the meta device (nothing
+    computed, nothing allocated), fake tensors, then a real forward on the net's own device (only
+    with ``compute_fallback``: seconds to minutes for a large net on a CPU).
 
     Returns:
         (MACs, ``meta``/``fake``/``real``), or (None, why) when no way worked.
@@ -83,8 +92,7 @@ def count_macs(net: nn.Module, lr_size: int = LR_SIZE, compute_fallback: bool = 
     errors = []
 
     def meta() -> None:
-        swapped = {k: torch.empty_like(t, device="meta") for k, t in (*net.named_parameters(), *net.named_buffers())}
-        torch.func.functional_call(net, swapped, (torch.empty(shape, device="meta", dtype=param.dtype),))
+        _copy(net, meta=True)(torch.empty(shape, device="meta", dtype=param.dtype))
 
     def fake() -> None:
         from torch._subclasses.fake_tensor import FakeTensorMode
@@ -93,13 +101,14 @@ def count_macs(net: nn.Module, lr_size: int = LR_SIZE, compute_fallback: bool = 
         level = quiet.level
         quiet.setLevel(logging.CRITICAL)
         try:
+            copied = _copy(net, meta=False)
             with FakeTensorMode(allow_non_fake_inputs=True):
-                net(torch.empty(shape, device=param.device, dtype=param.dtype))
+                copied(torch.empty(shape, device=param.device, dtype=param.dtype))
         finally:
             quiet.setLevel(level)
 
     def real() -> None:
-        net(torch.zeros(shape, device=param.device, dtype=param.dtype))
+        _copy(net, meta=False)(torch.zeros(shape, device=param.device, dtype=param.dtype))
 
     for where, forward in (("meta", meta), ("fake", fake), ("real", real))[: 3 if compute_fallback else 2]:
         counter = flop_counter()

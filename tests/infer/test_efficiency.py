@@ -62,7 +62,9 @@ def test_real_forward_is_the_last_resort(monkeypatch):
     def no_meta(*args, **kwargs):
         raise RuntimeError("no meta")
 
-    monkeypatch.setattr(torch.func, "functional_call", no_meta)
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, device=None, **k: no_meta() if device == "meta" else
+                        real_empty(*a, device=device, **k))
     assert count_macs(net, lr_size=32) == (meta_macs, "fake")
     from torch._subclasses import fake_tensor
 
@@ -70,6 +72,27 @@ def test_real_forward_is_the_last_resort(monkeypatch):
     assert count_macs(net, lr_size=32) == (meta_macs, "real")
     macs, why = count_macs(net, lr_size=32, compute_fallback=False)
     assert macs is None and why == "not counted (meta: RuntimeError, fake: RuntimeError)"
+
+
+class SetsItselfInForward(torch.nn.Module):
+    """As spandrel's DAT, HAT and others: ``self.mean = self.mean.type_as(x)`` in forward (a plain attribute)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, 1, 1)
+        self.mean = torch.zeros(1, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.mean = self.mean.type_as(x)
+        return self.conv(x - self.mean)
+
+
+def test_counting_leaves_the_net_as_it_was():
+    net = SetsItselfInForward()
+    weight = net.conv.weight.detach().clone()
+    assert count_macs(net, lr_size=8) == (3 * 3 * 9 * 64, "meta")
+    assert net.mean.device.type == "cpu" and torch.equal(net.conv.weight, weight)
+    assert net(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
 
 
 def test_efficiency_of_a_net_and_of_a_generator():
