@@ -5,7 +5,7 @@ The figures the NTIRE Efficient-SR challenge reports, measured one way everywher
 
 - ``params``: every parameter (buffers, such as attention masks and position indices, are
   reported apart where they are a notable share);
-- ``macs_256``: multiply-accumulates of one forward on a 1x3x256x256 LR input, counted by
+- ``macs_256``: multiply-accumulates of one inference forward (eval mode) on a 1x3x256x256 LR input, counted by
   PyTorch's own ``FlopCounterMode`` (MACs = FLOPs / 2: convolutions, matmuls and attention; the
   elementwise work, PixelShuffle, interpolation and normalisation count nothing, as in the
   challenge's tables). Counted on the meta device (no arithmetic, no memory for activations),
@@ -67,13 +67,15 @@ def _bare(net: nn.Module) -> nn.Module:
 
 
 def _copy(net: nn.Module, meta: bool) -> nn.Module:
-    """The modules of ``net`` copied, their parameters and buffers shared (``meta``: meta tensors instead).
+    """The modules of ``net`` copied in eval mode, their parameters and buffers shared (``meta``: meta tensors).
 
-    A forward may change its module (spandrel's DAT sets ``self.mean = self.mean.type_as(x)``: on
-    the meta device that would leave a meta tensor behind); the copy keeps that from the net.
+    Eval mode: the inference form is counted (SPAN's training form runs its unfused branches, 4x the
+    MACs; BatchNorm in training mode refuses a batch of one), whatever mode the net is in. And a
+    forward may change its module (spandrel's DAT sets ``self.mean = self.mean.type_as(x)``: on the
+    meta device that would leave a meta tensor behind): the copy keeps both from the net.
     """
     memo = {id(t): torch.empty_like(t, device="meta") if meta else t for t in (*net.parameters(), *net.buffers())}
-    return copy.deepcopy(net, memo)
+    return copy.deepcopy(net, memo).eval()
 
 
 def count_macs(net: nn.Module, lr_size: int = LR_SIZE, compute_fallback: bool = True) -> tuple[int | None, str]:

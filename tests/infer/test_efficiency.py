@@ -95,6 +95,16 @@ def test_counting_leaves_the_net_as_it_was():
     assert net(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
 
 
+def test_the_inference_form_is_counted_whatever_mode_the_net_is_in():
+    from srlab.nets.span import SPAN
+
+    net = SPAN(feature_channels=8, upscale=4)
+    assert net.training and count_macs(net.eval(), 16) == count_macs(net.train(), 16)  # SPAN's fused convs
+    assert net.training  # left in its mode
+    bn = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, 1, 1), torch.nn.AdaptiveAvgPool2d(1), torch.nn.BatchNorm2d(4))
+    assert count_macs(bn.train(), 8, compute_fallback=False) == (3 * 4 * 9 * 64, "meta")  # a batch of one
+
+
 def test_efficiency_of_a_net_and_of_a_generator():
     net = tiny_net()
     fig = efficiency(net, 4, measure_speed=False)
