@@ -116,7 +116,7 @@ def cost_note(costs: dict[str, dict]) -> str:
     timed = [c for c in costs.values() if c.get("ms_per_mp")]
     if not timed:
         return text + "; ms/MP not measured (speed=false)."
-    where = {f"{c.get('gpu') or c['cpu']}" + ("" if c.get("gpu") else f", {c['threads']} threads") for c in timed}
+    where = {c.get("gpu") or f"{c['cpu']}, {c['threads']} thread{'s' if c['threads'] != 1 else ''}" for c in timed}
     lr = timed[0]["speed_lr"]
     return (text + f"; ms/MP: wall milliseconds per output megapixel, {lr}x{lr} LR untiled, timed just now in each "
             f"generator's precision on {'; '.join(sorted(where))}.")

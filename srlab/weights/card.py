@@ -114,7 +114,8 @@ def describe_efficiency(eff: dict | None) -> str:
         return text + " (ms/MP not measured: srlab.export measures it)"
     times = ", ".join(f"{ms:.0f} ms/MP {precision}" for precision, ms in speeds.items())
     where = eff.get("gpu") or eff.get("cpu") or eff.get("device") or "?"
-    threads = f"{eff['threads']} threads, " if eff.get("threads") and not eff.get("gpu") else ""
+    n = eff.get("threads")
+    threads = f"{n} thread{'s' if n != 1 else ''}, " if n and not eff.get("gpu") else ""
     return f"{text}, {times} on {where} ({threads}{eff.get('speed_lr', '?')}x{eff.get('speed_lr', '?')} LR)"
 
 
