@@ -87,6 +87,18 @@ def cpu_bf16_units() -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_name() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what ``platform`` knows (for reports and cards)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_capability() -> str:
     """torch's CPU kernel level (``AVX2``, ``AVX512``, ...), for messages."""
     return torch.backends.cpu.get_cpu_capability()

@@ -3,8 +3,10 @@
 For every benchmark image: HR is modcropped to the scale, LR is made from it (``degradation``,
 ``resize``) unless the folder holds LQ files (:mod:`srlab.data.benchmarks`, as training validation
 on ``data.val_sets`` makes it), and bicubic plus every generator upscale LR.
-PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y). Writes ``results.csv``,
-``results.json``, ``per_image.csv``, ``results.md`` (also printed) and comparison figures to ``out``.
+PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y); beside them each generator's cost:
+parameters, MACs per 256x256 LR and ms per output megapixel (:mod:`srlab.infer.efficiency`).
+Writes ``results.csv``, ``results.json``, ``per_image.csv``, ``results.md`` (also printed) and
+comparison figures to ``out``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
@@ -28,6 +31,7 @@ from srlab.data.benchmarks import Benchmark, check_lq_protocol, find_benchmark, 
 from srlab.data.resize import resize_uint8
 from srlab.errors import SRLabError, user_errors
 from srlab.infer import SRGenerator, load_generator, tile_count, upscale_array
+from srlab.infer.efficiency import efficiency
 from srlab.infer.progress import TileProgress
 from srlab.metrics import LPIPS, METRICS, mean_metric, measure
 from srlab.runs.naming import name_of_run_dir
@@ -77,6 +81,45 @@ def load_methods(cfg: DictConfig) -> list[tuple[str, SRGenerator]]:
         print(model_line(label, gen.card, gen.notes))  # what each model was trained for, before its numbers
         methods.append((label, gen))
     return methods
+
+
+def method_costs(methods: list[tuple[str, SRGenerator]], speed: bool) -> dict[str, dict]:
+    """Each generator's efficiency (:mod:`srlab.infer.efficiency`): params, MACs per 256x256 LR and, with
+    ``speed``, ms per output megapixel timed now as it runs here (its device and precision)."""
+    costs = {}
+    for label, gen in methods:
+        device = next(gen.parameters(), torch.empty(0)).device
+        costs[label] = efficiency(gen, gen.scale, device=device, measure_speed=speed, precisions=(gen.precision,))
+    return costs
+
+
+def add_costs(summary: list[dict], costs: dict[str, dict]) -> list[dict]:
+    """The summary rows with ``params``, ``macs_256`` and ``ms_per_mp`` columns (None for bicubic); unchanged
+    without generators, so a bicubic-only table keeps its columns."""
+    if not costs:
+        return summary
+    out = []
+    for row in summary:
+        cost = costs.get(row["method"], {})
+        speed = cost.get("ms_per_mp") or {}
+        out.append({**row, "params": cost.get("params"), "macs_256": cost.get("macs_256"),
+                    "ms_per_mp": next(iter(speed.values()), None)})
+    return out
+
+
+def cost_note(costs: dict[str, dict]) -> str:
+    """How the cost columns were measured, for the table's head (empty without generators)."""
+    if not costs:
+        return ""
+    text = ("Cost: params; MACs of one forward on a 256x256 LR input (PyTorch's FLOP counter, MACs = FLOPs / 2: "
+            "convolutions, matmuls, attention)")
+    timed = [c for c in costs.values() if c.get("ms_per_mp")]
+    if not timed:
+        return text + "; ms/MP not measured (speed=false)."
+    where = {c.get("gpu") or f"{c['cpu']}, {c['threads']} thread{'s' if c['threads'] != 1 else ''}" for c in timed}
+    lr = timed[0]["speed_lr"]
+    return (text + f"; ms/MP: wall milliseconds per output megapixel, {lr}x{lr} LR untiled, timed just now in each "
+            f"generator's precision on {'; '.join(sorted(where))}.")
 
 
 def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
@@ -145,8 +188,17 @@ def precision_note(methods: list[tuple[str, SRGenerator]], requested: str) -> st
     return ", ".join(sorted(used)) or "n/a (no generator)"
 
 
-def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str, precision: str = "") -> str:
-    """One markdown table per benchmark, with the protocol stated above it (and the generators' precision)."""
+def _count(n: int | None, unit: float, suffix: str) -> str:
+    return "—" if n is None else f"{n / unit:.2f}{suffix}"
+
+
+def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str, precision: str = "",
+                     costs: str = "") -> str:
+    """One markdown table per benchmark, with the protocol stated above it (and the generators' precision).
+
+    Rows that carry cost columns (:func:`add_costs`) get params, MACs and ms/MP beside their scores;
+    ``costs`` is the note saying how those were measured (:func:`cost_note`).
+    """
     lq = {"bicubic": f"{cfg.resize} bicubic 1/{cfg.scale}",
           "blur": f"{cfg.resize} bicubic 1/{cfg.scale} + Gaussian blur radius {cfg.blur_radius}",
           "realesrgan": f"Real-ESRGAN's degradation (conf/data/degradation/realesrgan.yaml), seed {cfg.seed}"}[cfg.degradation]
@@ -157,15 +209,24 @@ def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_n
         "Y = BT.601 luma; SSIM 11x11 Gaussian (sigma 1.5). Means over images."
         + (f" Generators ran in {precision}." if precision else ""), "",
     ]
+    if costs:
+        lines += [costs, ""]
     lpips_head = "LPIPS (alex)" if not lpips_note else "LPIPS"
     for bench in dict.fromkeys(r["benchmark"] for r in summary):
         rows = [r for r in summary if r["benchmark"] == bench]
+        cost = "params" in rows[0]
+        head = f"| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | {lpips_head} |"
         lines += [f"## {bench} ({rows[0]['images']} images)", "",
-                  f"| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | {lpips_head} |", "|---|---|---|---|---|---|"]
+                  head + (" params | MACs (256² LR) | ms/MP |" if cost else ""),
+                  "|---|---|---|---|---|---|" + ("---:|---:|---:|" if cost else "")]
         for r in rows:
             lp = _fmt(r["lpips"], 4) if "lpips" in r else "n/a"
-            lines.append(f"| {r['method']} | {_fmt(r['psnr_rgb'], 3)} | {_fmt(r['ssim_rgb'], 4)} | "
-                         f"{_fmt(r['psnr_y'], 3)} | {_fmt(r['ssim_y'], 4)} | {lp} |")
+            line = (f"| {r['method']} | {_fmt(r['psnr_rgb'], 3)} | {_fmt(r['ssim_rgb'], 4)} | "
+                    f"{_fmt(r['psnr_y'], 3)} | {_fmt(r['ssim_y'], 4)} | {lp} |")
+            if cost:
+                ms = "—" if r["ms_per_mp"] is None else f"{r['ms_per_mp']:.0f}"
+                line += f" {_count(r['params'], 1e6, 'M')} | {_count(r['macs_256'], 1e9, 'G')} | {ms} |"
+            lines.append(line)
         lines.append("")
     if lpips_note:
         lines += [f"LPIPS: n/a ({lpips_note})", ""]
@@ -216,18 +277,20 @@ def run(cfg: DictConfig) -> list[dict]:
     if not benches:
         raise SRLabError("benchmarks: give at least one folder, e.g. 'benchmarks=[data/Set5]'")
     methods = load_methods(cfg)
+    costs = method_costs(methods, bool(cfg.get("speed", True)))
     lpips, lpips_note = _lpips(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     per_image = [r for b in benches for r in evaluate_benchmark(b, methods, cfg, lpips, out)]
-    summary = summarize(per_image)
+    summary = add_costs(summarize(per_image), costs)
     _write_csv(out / "results.csv", summary)
     _write_csv(out / "per_image.csv", per_image)
     precision = precision_note(methods, str(cfg.precision)) if methods else ""
-    text = results_markdown(summary, cfg, _command(), lpips_note, precision)
+    text = results_markdown(summary, cfg, _command(), lpips_note, precision, cost_note(costs))
     report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True), "lpips": lpips_note or "ok",
               "precision": precision or None,
               "models": {label: gen.card for label, gen in methods},
+              "efficiency": costs,
               "results": [{k: _json_value(v) for k, v in r.items()} for r in summary]}
     (out / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / "results.md").write_text(text)

@@ -36,9 +36,10 @@ from srlab.data.images import load_rgb
 from srlab.data.samples import skimage_data_dir
 from srlab.infer.onnx import EXTRA, TOLERANCE, check_parity, export_onnx, require
 from srlab import zoo
-from srlab.weights.card import benchmark_rows, summary
+from srlab.weights.card import benchmark_rows, efficiency_line, summary
 from srlab.errors import SRLabError, user_errors
 from srlab.infer import load_generator, open_stored
+from srlab.infer.efficiency import efficiency
 from srlab.weights import card_path, export_metadata
 
 _ZOO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -77,10 +78,25 @@ def read_generator(source: str | Path, model: str | None = None, input_range: fl
     """
     stored = open_stored(source, model=model, input_range=input_range)
     loaded = _contiguous(stored.net.state_dict())
+    card = measured_card(stored.net, stored.card)
     training = stored.weights.training_weights()
     if training is None:
-        return Generator(loaded, {}, dict(stored.net_config), stored.normalized_input, stored.card)
-    return Generator(_contiguous(training), loaded, dict(stored.net_config), stored.normalized_input, stored.card)
+        return Generator(loaded, {}, dict(stored.net_config), stored.normalized_input, card)
+    return Generator(_contiguous(training), loaded, dict(stored.net_config), stored.normalized_input, card)
+
+
+def measured_card(net: torch.nn.Module, card: dict | None) -> dict | None:
+    """``card`` with the ``efficiency`` of ``net`` measured now, on this machine's CPU (None stays None).
+
+    Training records parameters and MACs only; the export is where the CPU speed (ms per output
+    megapixel) is timed, and the card says on which CPU, with how many threads (a few seconds;
+    :func:`srlab.infer.efficiency.efficiency`).
+    """
+    if card is None:
+        return None
+    scale = getattr(net, "scale", None)
+    scale = scale if isinstance(scale, int) else int(card.get("scale") or 1)
+    return {**card, "efficiency": {**efficiency(net, scale), "measured": "at export"}}
 
 
 def write_safetensors(path: Path, gen: Generator) -> None:
@@ -138,7 +154,7 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
         source: a ``.ckpt`` of ``srlab.train`` or an export of it (it must carry a model card).
         name: the shipped model's name (``--weights NAME``).
         benchmarks: ``results.json`` files of ``srlab.evaluate`` (e.g. ``resize=pil`` and
-            ``resize=matlab``) whose rows go into the card.
+            ``resize=matlab``) whose rows go into the card; none: the source card's rows stay.
         method: the model's label in those files, when they measured several.
         default: make it the model ``upscale`` uses without ``--weights``.
         about: a note for the card (the recipe, the commit it was trained at, where the study is),
@@ -150,7 +166,8 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
     if gen.card is None:
         raise SRLabError(f"{source}: has no model card (written before srlab wrote cards); a shipped model must "
                          "say what it was trained for: retrain, or export it with -o instead")
-    rows = [row for file in benchmarks for row in benchmark_rows(file, method)]
+    # rows given replace the card's; none given keep those it has (a shipped model shipped again)
+    rows = [row for file in benchmarks for row in benchmark_rows(file, method)] or gen.card.get("benchmarks") or []
     gen = gen._replace(card={**gen.card, "benchmarks": rows, **({"about": about} if about else {})})
     zoo.ZOO_DIR.mkdir(parents=True, exist_ok=True)
     weights = zoo.path_of(name)
@@ -234,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         paths["onnx"], _ = export_and_check_onnx(paths["safetensors"], out, args.fp16, args.check_image)
     for path in paths.values():
         print(f"wrote {path}")
-    print(f"card: {summary(json.loads(paths['card'].read_text()) if 'card' in paths else None)}")
+    card = json.loads(paths["card"].read_text()) if "card" in paths else None
+    print(f"card: {summary(card)}")
+    if card is not None:
+        print(efficiency_line(card))
     print(f"use: python -m srlab.upscale IMAGES -o OUT --weights {paths.get('onnx', paths['safetensors'])}")
     return 0
 
@@ -245,7 +265,9 @@ def _to_zoo(args: argparse.Namespace) -> int:
     paths = add_to_zoo(args.weights, args.to_zoo, args.benchmarks, args.method, args.default, args.about)
     for path in paths.values():
         print(f"wrote {path}")
-    print(f"card: {summary(json.loads(paths['card'].read_text()))}")
+    card = json.loads(paths["card"].read_text())
+    print(f"card: {summary(card)}")
+    print(efficiency_line(card))
     size_mb = paths["safetensors"].stat().st_size / 2**20
     print(f"shipped {args.to_zoo} ({size_mb:.2f} MB); check: python -m srlab.upscale --list-models")
     if size_mb > ZOO_MAX_MB:

@@ -14,7 +14,9 @@ from PIL import Image
 from srlab.data.resize import resize_uint8
 from srlab.evaluate import main
 from srlab.metrics import psnr
-from tests.infer.test_generator import save_ckpt, save_evil
+from srlab.device import cpu_name
+from srlab.infer.efficiency import count_macs
+from tests.infer.test_generator import save_ckpt, save_evil, tiny_net
 
 
 def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
@@ -67,6 +69,31 @@ def test_models_and_matlab_resize(tmp_path, bench):
     assert used.split()[0] in ("fp32", "bf16") and "(auto: " in used
     assert f"Generators ran in {used}." in (out / "results.md").read_text()
     assert (out / "figures" / "Tiny_a.png").is_file()
+
+
+def test_cost_columns_beside_the_scores(tmp_path, bench, capsys):
+    save_ckpt(tmp_path / "last.ckpt")
+    out = tmp_path / "cost"
+    main([f"benchmarks=[{bench}]", f"weights={tmp_path / 'last.ckpt'}", "labels=[tiny]", f"out={out}", "lpips=false",
+          "figures.count=0"])
+    macs = count_macs(tiny_net())[0]
+    rows = read_csv(out / "results.csv")
+    assert list(rows[0])[-3:] == ["params", "macs_256", "ms_per_mp"]
+    assert [r["params"] for r in rows] == ["", str(sum(p.numel() for p in tiny_net().parameters()))]
+    assert rows[1]["macs_256"] == str(macs) and float(rows[1]["ms_per_mp"]) > 0 and rows[0]["ms_per_mp"] == ""
+    report = json.loads((out / "results.json").read_text())
+    assert report["results"][1]["macs_256"] == macs and report["efficiency"]["tiny"]["cpu"] == cpu_name()
+    assert report["efficiency"]["tiny"]["ms_per_mp"].keys() == {"fp32"}  # the precision it ran in
+    table = capsys.readouterr().out
+    assert "| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | LPIPS | params | MACs (256² LR) | ms/MP |" in table
+    assert f"| 0.01M | {macs / 1e9:.2f}G | {float(rows[1]['ms_per_mp']):.0f} |" in table
+    assert "| bicubic (pil) |" in table and "| n/a | — | — | — |" in table
+    assert "Cost: params; MACs of one forward on a 256x256 LR input" in table and f"on {cpu_name()}, " in table
+    # speed=false: params and MACs only, and the table says so
+    main([f"benchmarks=[{bench}]", f"weights={tmp_path / 'last.ckpt'}", f"out={tmp_path / 'fast'}", "lpips=false",
+          "figures.count=0", "speed=false"])
+    assert read_csv(tmp_path / "fast" / "results.csv")[1]["ms_per_mp"] == ""
+    assert "ms/MP not measured (speed=false)" in (tmp_path / "fast" / "results.md").read_text()
 
 
 def test_blur_degradation(tmp_path, bench):

@@ -11,11 +11,13 @@ import torch
 from PIL import Image
 
 from srlab import zoo
+from srlab.infer.efficiency import count_macs
+from srlab.weights.card import describe_efficiency
 from srlab.evaluate import main as evaluate_main
 from srlab.export import main as export_main
 from srlab.upscale import main as upscale_main
 from tests.test_evaluate import smooth_image
-from tests.infer.test_generator import rand_image, save_ckpt
+from tests.infer.test_generator import rand_image, save_ckpt, tiny_net
 
 
 def card(name: str, blur: float) -> dict:
@@ -74,6 +76,9 @@ def test_to_zoo_then_upscale_and_evaluate_by_name(tmp_path, shelf, results, caps
     assert "sharp_x4 (default): sharp x4 (RRDBNet" in listing and "trained for bicubic on photos" in listing
     assert f"Set5, LR by pil bicubic: {model_row['psnr_y']:.2f} dB / {model_row['ssim_y']:.4f} (Y), bicubic " in listing
     assert f"about: {about}" in listing
+    # its cost, measured by the export on this CPU, under its card line
+    assert f"\n      cost: {describe_efficiency(shipped['efficiency'])}\n" in listing
+    assert shipped["efficiency"]["macs_256"] == count_macs(tiny_net(1))[0] and " ms/MP fp32" in listing
 
     # no --weights: the default shipped model, the same pixels as its checkpoint
     Image.fromarray(rand_image(9, 7)).save(tmp_path / "a.png")
@@ -92,6 +97,11 @@ def test_to_zoo_then_upscale_and_evaluate_by_name(tmp_path, shelf, results, caps
     again = json.loads((tmp_path / "e2" / "results.json").read_text())
     assert next(r for r in again["results"] if r["method"] == "sharp_x4")["psnr_y"] == model_row["psnr_y"]
     assert again["models"]["sharp_x4"]["benchmarks"]
+
+    # shipped again from its own name (to measure its cost anew): the rows and the note stay
+    assert export_main(["sharp_x4", "--to-zoo", "sharp_x4"]) == 0
+    reshipped = json.loads((shelf / "sharp_x4.card.json").read_text())
+    assert reshipped["benchmarks"] == shipped["benchmarks"] and reshipped["about"] == about
 
 
 def test_blur_model_warning_names_the_shipped_sharp_model(tmp_path, shelf, capsys):
@@ -138,3 +148,20 @@ def test_to_zoo_refuses_cardless_checkpoints_and_bad_names(tmp_path, shelf, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "no model card" in err[0] and "--to-zoo '../escape'" in err[1]
     assert not shelf.exists() or not any(shelf.iterdir())
+
+
+def test_a_card_from_before_costs_were_measured_is_listed_as_such(tmp_path, shelf, capsys, monkeypatch):
+    monkeypatch.setattr("srlab.export.measured_card", lambda net, card: card)  # as export wrote cards before
+    assert export_main([str(carded_ckpt(tmp_path / "s.ckpt", card("s", 0))), "--to-zoo", "old_x4"]) == 0
+    capsys.readouterr()
+    assert upscale_main(["--list-models"]) == 0
+    assert "      cost: not recorded (a card written before srlab measured it; srlab.export adds it)" in \
+        capsys.readouterr().out
+
+
+def test_every_shipped_model_lists_its_cost():
+    lines = zoo.listing()
+    for name in zoo.names():
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}"))
+        assert lines[at + 1].startswith("      cost: ") and " MACs per 256x256 LR, " in lines[at + 1], lines[at + 1]
+        assert " ms/MP fp32 on " in lines[at + 1]

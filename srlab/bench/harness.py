@@ -12,7 +12,8 @@ Sections (default: all but ``levers`` and ``degradation``):
 - ``profile``: where the ESRGAN step's time goes -- :mod:`srlab.bench.step`
 - ``data``: DataLoader samples/s per source and worker count -- :mod:`srlab.bench.data`
 - ``infer``: tiled RRDBNet x4 inference speed and peak memory -- :mod:`srlab.bench.infer`; every x4
-  generator on a 1000x1000 output, torch and onnxruntime -- :mod:`srlab.bench.infer_nets`
+  generator on a 1000x1000 output, torch and onnxruntime, with its params, MACs and ms/MP --
+  :mod:`srlab.bench.infer_nets` (alone with ``--models``: the nets named)
 - ``levers``: A/B of the speed levers on the bare ESRGAN step (slow) -- :mod:`srlab.bench.levers`
 - ``degradation``: the Real-ESRGAN degradation's share of a training step -- :mod:`srlab.bench.degradation`
 
@@ -76,10 +77,13 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
         results["data"] = data.run(s_per_step, args.quick)
         say("data", data.table(results["data"]))
     if "infer" in args.sections:
-        results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
-        nets = tuple(args.models.split(",")) if args.models else infer_nets.NETS
-        results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick, nets)
-        say("infer", infer.table(results["infer"]) + infer_nets.table(results["infer"]["nets"]))
+        if args.models:  # the nets named: their table only, not the RRDBNet tiling and memory study (minutes)
+            results["infer"] = {"nets": infer_nets.run(device, ceiling, args.quick, tuple(args.models.split(",")))}
+            say("infer", infer_nets.table(results["infer"]["nets"]))
+        else:
+            results["infer"] = infer.run(device, ceiling, args.quick, args.tile)
+            results["infer"]["nets"] = infer_nets.run(device, ceiling, args.quick)
+            say("infer", infer.table(results["infer"]) + infer_nets.table(results["infer"]["nets"]))
     if "degradation" in args.sections:
         models = tuple(args.models.split(",")) if args.models else degradation.MODELS
         results["degradation"] = degradation.run(device, args.quick, models, args.set)
@@ -151,7 +155,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes (minutes, noisier)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--models", default=None,
-                   help="train, infer (its every-net table) and degradation sections: comma-separated conf/model names")
+                   help="train, infer and degradation sections: comma-separated conf/model names, all run (also "
+                   "with --quick); infer then runs its every-net table only (params, MACs, ms/MP, conv ceiling share)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="train and degradation sections: a config override for every model (repeatable), e.g. "
                    "--set model.channels_last=true --set trainer.precision=16-mixed")

@@ -5,7 +5,8 @@ perceptual losses with *random* weights: same cost, no download) and trained by 
 ``Trainer.fit`` over synthetic in-memory batches, so that the data pipeline (section ``data``)
 does not mix into the step time. A step is the time from one ``on_train_batch_start`` to the
 next: forward, backward, optimizer steps, EMA, logging and the loop itself. The first batch is
-not timed (lazy initialisation, optimizer state); FLOPs are counted on it with ``FlopCounterMode``.
+not timed (lazy initialisation, optimizer state); FLOPs are counted on it with ``FlopCounterMode``
+(:func:`srlab.infer.efficiency.flop_counter`: attention's CPU kernel counted too).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from srlab.config import compose_train
 from srlab.data.transforms import images_to_float
 from srlab.models.base import compile_mode
 from srlab.device import resolve_train_precision
+from srlab.infer.efficiency import flop_counter
 from srlab.train import build_model
 
 MODELS = ("quickstart", "autoencoder", "vanilla_gan", "srgan", "rrdbnet", "esrgan", "srvgg", "edsr", "msrresnet",
@@ -106,7 +108,7 @@ class StepTimer(L.Callback):
         sync(self.device)
         self.starts.append(time.perf_counter())
         if batch_idx == self.flops_batch:
-            self._counter = FlopCounterMode(display=False)
+            self._counter = flop_counter()
             self._counter.__enter__()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:

@@ -20,22 +20,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from srlab.device import cpu_bf16_units
+from srlab.device import cpu_bf16_units, cpu_name
+from srlab.infer.efficiency import flop_counter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU's marketing name (:func:`srlab.device.cpu_name`: model cards say it too)."""
+    return cpu_name()
 
 
 def _git(*args: str) -> str:
@@ -130,8 +124,12 @@ def spread(xs: list[float]) -> str:
 
 
 def count_flops(fn: Callable[[], Any]) -> int:
-    """FLOPs (multiply-add = 2) of the matmuls and convolutions ``fn`` runs, forward and backward."""
-    with FlopCounterMode(display=False) as counter:
+    """FLOPs (multiply-add = 2) of the matmuls, convolutions and attention ``fn`` runs, forward and backward.
+
+    Counted by :func:`srlab.infer.efficiency.flop_counter`: PyTorch's counter plus the CPU kernel of
+    ``scaled_dot_product_attention``, which PyTorch's own registry leaves out.
+    """
+    with flop_counter() as counter:
         fn()
     return int(counter.get_total_flops())
 

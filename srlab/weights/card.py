@@ -92,6 +92,38 @@ def _human(n: int | None) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e5 else f"{n / 1e3:.1f}k"
 
 
+def _macs(n: int | None) -> str:
+    if n is None:
+        return "?"
+    return f"{n / 1e9:.1f}G" if n >= 1e9 else f"{n / 1e6:.1f}M"
+
+
+def describe_efficiency(eff: dict | None) -> str:
+    """``1.21M params, 79.2G MACs per 256x256 LR, 10131 ms/MP fp32 on AMD EPYC (2 threads, 128x128 LR)``.
+
+    With bf16 timed too (a CPU with native bf16): ``..., 900 ms/MP fp32, 400 ms/MP bf16 on ...``.
+
+    ``eff`` is the ``efficiency`` of a card (:func:`srlab.infer.efficiency.efficiency`); the speed
+    part says where it was measured, or that it was not (a training run's card: params and MACs only).
+    """
+    if not eff:
+        return "not recorded (a card written before srlab measured it; srlab.export adds it)"
+    text = f"{_human(eff.get('params'))} params, {_macs(eff.get('macs_256'))} MACs per 256x256 LR"
+    speeds = eff.get("ms_per_mp") or {}
+    if not speeds:
+        return text + " (ms/MP not measured: srlab.export measures it)"
+    times = ", ".join(f"{ms:.0f} ms/MP {precision}" for precision, ms in speeds.items())
+    where = eff.get("gpu") or eff.get("cpu") or eff.get("device") or "?"
+    n = eff.get("threads")
+    threads = f"{n} thread{'s' if n != 1 else ''}, " if n and not eff.get("gpu") else ""
+    return f"{text}, {times} on {where} ({threads}{eff.get('speed_lr', '?')}x{eff.get('speed_lr', '?')} LR)"
+
+
+def efficiency_line(card: dict | None) -> str:
+    """``cost: <describe_efficiency>`` for a card (what ``upscale --list-models`` prints under a model)."""
+    return f"cost: {describe_efficiency((card or {}).get('efficiency'))}"
+
+
 def describe_validation(card: dict) -> str:
     val = card.get("validation") or {}
     if val.get("best") is None:

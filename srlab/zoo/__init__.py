@@ -82,8 +82,13 @@ def cards() -> dict[str, dict | None]:
 
 
 def listing() -> list[str]:
-    """What ``upscale --list-models`` prints: a line per model (its card), then its benchmark rows."""
-    from srlab.weights.card import benchmark_lines
+    """What ``upscale --list-models`` prints: a line per model (its card), its cost, then its benchmark rows.
+
+    The cost (parameters, MACs per 256x256 LR, CPU ms per output megapixel) is the card's, measured
+    when the model was exported (:mod:`srlab.infer.efficiency`; the line names the CPU): listing
+    stays instant, and the figures are those the benchmark rows were shipped with.
+    """
+    from srlab.weights.card import benchmark_lines, efficiency_line
 
     found = cards()
     if not found:
@@ -92,6 +97,7 @@ def listing() -> list[str]:
     lines = [f"shipped models ({ZOO_DIR}); use one with --weights NAME:"]
     for name, card in found.items():
         lines.append(f"  {name}{' (default)' if name == default else ''}: {summary(card)}")
+        lines.append(f"      {efficiency_line(card)}")
         lines += [f"      {line}" for line in benchmark_lines(card)]
         lines += [f"      about: {card['about']}"] if (card or {}).get("about") else []
     return lines

@@ -54,3 +54,27 @@ def test_bf16_probe_runs_on_one_thread_and_gives_the_threads_back(monkeypatch):
     assert device.bf16_slowdown(CPU, size=8, reps=1) > 0
     assert {t for t, _ in seen} == {1} and {d for _, d in seen} == {torch.float32, torch.bfloat16}
     assert torch.get_num_threads() == before
+
+
+def test_infer_runs_every_named_model_with_its_cost(monkeypatch, capsys):
+    """--models with --quick: every name gets a row (params, MACs as cards count them, ms/MP, conv ceiling share)."""
+    from srlab.bench import infer_nets
+    from srlab.infer.efficiency import count_macs
+
+    monkeypatch.setattr(infer_nets, "INPUT", 16)  # a 64x64 output (RLFN needs 15 LR px): the rows, not the timing, are tested
+    monkeypatch.setattr(infer_nets, "TILE", 8)
+    monkeypatch.setattr(infer_nets, "_backends", lambda gen: ({"torch": gen}, "not run: ONNX export failed (why)"))
+    ceiling = {"conv_ceiling_gflops": 10.0}
+    rows = infer_nets.run(CPU, ceiling, quick=True, models=("srvgg", "span", "rlfn"))
+    assert [(r["model"], r["backend"]) for r in rows][:2] == [("srvgg", "torch"), ("srvgg", "onnxruntime")]
+    assert rows[1]["skipped"] == "not run: ONNX export failed (why)"  # a net ONNX cannot express: said, not fatal
+    lines = infer_nets.table(rows)
+    rows = [r for r in rows if "skipped" not in r]
+    assert [r["model"] for r in rows] == ["srvgg", "span", "rlfn"]
+    srvgg = rows[0]
+    assert srvgg["macs_256_g"] * 1e9 == count_macs(infer_nets._generator("srvgg"))[0] and srvgg["params_m"] > 1
+    assert srvgg["ms_per_mp"] == srvgg["s"] * 1e3 / (64 * 64 / 1e6)
+    assert srvgg["fraction_of_conv_ceiling"] == srvgg["gflops"] / 10.0
+    assert "| model | net | params M | GMACs (256² LR) | backend | s (min-max) | ms/MP | GFLOP/s | of conv ceiling |" \
+        in lines and any(line.startswith("| rlfn | RLFN | 0.54 | 33.9 | torch |") for line in lines)
+    assert "| srvgg | SRVGGNetCompact | 1.21 | | onnxruntime | | | | not run: ONNX export failed (why) |" in lines

@@ -15,7 +15,16 @@ from omegaconf import OmegaConf
 from PIL import Image
 from safetensors import safe_open
 
-from srlab.weights.card import UNKNOWN, benchmark_lines, benchmark_rows, describe_degradation, summary
+from srlab.device import cpu_name
+from srlab.infer.efficiency import count_macs
+from srlab.weights.card import (
+    UNKNOWN,
+    benchmark_lines,
+    benchmark_rows,
+    describe_degradation,
+    efficiency_line,
+    summary,
+)
 from srlab.export import main as export_main
 from srlab.infer import load_generator
 from srlab.weights.run_card import REBUILT, make_card
@@ -57,21 +66,36 @@ def test_checkpoint_card_says_what_the_run_trained_for(trained):
     assert read_card(trained / "last.ckpt")["validation"]["best"] == card["validation"]["best"]
     assert summary(card).startswith("quickstart x4 (RRDBNet, ") and "trained for bicubic + blur 1.5 (report) on " \
         "samples (8 images), best val/psnr " in summary(card)
+    # the cost, counted without arithmetic at set-up; the speed is left to the export
+    assert card["efficiency"] == {"params": card["generator"]["params"], "macs_256": count_macs(net)[0],
+                                  "macs_counted": "meta"}
+    assert efficiency_line(card) == ("cost: 14.1k params, 2.6G MACs per 256x256 LR "
+                                     "(ms/MP not measured: srlab.export measures it)")
+
+
+def without_efficiency(card: dict) -> dict:
+    return {k: v for k, v in card.items() if k != "efficiency"}
 
 
 def test_exports_carry_the_card(trained, tmp_path, capsys):
     ckpt = trained / "last.ckpt"
     assert export_main([str(ckpt), "-o", str(tmp_path / "exp")]) == 0
-    card = read_card(ckpt)
     exp = tmp_path / "exp"
+    card = json.loads((exp / "generator.card.json").read_text())
+    # the checkpoint's card, its efficiency completed with the CPU speed measured at export
+    assert without_efficiency(card) == without_efficiency(read_card(ckpt))
+    eff = card["efficiency"]
+    counted = read_card(ckpt)["efficiency"]
+    assert (eff["params"], eff["macs_256"]) == (counted["params"], counted["macs_256"])
+    assert eff["ms_per_mp"]["fp32"] > 0 and eff["cpu"] == cpu_name() and eff["measured"] == "at export"
     with safe_open(str(exp / "generator.safetensors"), framework="pt") as f:
         assert json.loads(f.metadata()["srlab_card"]) == card
     pth = torch.load(exp / "generator.pth", weights_only=True)
     assert json.loads(pth["srlab"]["card_json"]) == card
-    assert json.loads((exp / "generator.card.json").read_text()) == card
     for name in ("generator.safetensors", "generator.pth"):
         assert read_card(exp / name) == card and load_generator(exp / name).card == card
-    assert f"card: {summary(card)}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"card: {summary(card)}" in out and f"{efficiency_line(card)}\n" in out and " ms/MP fp32 on " in out
 
 
 def test_onnx_export_carries_the_card(trained, tmp_path, capsys):
@@ -79,7 +103,7 @@ def test_onnx_export_carries_the_card(trained, tmp_path, capsys):
     from srlab.infer.onnx import OnnxGenerator
 
     assert export_main([str(trained / "last.ckpt"), "-o", str(tmp_path / "exp"), "--onnx"]) == 0
-    card = read_card(trained / "last.ckpt")
+    card = read_card(tmp_path / "exp" / "generator.safetensors")
     assert OnnxGenerator(tmp_path / "exp" / "generator.onnx").card == card
     Image.fromarray(rand_image(8, 8)).save(tmp_path / "a.png")
     onnx = tmp_path / "exp" / "generator.onnx"
@@ -119,8 +143,9 @@ def test_checkpoint_from_before_cards_gets_one_from_its_run_folder(trained, tmp_
     for key in ("name", "scale", "generator", "degradation", "validation"):
         assert rebuilt[key] == card[key], key
     assert rebuilt["data"]["folder"] == "samples" and rebuilt["written"] == REBUILT
-    # upscale and evaluate read the old checkpoint itself the same way
-    assert load_generator(run / "checkpoints" / "last.ckpt").card == rebuilt
+    assert rebuilt["efficiency"]["macs_256"] == card["efficiency"]["macs_256"]  # the export measures it again
+    # upscale and evaluate read the old checkpoint itself the same way (no cost: nothing was measured)
+    assert load_generator(run / "checkpoints" / "last.ckpt").card == without_efficiency(rebuilt)
     # without the run folder: exported without a card, and said so
     shutil.rmtree(run / ".hydra")
     capsys.readouterr()
