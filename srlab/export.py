@@ -77,6 +77,12 @@ def read_generator(source: str | Path, model: str | None = None, input_range: fl
         input_range: 1 or 255 for families published both ways (default: decided by a probe).
     """
     stored = open_stored(source, model=model, input_range=input_range)
+    fuse = getattr(stored.net, "reparameterize", None)
+    if fuse is not None and not stored.net_config.get("deploy", False):
+        # a re-parameterisable net (SPAN, EFDN) ships its inference form: each branch sum one 3x3 conv
+        fused, config = fuse().eval(), {**stored.net_config, "deploy": True}
+        card = measured_card(fused, stored.card)
+        return Generator(_contiguous(fused.state_dict()), {}, config, stored.normalized_input, card)
     loaded = _contiguous(stored.net.state_dict())
     card = measured_card(stored.net, stored.card)
     training = stored.weights.training_weights()

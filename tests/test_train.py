@@ -40,7 +40,12 @@ def test_each_model_trains_and_writes_outputs(smoke_cfg, model):
     exported = export_generator(out / "checkpoints" / "last.ckpt", out / "export")["safetensors"]
     lq = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
     from_ckpt = upscale_array(load_generator(out / "checkpoints" / "last.ckpt"), lq)
-    np.testing.assert_array_equal(upscale_array(load_generator(exported), lq), from_ckpt)
+    shipped = load_generator(exported)
+    from_export = upscale_array(shipped, lq)
+    if hasattr(shipped.net, "reparameterize"):  # SPAN, EFDN: exported fused, the same up to rounding
+        assert shipped.net_config["deploy"] is True and np.abs(from_export.astype(int) - from_ckpt).max() <= 1
+    else:
+        np.testing.assert_array_equal(from_export, from_ckpt)
 
 
 @pytest.mark.parametrize("model", ["realesrnet", "realesrgan"])

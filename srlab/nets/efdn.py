@@ -145,7 +145,7 @@ class EFDN(InputRange, nn.Module):
         n_feats: trunk width (divisible by 4).
         upscale: integer scale factor >= 1 (one PixelShuffle); the source calls it ``scale``.
         deploy: each EDBB as one 3x3 conv (the published files); False: the five-branch training
-            form, which :meth:`reparameterized` folds into the deploy form.
+            form, which :meth:`reparameterize` folds into the deploy form.
         unused_13_channels: see :class:`EDBB` (training form only).
         input_range: the value range the weights were trained on (EFDN's files: 1); ``lq`` is
             multiplied by it on the way in and ``sr`` divided on the way out. Not in the state dict.
@@ -193,7 +193,7 @@ class EFDN(InputRange, nn.Module):
         return self.tail(out)
 
     @torch.no_grad()
-    def reparameterized(self) -> EFDN:
+    def reparameterize(self) -> EFDN:
         """A deploy-form copy with every EDBB folded into one 3x3 conv (the same outputs, up to rounding)."""
         net = EFDN(**self._sizes, upscale=self.upscale, deploy=True, input_range=self.input_range)
         kept = {k: v for k, v in self.state_dict().items() if k in net.state_dict()}

@@ -74,7 +74,7 @@ def test_shape_and_backward(scale: int, deploy: bool) -> None:
 @pytest.mark.parametrize("scale", EFDN_SPEC.scales)
 def test_reparameterized_deploy_form_computes_the_same(scale: int) -> None:
     net = _randomise(EFDN(n_feats=8, upscale=scale, deploy=False)).eval()
-    deploy = net.reparameterized()
+    deploy = net.reparameterize()
     assert not deploy.training and set(deploy.state_dict()) == set(EFDN(n_feats=8, upscale=scale).state_dict())
     lq = torch.rand(1, 3, 16, 18)
     with torch.no_grad():
