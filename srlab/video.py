@@ -65,7 +65,7 @@ class VideoOptions:
 
     codec: str = "h264"
     crf: int | None = None
-    preset: str = "medium"
+    preset: str = "veryfast"  # x264 medium took ~2x the CPU: 15-20% of a CPU run (experiments/benchmarks/video.md)
     start: float = 0.0
     duration: float | None = None
     batch: int = 1
