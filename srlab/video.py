@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from srlab.errors import SRLabError
+from srlab.video_write import UpscaleBatch, Writer
 
 EXTRA = "pip install 'srlab[video]'"
 VIDEO_EXTS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts",
@@ -41,9 +42,6 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 _KEPT = {".mp4", ".m4v", ".mov", ".mkv"}  # containers kept as they are; the rest become .mkv, which takes any stream
 _MUXERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 _DISPLAY_MATRIX = {1: "itu709", 5: "itu601", 6: "smpte170m", 7: "smpte240m", 9: "bt2020"}  # AVColorSpace -> swscale
-
-UpscaleBatch = Callable[[np.ndarray], np.ndarray]  # (N, H, W, 3) uint8/uint16 -> (N, H', W', 3), same dtype
-
 
 def require_av(what: str = "video input") -> Any:
     """PyAV, or one line saying how to install it."""
@@ -158,18 +156,23 @@ def transcode(
         vs = _video_stream(inp)
         vs.codec_context.thread_type = "AUTO"  # frame + slice threads: decoding stays a small share
         copied = [s for s in inp.streams if s.type in ("audio", "subtitle")]
+        dropped = [s.type for s in inp.streams if s is not vs and s not in copied]
+        if dropped:  # data (timecode, telemetry), attachments (fonts), more video (cover art, other angles)
+            stats.notes.append(f"not copied: {', '.join(f'{s} stream' for s in dropped)}")
         stats.dst = dst = name(output_ext(src, inp, opts.codec, stats.notes))
         fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.stem}.", suffix=".part")
         os.close(fd)
         window = _Window(inp, vs, opts)
         if on_total is not None and window.expected_frames:
             on_total(window.expected_frames)
-        writer = _Writer(av, Path(tmp), _MUXERS[dst.suffix], vs, copied, opts, stats)
+        writer = Writer(av, Path(tmp), _MUXERS[dst.suffix], vs, copied, CODECS[opts.codec], opts, stats)
         batch: list[tuple[np.ndarray, int]] = []
         tick = time.perf_counter()
         for item in _demux(inp, vs, copied, window, stats):
             if isinstance(item, av.Packet):
-                writer.copy(item, window.offset)
+                t = time.perf_counter()
+                writer.copy(item, window.offset)  # counted as encoding
+                tick += time.perf_counter() - t
                 continue
             batch.append(item)
             if len(batch) == opts.batch:
@@ -251,6 +254,7 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
                 if step is None:
                     raise SRLabError("its frames carry no timestamps and it states no frame rate")
                 frame.pts = 0 if last_pts is None else last_pts + step
+            last_pts = frame.pts
             t = float(frame.pts * vs.time_base)
             if window.before(t):
                 continue
@@ -260,7 +264,6 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
             if not checked:
                 rotation, matrix = _check_first(frame, stats)
                 checked = True
-            last_pts = frame.pts
             rgb = _to_rgb(frame, matrix, rotation)
             if size is not None and rgb.shape != size:
                 raise SRLabError(f"its frame size changes mid-stream ({size[1]}x{size[0]} to "
@@ -279,6 +282,8 @@ def _check_first(frame: Any, stats: VideoStats) -> tuple[int, str]:
     if angle:
         turn = f"{abs(angle)} degrees {'counter-clockwise' if angle > 0 else 'clockwise'}"
         stats.notes.append(f"rotation metadata applied to the pixels (turned {turn}); the output carries none")
+    if any(c.is_alpha for c in frame.format.components):
+        stats.notes.append(f"its alpha channel ({frame.format.name}) is dropped: the output is opaque")
     if frame.interlaced_frame:
         stats.notes.append("interlaced: the fields are upscaled together as one frame (deinterlace first for better)")
     # untagged: what players assume (BT.709 from 720 lines up, BT.601 below), not swscale's fixed BT.601
@@ -288,108 +293,6 @@ def _check_first(frame: Any, stats: VideoStats) -> tuple[int, str]:
 
 def _to_rgb(frame: Any, matrix: str, quarter_turns: int) -> np.ndarray:
     deep = max(c.bits for c in frame.format.components) > 8
-    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=matrix,
-                           src_color_range=2 if frame.color_range == 2 else 1)  # fmt: skip  # 2: full (JPEG) range
+    full = frame.color_range == 2 or frame.format.name.startswith("yuvj")  # 2: AVCOL_RANGE_JPEG
+    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=matrix, src_color_range=2 if full else 1)
     return np.rot90(rgb, quarter_turns) if quarter_turns else rgb  # counter-clockwise, as the angle
-
-
-class _Writer:
-    """The output file: opened at the first upscaled batch (its size is known then), copied packets held till then."""
-
-    def __init__(self, av: Any, path: Path, fmt: str, vs: Any, copied: list[Any], opts: VideoOptions,
-                 stats: VideoStats) -> None:  # fmt: skip
-        self.av, self.path, self.fmt, self.vs, self.copied, self.opts, self.stats = av, path, fmt, vs, copied, opts, stats
-        self.out: Any = None
-        self.stream: Any = None
-        self.streams: dict[int, Any] = {}
-        self.held: list[Any] = []
-        self.last_pts: int | None = None
-
-    def copy(self, packet: Any, offset: float) -> None:
-        if offset:
-            shift = round(Fraction(offset) / packet.stream.time_base)
-            packet.pts = None if packet.pts is None else packet.pts - shift
-            packet.dts = None if packet.dts is None else packet.dts - shift
-        if self.out is None:
-            self.held.append(packet)
-            return
-        t = time.perf_counter()
-        packet.stream = self.streams[packet.stream.index]
-        self.out.mux(packet)
-        self.stats.encode_s += time.perf_counter() - t
-
-    def write(self, batch: list[tuple[np.ndarray, int]], upscale: UpscaleBatch,
-              on_frames: Callable[[int], None] | None) -> None:  # fmt: skip
-        frames = np.stack([f for f, _ in batch])  # (N, H, W, 3)
-        t = time.perf_counter()
-        sr = upscale(frames)  # (N, H', W', 3)
-        self.stats.upscale_s += time.perf_counter() - t
-        t = time.perf_counter()
-        if self.out is None:
-            self._open(frames, sr)
-        cc = self.stream.codec_context
-        for img, (_, pts) in zip(sr, batch):
-            vf = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: cc.height, : cc.width]),
-                                                 format="rgb48le" if img.dtype == np.uint16 else "rgb24")  # fmt: skip
-            vf = vf.reformat(format=cc.pix_fmt, **self.color)
-            if self.last_pts is not None and pts <= self.last_pts:
-                pts = self.last_pts + 1  # duplicate timestamps in the input: the muxer needs them increasing
-            vf.pts, vf.time_base, self.last_pts = pts, self.vs.time_base, pts
-            self.out.mux(self.stream.encode(vf))
-        self.stats.frames += len(batch)
-        self.stats.encode_s += time.perf_counter() - t
-        if on_frames is not None:
-            on_frames(len(batch))
-
-    def _open(self, frames: np.ndarray, sr: np.ndarray) -> None:
-        encoder, crf, pix8, pix16 = CODECS[self.opts.codec]
-        h, w = sr.shape[1:3]
-        self.stats.in_size, self.stats.out_size = (frames.shape[2], frames.shape[1]), (w, h)
-        if self.opts.codec != "lossless" and (h % 2 or w % 2):  # 4:2:0 halves the chroma planes
-            h, w = h - h % 2, w - w % 2
-            self.stats.notes.append(f"odd output size cropped to {w}x{h} for 4:2:0")
-            self.stats.out_size = (w, h)
-        self.out = self.av.open(str(self.path), "w", format=self.fmt)
-        vs = self.vs
-        stream = self.out.add_stream(encoder, rate=vs.average_rate or vs.guessed_rate or 25)
-        cc = stream.codec_context
-        stream.time_base = cc.time_base = vs.time_base  # every input timestamp kept exactly
-        cc.width, cc.height = w, h
-        cc.pix_fmt = pix16 if sr.dtype == np.uint16 else pix8
-        if vs.sample_aspect_ratio:
-            cc.sample_aspect_ratio = vs.sample_aspect_ratio  # non-square pixels stay non-square
-        if encoder in ("libx264", "libx265"):
-            cc.options = {"crf": str(self.opts.crf if self.opts.crf is not None else crf), "preset": self.opts.preset}
-            if encoder == "libx265":
-                cc.options = {**cc.options, "x265-params": "log-level=error"}
-        src = vs.codec_context
-        if pix8.startswith("yuv"):  # YUV output: BT.709 matrix from 720 lines up, BT.601 below, tagged
-            matrix = "itu709" if h >= 720 else "smpte170m"
-            self.color = {"dst_colorspace": matrix, "dst_color_range": 1}
-            cc.colorspace, cc.color_range = (1 if h >= 720 else 6), 1
-        else:
-            self.color = {}
-        for key in ("color_primaries", "color_trc"):  # as the input's (HDR stays tagged HDR)
-            if getattr(src, key, 2) not in (0, 2):
-                setattr(cc, key, getattr(src, key))
-        self.stream = stream
-        for s in self.copied:
-            self.streams[s.index] = self.out.add_stream_from_template(s)
-            self.stats.copied.append(f"{s.type} {s.codec_context.name}")
-        held, self.held = self.held, []
-        for packet in held:
-            packet.stream = self.streams[packet.stream.index]
-            self.out.mux(packet)
-
-    def close(self) -> None:
-        if self.out is None:
-            return
-        self.out.mux(self.stream.encode(None))  # the encoder's delayed frames
-        self.out.close()
-
-    def abort(self) -> None:
-        if self.out is not None:
-            try:
-                self.out.close()
-            except Exception:  # noqa: BLE001 - the file is removed anyway
-                pass

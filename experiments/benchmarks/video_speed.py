@@ -121,21 +121,23 @@ def main() -> None:
     def video(g, batch=1):
         def run():
             up = lambda x: upscale_array(g, x, args.tile, 16)  # noqa: E731 - as srlab.upscale_video does
+            cpu = time.process_time()
             s = transcode(clip, lambda ext: work / f"out{ext}", up, VideoOptions(batch=batch))
-            return {"fps": s.frames / s.seconds, "decode": s.decode_s / s.seconds, "encode": s.encode_s / s.seconds,
+            return {"fps": s.frames / s.seconds, "cpu": (time.process_time() - cpu) / s.frames,
+                    "decode": s.decode_s / s.seconds, "encode": s.encode_s / s.seconds,
                     "upscale": s.upscale_s / s.seconds}  # fmt: skip
         return run
 
     def arrays():
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         for f in frames:
             upscale_array(gen, f, args.tile, 16)
-        return {"fps": n / (time.perf_counter() - t)}
+        return {"fps": n / (time.perf_counter() - t), "cpu": (time.process_time() - cpu) / n}
 
     def images():
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         assert upscale_main([str(work / "frames"), "-o", str(work / "img_out"), "-q", "--tile", str(args.tile)]) == 0
-        return {"fps": n / (time.perf_counter() - t)}
+        return {"fps": n / (time.perf_counter() - t), "cpu": (time.process_time() - cpu) / n}
 
     cases = {"video (batch 1, default)": video(gen), "arrays (model alone)": arrays, "images (CLI on PNGs)": images}
     for b in filter(None, args.batches.split(",")):
@@ -177,17 +179,18 @@ def _med(rows: list[dict], key: str) -> str:
     vals = [r[key] for r in rows if key in r]
     if not vals:
         return ""
-    fmt = (lambda v: f"{v:.0%}") if key != "fps" else (lambda v: f"{v:.3f}")
+    fmt = (lambda v: f"{v:.3f}") if key in ("fps", "cpu") else (lambda v: f"{v:.0%}")
     return fmt(statistics.median(vals)) + (f" ({fmt(min(vals))}-{fmt(max(vals))})" if len(vals) > 1 else "")
 
 
 def _report(results: dict, codec: dict, machine: dict) -> str:
     base = statistics.median(r["fps"] for r in results["arrays (model alone)"])
-    lines = ["| path | frames/s | vs model alone | decode share | encode share | upscale share |", "|---|---|---|---|---|---|"]
+    lines = ["| path | frames/s | vs model alone | CPU s/frame | decode share | encode share | upscale share |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
     for k, rows in results.items():
         ratio = statistics.median(r["fps"] for r in rows) / base
-        lines.append(f"| {k} | {_med(rows, 'fps')} | {ratio:.2f} | {_med(rows, 'decode')} | {_med(rows, 'encode')} "
-                     f"| {_med(rows, 'upscale')} |")  # fmt: skip
+        lines.append(f"| {k} | {_med(rows, 'fps')} | {ratio:.2f} | {_med(rows, 'cpu')} | {_med(rows, 'decode')} "
+                     f"| {_med(rows, 'encode')} | {_med(rows, 'upscale')} |")  # fmt: skip
     lines += ["", *(f"- {k}: {v:.1f}" for k, v in codec.items()), "", *(f"- {k}: {v}" for k, v in machine.items())]
     return "\n".join(lines) + "\n"
 
