@@ -8,7 +8,7 @@ become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and wri
 format, PNG for alpha or 16 bits; ``--quality`` sets JPEG/WebP quality (WebP is lossless without
 it). Outputs are written flat into OUT under a sanitized name; an input is never overwritten. A bad
 file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and
-skipped; the exit code is 1 then.
+skipped; the exit code is 1 then. Video files (``.mp4``, ``.mkv``...) go to :mod:`srlab.upscale_video`.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def output_ext(src: Path, inp: Any, codec: str, notes: list[str]) -> str:
     if codec == "lossless":
         return ".mkv" if own == ".mkv" else _note(notes, ".mkv", "--codec lossless (FFV1) is stored in .mkv")
     if own not in _KEPT:
-        return _note(notes, ".mkv", f"{own} holds H.264/H.265 badly or not at all: writing .mkv")
+        return _note(notes, ".mkv", f"{own or 'no extension'} is not kept (.mp4, .m4v, .mov, .mkv are): writing .mkv")
     subs = {s.codec_context.name for s in inp.streams.subtitles}
     if own != ".mkv" and subs - {"mov_text"}:
         return _note(notes, ".mkv", f"subtitles ({', '.join(sorted(subs))}) cannot be stored in {own} unchanged: "
@@ -168,7 +168,7 @@ def transcode(
         writer = Writer(av, Path(tmp), _MUXERS[dst.suffix], vs, copied, CODECS[opts.codec], opts, stats)
         batch: list[tuple[np.ndarray, int]] = []
         tick = time.perf_counter()
-        for item in _demux(inp, vs, copied, window, stats):
+        for item in _items(inp, vs, copied, window, stats):
             if isinstance(item, av.Packet):
                 t = time.perf_counter()
                 writer.copy(item, window.offset)  # counted as encoding
@@ -229,13 +229,29 @@ class _Window:
         return t >= self.end - 1e-6
 
 
-def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoStats):
-    """Yield packets to copy and ``(frame RGB array, output pts)`` in file order, inside the window."""
+class _SeekMissed(Exception):
+    """Seeking a file without an index (MPEG-PS, MPEG-TS) landed after ``--start``."""
+
+
+def _items(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoStats):
+    """:func:`_demux`, read again from the file's start when a seek landed too late."""
+    try:
+        yield from _demux(inp, vs, copied, window, stats, seeked=window.start > -float("inf"))
+    except _SeekMissed:  # nothing was yielded yet; decoding from the start costs seconds (~400 frames/s at 360p)
+        inp.seek(0, backward=True)
+        yield from _demux(inp, vs, copied, window, stats, seeked=False)
+
+
+def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoStats, seeked: bool):
+    """Yield packets to copy and ``(frame RGB array, output pts)`` in file order, inside the window.
+
+    Packets are held back until the first video frame shows that a seek landed before the start.
+    """
     rate = vs.average_rate or vs.guessed_rate
     step = round(1 / (rate * vs.time_base)) if rate else None
     shift = round(Fraction(window.offset) / vs.time_base) if window.offset else 0
     open_streams = {s.index for s in copied} | {vs.index}
-    last_pts, rotation, matrix, checked, size = None, 0, None, False, None
+    last_pts, rotation, matrix, checked, size, held = None, 0, None, False, None, []
     for packet in inp.demux(vs, *copied):
         index = packet.stream.index
         if index not in open_streams:
@@ -247,7 +263,10 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
             if window.past(t):
                 open_streams.discard(index)
             elif not window.before(t):
-                yield packet
+                held.append(packet)
+                if checked or not seeked:  # once a frame showed the seek good, or without a seek
+                    yield from held
+                    held.clear()
             continue
         for frame in packet.decode():
             if frame.pts is None:  # raw streams (.h264, some .avi): timestamps from the frame rate
@@ -256,6 +275,9 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
                 frame.pts = 0 if last_pts is None else last_pts + step
             last_pts = frame.pts
             t = float(frame.pts * vs.time_base)
+            if seeked and t > window.start + 0.5 / float(rate or 25):
+                raise _SeekMissed  # the first frame decoded after the seek is already past the start
+            seeked = False
             if window.before(t):
                 continue
             if window.past(t):
@@ -264,6 +286,8 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
             if not checked:
                 rotation, matrix = _check_first(frame, stats)
                 checked = True
+                yield from held
+                held.clear()
             rgb = _to_rgb(frame, matrix, rotation)
             if size is not None and rgb.shape != size:
                 raise SRLabError(f"its frame size changes mid-stream ({size[1]}x{size[0]} to "
@@ -271,7 +295,10 @@ def _demux(inp: Any, vs: Any, copied: list[Any], window: _Window, stats: VideoSt
             size = rgb.shape
             yield rgb, frame.pts - shift
         if not open_streams:
-            return
+            break
+    if seeked:  # no frame decoded after the seek: it landed past every key frame (one GOP, no index)
+        raise _SeekMissed
+    yield from held  # no video frame came: the caller refuses the file
 
 
 def _check_first(frame: Any, stats: VideoStats) -> tuple[int, str]:
