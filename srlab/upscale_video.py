@@ -37,7 +37,7 @@ def add_video_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="upscale only this many seconds (try a few first)")
     g.add_argument("--batch", type=int, default=None, metavar="N",
-                   help="frames per forward pass (default: 1 on a CPU, where batching measured slower; 4 on a GPU)")
+                   help="frames per forward pass (default: 1 on a CPU, where 4 measured slower; 4 on a GPU)")
 
 
 def check_video_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -89,7 +89,8 @@ def upscale_videos(gen, videos: list[Path], args: argparse.Namespace,
                         duration=args.duration, batch=_batch_size(gen, args))  # fmt: skip
     bad = []
     for src in videos:
-        progress = TileProgress(0, src.name[:30], quiet=args.quiet, faster=FASTER, unit="frame")
+        faster = FASTER.replace("try a few seconds first (--start/--duration), ", "") if args.duration else FASTER
+        progress = TileProgress(0, src.name[:30], quiet=args.quiet, faster=faster, unit="frame")
         try:
             stats = transcode(src, lambda ext, src=src: name(src, ext), frame_upscaler(gen, args), opts,
                               on_frames=progress, on_total=progress.add)  # fmt: skip
