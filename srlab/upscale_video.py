@@ -32,7 +32,7 @@ def add_video_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--crf", type=int, default=None, metavar="N",
                    help="x264/x265 constant rate factor 0..51, lower is better and larger (default h264 18, h265 22)")
     g.add_argument("--preset", choices=PRESETS, default="veryfast",
-                   help="x264/x265 speed preset (default veryfast: medium makes smaller files at twice the encoding time)")
+                   help="x264/x265 speed preset (default veryfast; medium: smaller files, twice the encoding time)")
     g.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start this far into each video")
     g.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="upscale only this many seconds (try a few first)")

@@ -86,7 +86,8 @@ class VideoStats:
 
     def summary(self) -> str:
         secs = max(self.seconds, 1e-9)
-        share = f"decode {self.decode_s / secs:.0%}, upscale {self.upscale_s / secs:.0%}, encode {self.encode_s / secs:.0%}"
+        share = ", ".join(f"{k} {v / secs:.0%}" for k, v in
+                          (("decode", self.decode_s), ("upscale", self.upscale_s), ("encode", self.encode_s)))  # fmt: skip
         kept = ", ".join(self.copied) if self.copied else "no audio or subtitles"
         return (f"{self.frames} frames {self.in_size[0]}x{self.in_size[1]} -> {self.out_size[0]}x{self.out_size[1]} "
                 f"in {secs:.1f} s: {self.frames / secs:.2f} frames/s ({share}); copied: {kept}")  # fmt: skip
@@ -305,7 +306,8 @@ def _check_first(frame: Any, stats: VideoStats) -> tuple[int, str]:
     """Rotation (quarter turns) and the YUV matrix to read the frames with; refuses what cannot be handled."""
     angle = frame.rotation or 0
     if angle % 90:
-        raise SRLabError(f"its rotation metadata turns the picture by {angle} degrees; only multiples of 90 are handled")
+        raise SRLabError(f"its rotation metadata turns the picture by {angle} degrees; only multiples of 90 are "
+                         "handled")  # fmt: skip
     if angle:
         turn = f"{abs(angle)} degrees {'counter-clockwise' if angle > 0 else 'clockwise'}"
         stats.notes.append(f"rotation metadata applied to the pixels (turned {turn}); the output carries none")
@@ -321,5 +323,6 @@ def _check_first(frame: Any, stats: VideoStats) -> tuple[int, str]:
 def _to_rgb(frame: Any, matrix: str, quarter_turns: int) -> np.ndarray:
     deep = max(c.bits for c in frame.format.components) > 8
     full = frame.color_range == 2 or frame.format.name.startswith("yuvj")  # 2: AVCOL_RANGE_JPEG
-    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=matrix, src_color_range=2 if full else 1)
+    rgb = frame.to_ndarray(format="rgb48le" if deep else "rgb24", src_colorspace=matrix,
+                           src_color_range=2 if full else 1)  # fmt: skip
     return np.rot90(rgb, quarter_turns) if quarter_turns else rgb  # counter-clockwise, as the angle

@@ -86,6 +86,8 @@ class Writer:
             cc.options = {"crf": str(self.opts.crf if self.opts.crf is not None else crf), "preset": self.opts.preset}
             if encoder == "libx265":
                 cc.options = {**cc.options, "x265-params": "log-level=error"}
+                if self.fmt in ("mp4", "mov"):
+                    cc.codec_tag = "hvc1"  # what Apple's players need; FFmpeg's default hev1 plays elsewhere only
         src = vs.codec_context
         if pix8.startswith("yuv"):  # YUV output: BT.709 matrix from 720 lines up, BT.601 below, tagged
             matrix = "itu709" if h >= 720 else "smpte170m"

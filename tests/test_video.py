@@ -104,7 +104,8 @@ def test_clip_with_audio_upscaled_and_images_still_work(tmp_path, ckpt, capsys):
     assert dst["video"]["pts"] == src["video"]["pts"]
     assert dst["audio"]["payloads"] == src["audio"]["payloads"]  # copied, not re-encoded
     for kind in ("video", "audio"):  # durations within one frame of the input's
-        assert abs(dst[kind]["end"] - src[kind]["end"]) < 1 / RATE and abs(dst[kind]["first"] - src[kind]["first"]) < 1e-6
+        assert abs(dst[kind]["end"] - src[kind]["end"]) < 1 / RATE
+        assert abs(dst[kind]["first"] - src[kind]["first"]) < 1e-6
     assert abs(dst["video"]["end"] - dst["audio"]["end"]) < 1 / RATE
     assert Image.open(tmp_path / "out" / "a.png").size == (20, 24)
     assert "12 frames 32x24 -> 128x96" in capsys.readouterr().out

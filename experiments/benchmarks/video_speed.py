@@ -158,7 +158,8 @@ def main() -> None:
     machine = {
         "cpu": _cpu(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])),
-        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": _commit(), "python": platform.python_version(),
+        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": _commit(),
+        "python": platform.python_version(),
         "clip": f"{n} frames 640x360 24 fps {args.seconds:g} s, x4 -> 2560x1440, tile {args.tile}",
     }  # fmt: skip
     report = _report(results, codec, machine)
@@ -204,7 +205,8 @@ def _cpu() -> str:
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        return git.stdout.strip()
     except OSError:
         return "?"
 
