@@ -4,7 +4,8 @@ Layers, lowest first (a module may import its own layer and those below it):
 0 ``srlab`` itself, ``errors``, ``config``, ``device``; 1 ``nets``, ``metrics``; 2 ``data``;
 3 ``weights``; 4 ``infer``, ``zoo``, ``losses``; 5 ``models``; 6 ``runs``; 7 the commands
 (``train``, ``evaluate``, ``prepare``, ``export``, ``compare``, ``degrade``, ``upscale``);
-8 ``bench`` (nothing imports it). Every ``import`` statement counts, also those inside functions.
+8 ``bench`` (nothing imports it). Every ``import`` statement counts, also those inside functions;
+imports under ``if TYPE_CHECKING:`` (annotations only, never run) do not.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ def import_graph() -> dict[str, set[str]]:
 
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                       for stmt in block.body for n in ast.walk(stmt)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue  # `if TYPE_CHECKING:` imports are for annotations, never run
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -57,6 +63,11 @@ def import_graph() -> dict[str, set[str]]:
                 continue
             graph[name] |= {known(t) for t in targets if t.startswith("srlab")} - {name, ""}
     return graph
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def layer(module: str) -> int:

@@ -26,10 +26,12 @@ class TileProgress:
         quiet: no bar and no estimate line.
         faster: what the estimate line suggests (the options of the calling CLI).
         leave: keep the finished bar on screen.
+        unit: what is counted (``frame`` for a video: the bar then shows frames/s).
     """
 
-    def __init__(self, total: int, desc: str, quiet: bool = False, faster: str = FASTER, leave: bool = True) -> None:
-        self.bar = tqdm(total=total, desc=desc, unit="tile", disable=quiet, file=sys.stderr, leave=leave)
+    def __init__(self, total: int, desc: str, quiet: bool = False, faster: str = FASTER, leave: bool = True,
+                 unit: str = "tile") -> None:  # fmt: skip
+        self.bar = tqdm(total=total, desc=desc, unit=unit, disable=quiet, file=sys.stderr, leave=leave)
         self.quiet = quiet
         self.faster = faster
         self.start = time.perf_counter()
@@ -40,16 +42,16 @@ class TileProgress:
         self.bar.total += tiles
         self.bar.refresh()
 
-    def __call__(self) -> None:
-        """One tile done; after the first, warn once if the job looks longer than :data:`WARN_SECONDS`."""
-        self.bar.update(1)
+    def __call__(self, n: int = 1) -> None:
+        """``n`` tiles (frames) done; after the first, warn once if the job looks longer than :data:`WARN_SECONDS`."""
+        self.bar.update(n)
         if not self.warned:
             self.warned = True
-            per_tile = time.perf_counter() - self.start  # includes reading the first image: an upper bound
+            per_tile = (time.perf_counter() - self.start) / n  # includes reading the first image: an upper bound
             estimate = per_tile * max(self.bar.total, 1)
             if estimate > WARN_SECONDS and not self.quiet:
                 self.write(
-                    f"note: about {_duration(estimate)} for {self.bar.total} tiles "
+                    f"note: about {_duration(estimate)} for {self.bar.total} {self.bar.unit}s "
                     f"({per_tile:.1f} s for the first); {self.faster}"
                 )
 

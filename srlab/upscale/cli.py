@@ -8,7 +8,7 @@ become RGB(A), 16-bit PNG/TIFF are fed to the net as floats from 16 bits and wri
 format, PNG for alpha or 16 bits; ``--quality`` sets JPEG/WebP quality (WebP is lossless without
 it). Outputs are written flat into OUT under a sanitized name; an input is never overwritten. A bad
 file (corrupt, truncated, a symlink loop, more pixels than ``--max-image-pixels``) is reported and
-skipped; the exit code is 1 then.
+skipped; the exit code is 1 then. Video files (``.mp4``, ``.mkv``...) go to :mod:`srlab.upscale.video_cli`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from srlab.infer.progress import TileProgress
 from srlab.infer.stored import INPUT_RANGES
 from srlab.upscale.output import EXTS, output_ext
 from srlab.upscale.page import ComparePage
+from srlab.upscale.video import is_video
+from srlab.upscale.video_cli import add_video_args, check_video_args, upscale_videos
 from srlab.zoo import listing, model_notes
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
@@ -88,9 +90,10 @@ def safe_name(text: str) -> str:
     return name[:150] or "image"
 
 
-def output_path(src: Path, img: np.ndarray, args: argparse.Namespace, taken: set[Path], inputs: set[Path]) -> Path:
-    """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs."""
-    ext = output_ext(src, img, args.ext)
+def output_path(src: Path, img: np.ndarray | None, args: argparse.Namespace, taken: set[Path], inputs: set[Path],
+                ext: str | None = None) -> Path:  # fmt: skip
+    """``OUT/<stem><suffix><ext>``: unique within this run and never one of the inputs (``ext``: a video's)."""
+    ext = ext or output_ext(src, img, args.ext)
     base = safe_name(src.stem) + (safe_name(args.suffix) if args.suffix else "")
     out_dir = resolve_path(args.output) or args.output.absolute()
     for i in range(1, 10_000):
@@ -133,6 +136,11 @@ def _run(args: argparse.Namespace) -> int:
         print(warning, file=sys.stderr)
     inputs = {r for r in map(resolve_path, files) if r is not None} | {f.absolute() for f in files}
     taken: set[Path] = set()
+    videos, files = [f for f in files if is_video(f)], [f for f in files if not is_video(f)]
+    if videos:  # srlab.upscale.video_cli: a bar and a line per video
+        bad += upscale_videos(gen, videos, args, lambda src, ext: output_path(src, None, args, taken, inputs, ext))
+        if not files:
+            return 1 if bad else 0
     done, megapixels, start = 0, 0.0, time.perf_counter()
     planned = [_planned_tiles(src, args.tile) for src in files]
     progress = TileProgress(sum(planned), "upscale", quiet=args.quiet)
@@ -191,7 +199,7 @@ def _planned_tiles(src: Path, tile: int) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m srlab.upscale", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="*", help="image files, folders or glob patterns")
+    p.add_argument("inputs", nargs="*", help="image files, folders or glob patterns; video files")
     p.add_argument("-o", "--output", type=Path, help="output folder (created)")
     p.add_argument("--weights", help="a shipped model's name (--list-models), .ckpt, exported .safetensors/.pth/.onnx, "
                                      "or published weights (default: the default shipped model)")
@@ -222,7 +230,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compare", action="store_true",
                    help="also write OUT/index.html: a before/after slider per image (bicubic vs the model)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_video_args(p)
     args = p.parse_args(argv)
+    check_video_args(p, args)
     if not args.list_models and (not args.inputs or args.output is None):
         p.error("give input images and -o OUTPUT (or --list-models)")
     if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
