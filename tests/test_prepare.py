@@ -33,7 +33,8 @@ def test_hostile_folder_writes_every_good_pair_and_names_every_bad_file(tmp_path
     assert [hq.name for hq, _ in pairs] == [f"{i:05d}.png" for i in range(len(GOOD))]
     assert f"wrote {len(GOOD)} pairs from {len(GOOD)} images" in out and f"{len(BAD)} skipped" in out
     for name, why in BAD.items():
-        line = next(line for line in out.splitlines() if line.strip().startswith(f"skipped {src / name}:"))
+        # told as every command tells a bad input (srlab.errors.report_bad_input), on stderr
+        line = next(line for line in err.splitlines() if line.startswith(f"error: {src / name}: skipped, "))
         assert why in line
     assert "prepare" in err  # the tqdm bar
     summary = json.loads((tmp_path / "out" / "prepare_summary.json").read_text())
@@ -58,9 +59,10 @@ def test_nothing_usable_exits_2_with_one_error_line(tmp_path, capsys, case):
     code, out, err = _run(capsys, src, "-o", tmp_path / "out")
     assert code == 2
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and str(src) in errors[0]
+    skipped = [line for line in errors if ": skipped, " in line]  # one line per bad file, then the one that ends it
+    assert len(errors) == len(skipped) + 1 and str(src) in errors[-1] and ": skipped, " not in errors[-1]
     if case == "only_bad":
-        assert "a.png: empty file" in out and "b.jpg: not an image" in out
+        assert "a.png: skipped, empty file" in err and "b.jpg: skipped, not an image" in err
 
 
 def test_augmented_copies_subimages_are_deterministic(tmp_path, capsys):
