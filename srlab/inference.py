@@ -21,7 +21,7 @@ from torch import nn
 
 from srlab.config import model_net_config
 from srlab.errors import SRLabError
-from srlab.precision import INFER_DTYPES, resolve_infer_precision, warn_if_emulated
+from srlab.precision import INFER_DTYPES, arch_name, resolve_infer_precision, warn_if_emulated, warn_if_unsafe
 from srlab.weights import load_generator_weights, read_weights
 from srlab.weights.detect import detect_architecture
 from srlab.zoo import resolve_weights
@@ -164,13 +164,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp32") -> SRGenerator:
     """Move ``gen`` to ``device`` in ``precision`` (``auto`` resolved for it), checking with a tiny forward.
 
-    The precision used is kept as ``gen.precision`` (``gen.precision_why`` says why) for reports.
+    The precision used is kept as ``gen.precision`` (``gen.precision_why`` says why) for reports;
+    ``auto`` is resolved for the net's class (:func:`srlab.precision.auto_precision_for`).
     bf16 and fp16 nets hold their weights in that dtype and channels_last (the layout their fast
     convolutions work in) and run under autocast from an fp32 input: every layer after the first
     reads half-precision activations, while the input and the output stay fp32.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
-    precision, why = resolve_infer_precision(precision, dev)
+    arch = arch_name(gen.net)
+    precision, why = resolve_infer_precision(precision, dev, arch)
     dtype = PRECISIONS[precision]
     gen = gen.to(device=dev, dtype=dtype)
     gen.autocast_dtype = None if precision == "fp32" else dtype
@@ -183,6 +185,7 @@ def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
         warn_if_emulated(precision, dev, "precision")
+        warn_if_unsafe(precision, arch, f"precision={precision}")
     gen.precision, gen.precision_why = precision, why
     return gen
 
