@@ -91,7 +91,8 @@ def test_auto_on_every_machine_from_the_accelerator_to_the_precision(native_bf16
     assert device.type == "cuda" if cuda else device.type in ("cpu", "mps")
     if device.type == "mps":
         return  # an Apple machine: fp32 whatever the probe says (tested in test_probe_on_a_cpu_...)
-    rules = (("RRDBNet", "bf16-mixed", "bf16"), ("SwinIR", "32-true", "bf16"), (None, "bf16-mixed", "bf16"))
+    rules = (("RRDBNet", "bf16-mixed", "bf16"), ("SwinIR", "32-true", "bf16"), ("SRVGGNetCompact", "bf16-mixed", "fp32"),
+             (None, "bf16-mixed", "bf16"))
     for arch, train, infer in rules:
         expected = (train, infer) if native_bf16 else ("32-true", "fp32")
         got = P.resolve_train_precision("auto", device, arch)[0], P.resolve_infer_precision("auto", device, arch)[0]
@@ -110,6 +111,9 @@ def test_per_architecture_rule_says_why_in_one_line(native_bf16):
         == ("bf16" if native_bf16 else "fp32")
     with pytest.raises(ValueError, match="purpose 'eval': use one of train, infer"):
         P.auto_precision_for("RRDBNet", CPU, "eval")
+    # loading resolves for the net's class: SRVGGNetCompact infers in fp32 (bf16 moved a row by 0.024 dB)
+    gen = to_device(SRGenerator(SRVGGNetCompact(num_feat=8, num_conv=2), 4, {}), CPU, "auto")
+    assert gen.precision == "fp32" and ("but SRVGGNetCompact loses up to 0.024 dB" in gen.precision_why) == native_bf16
 
 
 def test_rules_are_keyed_by_class_names_and_auto_never_picks_fp16(native_bf16):
