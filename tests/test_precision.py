@@ -63,10 +63,9 @@ def test_probe_on_a_cpu_is_its_bf16_instructions(monkeypatch):
 
 
 def test_auto_resolves_per_cpu_and_explicit_values_win(native_bf16):
-    native = native_bf16
-    assert P.resolve_train_precision("auto", CPU)[0] == ("bf16-mixed" if native else "32-true")
-    assert P.resolve_infer_precision("auto", CPU)[0] == ("bf16" if native else "fp32")
-    assert ("amx_bf16" if native else "without native bf16") in P.resolve_train_precision("auto", CPU)[1]
+    assert P.resolve_train_precision("auto", CPU)[0] == ("bf16-mixed" if native_bf16 else "32-true")
+    assert P.resolve_infer_precision("auto", CPU)[0] == ("bf16" if native_bf16 else "fp32")
+    assert ("amx_bf16" if native_bf16 else "without native bf16") in P.resolve_train_precision("auto", CPU)[1]
     assert P.resolve_train_precision("32-true", CPU) == ("32-true", "set explicitly")
     assert P.resolve_train_precision("bf16-mixed", CPU)[0] == "bf16-mixed"
     assert P.resolve_infer_precision("fp32", CPU) == ("fp32", "set explicitly")
@@ -298,9 +297,8 @@ def test_training_auto_runs_bf16_mixed_in_channels_last_only_where_native(native
     P.settle_trainer_precision(cfg)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
-    native = native_bf16
-    assert trainer.precision == ("bf16-mixed" if native else "32-true")
-    assert model.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last) == native
+    assert trainer.precision == ("bf16-mixed" if native_bf16 else "32-true")
+    assert model.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last) == native_bf16
 
 
 def test_validation_metrics_are_fp32_under_bf16_autocast(smoke_cfg, monkeypatch):
