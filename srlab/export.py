@@ -8,7 +8,7 @@ preferred; config and card under ``srlab``), ``generator.json``, the generator's
 (:mod:`srlab.weights.card`, when the source has one). The input is a ``.ckpt`` of ``srlab.train`` or any
 weights file ``srlab.upscale`` reads (published layouts are recognised, ``--model`` names one).
 ``--onnx`` adds ``generator.onnx`` (dynamic batch, height and width; ``--fp16`` for half precision;
-the card in its metadata) and checks it at once against PyTorch with onnxruntime on a real
+the card in its metadata) and checks it at once against PyTorch in fp32 with onnxruntime on a real
 photograph, failing above ``srlab.infer.onnx.TOLERANCE``.
 ``srlab.upscale --weights OUT_DIR/generator.safetensors`` (or ``generator.onnx``) and
 ``srlab.evaluate`` read them back.
@@ -40,6 +40,7 @@ from srlab.weights.card import benchmark_rows, efficiency_line, summary
 from srlab.errors import SRLabError, user_errors
 from srlab.infer import load_generator, open_stored
 from srlab.infer.efficiency import efficiency
+from srlab.device import arch_name, warn_if_unsafe
 from srlab.weights import card_path, export_metadata
 
 _ZOO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -200,7 +201,10 @@ def check_image(path: str | None, size: int = 128) -> tuple[np.ndarray, str]:
 
 
 def export_and_check_onnx(weights: Path, out_dir: Path, fp16: bool, image_path: str | None) -> tuple[Path, float]:
-    """Write ``generator.onnx`` from exported weights and compare it with PyTorch; remove it if off.
+    """Write ``generator.onnx`` from exported weights and compare it with PyTorch in fp32; remove it if off.
+
+    The fp32 graph is compared like with like; the fp16 graph against fp32 too, so its limit is
+    fp16's rounding (the printed line names both sides).
 
     Returns:
         the ONNX path and the max abs difference on the check image.
@@ -208,13 +212,15 @@ def export_and_check_onnx(weights: Path, out_dir: Path, fp16: bool, image_path: 
     Raises:
         SRLabError: the difference exceeds ``TOLERANCE[fp16]`` (the file is deleted).
     """
-    gen = load_generator(weights)
+    gen = load_generator(weights, precision="fp32")  # the reference side, whatever --precision auto would pick
+    if fp16:
+        warn_if_unsafe("fp16", arch_name(gen.net), "--fp16")  # onnxruntime's GPU provider computes in fp16
     image, name = check_image(image_path)
     path = export_onnx(gen, out_dir / "generator.onnx", fp16=fp16)
     diff, limit = check_parity(gen, path, image), TOLERANCE[fp16]
     h, w = image.shape[:2]
-    precision = "fp16" if fp16 else "fp32"
-    print(f"onnx parity ({precision}) on {name} ({w}x{h} crop): max abs diff {diff:.2e}, limit {limit:.0e}")
+    print(f"onnx parity ({'fp16' if fp16 else 'fp32'} graph vs torch fp32) on {name} ({w}x{h} crop): "
+          f"max abs diff {diff:.2e}, limit {limit:.0e}")
     if not diff <= limit:  # NaN fails too
         path.unlink()
         raise SRLabError(f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {limit:.0e}); not written")

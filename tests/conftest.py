@@ -59,6 +59,41 @@ TINY_NETS = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bf16-probe", choices=("machine", "native", "none"), default="machine",
+        help="what srlab.device.bf16_unit answers in every test: this machine's answer (default), a CPU/GPU "
+             "with native bf16 (native: the paths an AMX Xeon takes, emulated here if need be), or one without")
+
+
+def set_bf16_probe(monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    """Make the capability probe answer as a machine with native bf16 (AMX CPU, Ampere GPU) or without."""
+    from srlab import device
+
+    units = {"cpu": "amx_bf16", "cuda": "Some GPU"}
+    monkeypatch.setattr(device, "bf16_unit", lambda dev: units.get(dev.type) if native else None)
+    monkeypatch.setattr(device, "_warned", set())  # the emulated-bf16 warning: once per test, not per process
+
+
+@pytest.fixture(autouse=True)
+def _bf16_probe_option(request, monkeypatch):
+    """``pytest --bf16-probe=native|none``: the whole run as on a machine with (or without) native bf16."""
+    answer = request.config.getoption("--bf16-probe")
+    if answer != "machine":
+        set_bf16_probe(monkeypatch, answer == "native")
+
+
+@pytest.fixture(params=[True, False], ids=["native-bf16", "no-native-bf16"])
+def native_bf16(request, monkeypatch) -> bool:
+    """Run the test twice, on "a machine with native bf16" and on "one without", whatever this machine is.
+
+    Where it answers yes on a CPU without native bf16, bf16 runs emulated (about 9x slower than
+    fp32): tests that take it keep their nets and images tiny.
+    """
+    set_bf16_probe(monkeypatch, request.param)
+    return request.param
+
+
 def compose_config(output_dir: Path, overrides: list[str], config_name: str = "train") -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` as ``python -m srlab.train`` would, writing into ``output_dir``."""
     cfg = compose_train(overrides, config_name, return_hydra_config=True)

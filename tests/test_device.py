@@ -1,4 +1,5 @@
-"""precision=auto: the CPU/GPU bf16 capability mocked both ways; explicit values; warnings; no fp32 round trips."""
+"""precision=auto: the capability probe set both ways (native_bf16), with and without CUDA; per-architecture rules;
+explicit values; warnings; no fp32 round trips."""
 
 from __future__ import annotations
 
@@ -20,15 +21,8 @@ from srlab.train import build, run
 from tests.infer.test_generator import rand_image, save_ckpt
 
 CPU = torch.device("cpu")
+PROBE = P.bf16_unit  # the real probe, for the tests of the probe itself (the fixtures replace it)
 CEILING = {"conv_ceiling_gflops": 150.0, "conv_ceiling_bf16_gflops": 14.0}
-
-
-@pytest.fixture(params=["amx_bf16", None], ids=["native", "emulated"])
-def cpu_bf16(request, monkeypatch):
-    """This CPU as one with AMX bf16, or as one without native bf16 (both ways, whatever the real CPU is)."""
-    monkeypatch.setattr(P, "cpu_bf16_units", lambda: request.param)
-    monkeypatch.setattr(P, "_warned", set())
-    return request.param
 
 
 @pytest.mark.parametrize(("flags", "machine", "expected"), [
@@ -59,11 +53,19 @@ def test_cpu_flags_come_from_torch_else_from_proc_cpuinfo(monkeypatch):
         P.cpu_flags.cache_clear()
 
 
-def test_auto_resolves_per_cpu_and_explicit_values_win(cpu_bf16):
-    native = cpu_bf16 is not None
-    assert P.resolve_train_precision("auto", CPU)[0] == ("bf16-mixed" if native else "32-true")
-    assert P.resolve_infer_precision("auto", CPU)[0] == ("bf16" if native else "fp32")
-    assert ("amx_bf16" if native else "without native bf16") in P.resolve_train_precision("auto", CPU)[1]
+def test_probe_on_a_cpu_is_its_bf16_instructions(monkeypatch):
+    monkeypatch.setattr(P, "bf16_unit", PROBE)
+    monkeypatch.setattr(P, "cpu_bf16_units", lambda: "avx512_bf16")
+    assert P.bf16_native(CPU) == (True, "CPU with native bf16 (avx512_bf16)")
+    monkeypatch.setattr(P, "cpu_bf16_units", lambda: None)
+    assert not P.bf16_native(CPU)[0] and "without native bf16" in P.bf16_native(CPU)[1]
+    assert P.bf16_native(torch.device("mps")) == (False, "mps: fp32 unless asked otherwise")
+
+
+def test_auto_resolves_per_cpu_and_explicit_values_win(native_bf16):
+    assert P.resolve_train_precision("auto", CPU)[0] == ("bf16-mixed" if native_bf16 else "32-true")
+    assert P.resolve_infer_precision("auto", CPU)[0] == ("bf16" if native_bf16 else "fp32")
+    assert ("amx_bf16" if native_bf16 else "without native bf16") in P.resolve_train_precision("auto", CPU)[1]
     assert P.resolve_train_precision("32-true", CPU) == ("32-true", "set explicitly")
     assert P.resolve_train_precision("bf16-mixed", CPU)[0] == "bf16-mixed"
     assert P.resolve_infer_precision("fp32", CPU) == ("fp32", "set explicitly")
@@ -71,11 +73,85 @@ def test_auto_resolves_per_cpu_and_explicit_values_win(cpu_bf16):
 
 @pytest.mark.parametrize("supported", [True, False])
 def test_auto_on_a_gpu_follows_its_bf16_support(monkeypatch, supported):
+    monkeypatch.setattr(P, "bf16_unit", PROBE)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: supported)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some GPU")
     cuda = torch.device("cuda")
     assert P.resolve_train_precision("auto", cuda)[0] == ("bf16-mixed" if supported else "32-true")
     assert P.resolve_infer_precision("auto", cuda)[0] == ("bf16" if supported else "fp32")
+
+
+@pytest.mark.parametrize("cuda", [True, False], ids=["cuda", "no-cuda"])
+def test_auto_on_every_machine_from_the_accelerator_to_the_precision(native_bf16, cuda, monkeypatch):
+    """accelerator=auto -> device -> precision, for the four machines (bf16 native or not, CUDA or not)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Some GPU")
+    device = P.trainer_device(OmegaConf.create({"accelerator": "auto"}))
+    assert device.type == "cuda" if cuda else device.type in ("cpu", "mps")
+    if device.type == "mps":
+        return  # an Apple machine: fp32 whatever the probe says (tested in test_probe_on_a_cpu_...)
+    rules = (("RRDBNet", "bf16-mixed", "bf16"), ("SwinIR", "32-true", "bf16"), ("SRVGGNetCompact", "bf16-mixed", "fp32"),
+             (None, "bf16-mixed", "bf16"))
+    for arch, train, infer in rules:
+        expected = (train, infer) if native_bf16 else ("32-true", "fp32")
+        got = P.resolve_train_precision("auto", device, arch)[0], P.resolve_infer_precision("auto", device, arch)[0]
+        assert got == expected, (arch, device)
+
+
+def test_per_architecture_rule_says_why_in_one_line(native_bf16):
+    precision, why = P.auto_precision_for("SwinIR", CPU, "train")
+    assert precision == "fp32" and "\n" not in why
+    if native_bf16:  # the probe's phrase, then the architecture's measured reason
+        assert why.startswith("CPU with native bf16 (amx_bf16), but SwinIR trains no faster in bf16-mixed (")
+        assert "0.48 s/step vs 0.49 s" in why
+    else:
+        assert "without native bf16" in why and "SwinIR" not in why
+    assert P.auto_precision_for("RRDBNet", CPU, "train")[0] == P.auto_precision_for("SwinIR", CPU, "infer")[0] \
+        == ("bf16" if native_bf16 else "fp32")
+    with pytest.raises(ValueError, match="purpose 'eval': use one of train, infer"):
+        P.auto_precision_for("RRDBNet", CPU, "eval")
+    # loading resolves for the net's class: SRVGGNetCompact infers in fp32 (bf16 moved a row by 0.024 dB)
+    gen = to_device(SRGenerator(SRVGGNetCompact(num_feat=8, num_conv=2), 4, {}), CPU, "auto")
+    assert gen.precision == "fp32" and ("but SRVGGNetCompact loses up to 0.024 dB" in gen.precision_why) == native_bf16
+
+
+def test_rules_are_keyed_by_class_names_and_auto_never_picks_fp16(native_bf16):
+    from srlab.nets.swinir import SwinIR
+
+    assert P.arch_name("srlab.nets.swinir.SwinIR") == P.arch_name({"_target_": "srlab.nets.swinir.SwinIR"}) == "SwinIR"
+    assert P.arch_name(SwinIR(img_size=8, window_size=4, embed_dim=8, depths=[2], num_heads=[2])) == "SwinIR"
+    assert P.arch_name(None) is None
+    for arch, rule in P.ARCH_RULES.items():
+        assert arch.isidentifier() and any(rule), arch
+        for reason in filter(None, rule):
+            assert "\n" not in reason and not reason.endswith(".")  # it goes inside a log line
+        for device in (CPU, torch.device("mps")):
+            for purpose in P.PURPOSES:
+                assert P.auto_precision_for(arch, device, purpose)[0] in ("bf16", "fp32")
+
+
+def test_settle_resolves_for_the_generator_and_says_why(native_bf16, smoke_cfg, caplog):
+    cfg = smoke_cfg("swinir_light")
+    with caplog.at_level(logging.INFO, logger="srlab.device"):
+        assert P.settle_trainer_precision(cfg) == "32-true"
+    line = next(r.getMessage() for r in caplog.records if "trainer.precision=auto" in r.getMessage())
+    assert ("but SwinIR trains no faster in bf16-mixed" in line) == native_bf16
+
+
+def test_fp16_for_a_transformer_warns_in_one_line(smoke_cfg, caplog):
+    from srlab.nets.swinir import SwinIR
+
+    net = SwinIR(img_size=8, window_size=4, embed_dim=8, depths=[2], num_heads=[2], upscale=2)
+    with caplog.at_level(logging.WARNING, logger="srlab.device"):
+        gen = to_device(SRGenerator(net, 2, {}), CPU, "fp16")
+        to_device(SRGenerator(RRDBNet(num_feat=8, num_block=1, num_grow_ch=4), 4, {}), CPU, "fp16")
+        cfg = smoke_cfg("swinir_light", extra=["trainer.precision=16-mixed"])
+        assert P.settle_trainer_precision(cfg) == "16-mixed"
+    warned = [r.getMessage() for r in caplog.records]
+    assert gen.precision == "fp16" and len(warned) == 2, warned  # SwinIR only, not RRDBNet
+    assert warned[0].startswith("precision=fp16: SwinIR overflows in fp16 (NaN or black images")
+    assert warned[1].startswith("trainer.precision=16-mixed: SwinIR overflows in fp16")
+    assert all("\n" not in w for w in warned)
 
 
 def test_trainer_device_follows_the_accelerator(monkeypatch):
@@ -101,25 +177,25 @@ def test_train_stops_on_an_unknown_precision_before_any_work(smoke_cfg):
         run(smoke_cfg(extra=["trainer.precision=fp8"]))
 
 
-def test_settle_writes_the_resolved_value_into_the_runs_config(cpu_bf16, smoke_cfg, caplog):
+def test_settle_writes_the_resolved_value_into_the_runs_config(native_bf16, smoke_cfg, caplog):
     cfg = smoke_cfg()
     saved = Path(cfg.paths.output_dir) / ".hydra" / "config.yaml"  # Hydra writes it before the run starts
     saved.parent.mkdir(parents=True)
     saved.write_text("trainer:\n  precision: auto\n")
     with caplog.at_level(logging.INFO, logger="srlab.device"):
         got = P.settle_trainer_precision(cfg)
-    expected = "bf16-mixed" if cpu_bf16 else "32-true"
+    expected = "bf16-mixed" if native_bf16 else "32-true"
     assert got == cfg.trainer.precision == expected
     assert OmegaConf.load(saved).trainer.precision == expected
     assert f"trainer.precision=auto -> {expected}" in caplog.text
 
 
-def test_forced_bf16_without_native_support_warns_once_with_the_measured_factor(cpu_bf16, caplog):
+def test_forced_bf16_without_native_support_warns_once_with_the_measured_factor(native_bf16, caplog):
     with caplog.at_level(logging.WARNING, logger="srlab.device"):
         first = P.warn_if_emulated("bf16-mixed", CPU, "trainer.precision")
         second = P.warn_if_emulated("bf16-mixed", CPU, "trainer.precision")
     assert second is None and P.warn_if_emulated("32-true", CPU, "trainer.precision") is None
-    if cpu_bf16:
+    if native_bf16:
         assert first is None and not caplog.records
         return
     assert "\n" not in first and "trainer.precision=bf16-mixed" in first and "x the time of fp32" in first
@@ -128,16 +204,16 @@ def test_forced_bf16_without_native_support_warns_once_with_the_measured_factor(
     assert [r.getMessage() for r in caplog.records] == [first]
 
 
-def test_inference_auto_picks_bf16_channels_last_only_where_native(cpu_bf16, tmp_path):
+def test_inference_auto_picks_bf16_channels_last_only_where_native(native_bf16, tmp_path):
     save_ckpt(tmp_path / "a.ckpt", ema=False)
     gen = load_generator(tmp_path / "a.ckpt", precision="auto")
     weight = gen.net.conv_first.weight
-    if cpu_bf16:
+    if native_bf16:
         assert gen.precision == "bf16" and weight.dtype == torch.bfloat16
         assert weight.is_contiguous(memory_format=torch.channels_last)
     else:
         assert gen.precision == "fp32" and weight.dtype == torch.float32
-    assert "amx_bf16" in gen.precision_why if cpu_bf16 else "without native bf16" in gen.precision_why
+    assert "amx_bf16" in gen.precision_why if native_bf16 else "without native bf16" in gen.precision_why
     assert upscale_array(gen, rand_image(6, 5)).shape == (24, 20, 3)
     with pytest.raises(SRLabError, match="use one of auto, fp32, bf16, fp16"):
         load_generator(tmp_path / "a.ckpt", precision="int8")
@@ -159,9 +235,9 @@ def test_half_inference_keeps_the_input_and_a_bicubic_base_in_fp32(precision):
     assert (sr - ref).abs().max() < 0.25 * (all_half - ref).abs().max()
 
 
-def test_bench_runs_bf16_only_where_native_and_says_why_not(cpu_bf16):
+def test_bench_runs_bf16_only_where_native_and_says_why_not(native_bf16):
     runs, skipped = bench_train.precisions(CPU, CEILING, [])
-    if cpu_bf16:
+    if native_bf16:
         assert runs == ["32-true", "bf16-mixed"] and not skipped
         assert bf16_skip_reason(CPU, CEILING) is None
     else:
@@ -170,8 +246,15 @@ def test_bench_runs_bf16_only_where_native_and_says_why_not(cpu_bf16):
         table = bench_train.table({"patch": 128, "rows": [], "skipped": skipped})
         assert f"\nbf16-mixed: {skipped['bf16-mixed']}." in table
     assert bench_train.precisions(CPU, CEILING, ["trainer.precision=bf16-mixed"]) == (["bf16-mixed"], {})
-    assert bench_train.precisions(CPU, CEILING, ["trainer.precision=auto"])[0] == \
-        ["bf16-mixed" if cpu_bf16 else "32-true"]
+    # auto: resolved per model, as srlab.train resolves it (SwinIR trains in 32-true everywhere)
+    assert bench_train.precisions(CPU, CEILING, ["trainer.precision=auto"]) == (["auto"], {})
+    with pytest.raises(ConfigError, match="trainer.precision='bf17'"):
+        bench_train.precisions(CPU, CEILING, ["trainer.precision=bf17"])
+    for model, expected in (("quickstart", "bf16-mixed" if native_bf16 else "32-true"), ("swinir_light", "32-true")):
+        assert bench_train.compose_config(model, CPU, ["trainer.precision=auto"]).trainer.precision == expected
+    auto = {"swinir_light": P.resolve_train_precision("auto", CPU, "SwinIR")}
+    table = bench_train.table({"patch": 128, "rows": [], "skipped": skipped, "auto": auto})
+    assert f"`trainer.precision=auto` here: swinir_light -> 32-true ({auto['swinir_light'][1]})." in table
 
 
 def _leaf_inputs(net: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, torch.dtype, bool]]:
@@ -209,14 +292,13 @@ def test_bf16_channels_last_nets_have_no_fp32_or_layout_round_trips(net, size):
     assert all(cl for _, _, cl in seen)  # every activation stays NHWC
 
 
-def test_training_auto_runs_bf16_mixed_in_channels_last_only_where_native(cpu_bf16, smoke_cfg):
+def test_training_auto_runs_bf16_mixed_in_channels_last_only_where_native(native_bf16, smoke_cfg):
     cfg = smoke_cfg()
     P.settle_trainer_precision(cfg)
     datamodule, model, trainer = build(cfg)
     trainer.fit(model, datamodule=datamodule)
-    native = cpu_bf16 is not None
-    assert trainer.precision == ("bf16-mixed" if native else "32-true")
-    assert model.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last) == native
+    assert trainer.precision == ("bf16-mixed" if native_bf16 else "32-true")
+    assert model.generator.conv_first.weight.is_contiguous(memory_format=torch.channels_last) == native_bf16
 
 
 def test_validation_metrics_are_fp32_under_bf16_autocast(smoke_cfg, monkeypatch):

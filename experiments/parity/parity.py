@@ -67,7 +67,9 @@ def srlab_command(work: Path, seed: int, run_dir: Path) -> list[str]:
         f"model.optimizer.lr={r['lr']}", f"model.optimizer.betas={r['betas']}",
         f"model.scheduler.milestones={r['milestones']}", f"model.scheduler.gamma={r['gamma']}",
         f"data.patch_size={r['patch']}", f"data.batch_size={r['batch']}", f"data.num_workers={r['workers']}",
-        "data.augment.rot90=0.75", "trainer=cpu", f"trainer.max_steps={r['iters']}", "trainer.max_epochs=-1",
+        # BasicSR trains in fp32: so does srlab here (auto would pick bf16-mixed on a CPU with native bf16)
+        "data.augment.rot90=0.75", "trainer=cpu", "trainer.precision=32-true", f"trainer.max_steps={r['iters']}",
+        "trainer.max_epochs=-1",
         "+trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0", "callbacks.early_stopping=null",
         "callbacks.comparison_grid=null", "callbacks.curves=null", "callbacks.progress_bar.refresh_rate=50",
         "callbacks.model_checkpoint.monitor=null", f"+callbacks.model_checkpoint.every_n_train_steps={r['save_every']}",

@@ -29,7 +29,7 @@ from srlab.bench.utils import median, spread, sync
 from srlab.config import compose_train
 from srlab.data.transforms import images_to_float
 from srlab.models.base import compile_mode
-from srlab.device import resolve_train_precision
+from srlab.device import AUTO, arch_name, resolve_train_precision
 from srlab.infer.efficiency import flop_counter
 from srlab.train import build_model
 
@@ -61,8 +61,8 @@ def compose_config(model: str, device: torch.device, extra: list[str] | None = N
         "vgg_weights=random", *(extra or []),
     ]
     cfg = compose_train(overrides)
-    # trainer.precision=auto resolved as srlab.train resolves it (Lightning knows no "auto")
-    cfg.trainer.precision = resolve_train_precision(cfg.trainer.precision, device)[0]
+    # trainer.precision=auto resolved as srlab.train resolves it, for this generator (Lightning knows no "auto")
+    cfg.trainer.precision = resolve_train_precision(cfg.trainer.precision, device, arch_name(cfg.model.generator))[0]
     return cfg
 
 
@@ -145,12 +145,14 @@ def lightning_steps(cfg: DictConfig, model: L.LightningModule, n: int, device: t
 def precisions(device: torch.device, ceiling: dict | None, overrides) -> tuple[list[str], dict[str, str]]:
     """The precisions to step every model in, and ``{precision: why not}`` for those left out.
 
-    ``--set trainer.precision=X`` runs X alone; otherwise 32-true, plus bf16-mixed where the device
-    computes bf16 natively (the rule of ``trainer.precision=auto``).
+    ``--set trainer.precision=X`` runs X alone (``auto`` resolved per model, as ``srlab.train`` does);
+    otherwise 32-true, plus bf16-mixed where the device computes bf16 natively, for every model (the
+    rows that say whether ``auto``'s per-architecture rule holds).
     """
     chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("trainer.precision=")]
     if chosen:
-        return [resolve_train_precision(chosen[-1], device)[0]], {}
+        resolve_train_precision(chosen[-1], device)  # an unknown value stops here, before any model is built
+        return [chosen[-1]], {}
     reason = bf16_skip_reason(device, ceiling)
     return (["32-true"], {"bf16-mixed": reason}) if reason else (["32-true", "bf16-mixed"], {})
 
@@ -162,7 +164,7 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, models:
     ``overrides`` (Hydra ``KEY=VALUE``) apply to every model, e.g. ``model.channels_last=true``.
     """
     quiet_lightning()
-    rows = []
+    rows, auto = [], {}
     # a GPU step is milliseconds: more of them cost nothing and steady the median
     n = (2 if quick else 4) * (3 if device.type == "cuda" else 1)
     runs, skipped = precisions(device, ceiling, overrides)
@@ -180,19 +182,21 @@ def run(device: torch.device, ceiling: dict | None, quick: bool = False, models:
                 eager = compose_config(name, device, [*others, f"trainer.precision={precision}", "model.compile=false"])
                 flops = lightning_steps(eager, build_model(eager), 0, device)[1]
                 times, _ = lightning_steps(cfg, model, n, device, flops=False, warmup=3)
-            step = median(times)
+            step, resolved = median(times), str(cfg.trainer.precision)  # auto: what it resolved to
             rows.append({
                 "model": name, "generator": cfg.model.generator._target_.rsplit(".", 1)[-1],
-                "batch": int(cfg.data.batch_size), "precision": precision, "steps": len(times),
+                "batch": int(cfg.data.batch_size), "precision": resolved, "steps": len(times),
                 "s_per_step": step, "spread": spread(times), "samples_per_s": cfg.data.batch_size / step,
                 "gflop_per_step": flops / 1e9, "gflops": flops / step / 1e9,
             })
             if ceiling:
-                half = "16" in precision and "32" not in precision  # bf16 or fp16 mixed
+                half = "16" in resolved and "32" not in resolved  # bf16 or fp16 mixed
                 key = "conv_ceiling_bf16_gflops" if half else "conv_ceiling_gflops"
                 rows[-1]["fraction_of_conv_ceiling"] = rows[-1]["gflops"] / ceiling[key]
             del model
-    return {"rows": rows, "patch": PATCH, "vgg_weights": "random", "overrides": list(overrides), "skipped": skipped}
+        auto[name] = resolve_train_precision(AUTO, device, arch_name(cfg.model.generator))
+    return {"rows": rows, "patch": PATCH, "vgg_weights": "random", "overrides": list(overrides), "skipped": skipped,
+            "auto": auto}
 
 
 def table(result: dict) -> list[str]:
@@ -213,6 +217,9 @@ def table(result: dict) -> list[str]:
             f"({r['spread']}) | {r['samples_per_s']:.2f} | {r['gflop_per_step']:.1f} | {r['gflops']:.1f} | {frac} |"
         )
     lines += [f"\n{precision}: {why}." for precision, why in result.get("skipped", {}).items()]
+    if result.get("auto"):
+        lines += ["", "`trainer.precision=auto` here: " + "; ".join(
+            f"{name} -> {precision} ({why})" for name, (precision, why) in result["auto"].items()) + "."]
     return lines
 
 

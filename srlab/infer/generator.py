@@ -12,7 +12,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from srlab.device import INFER_DTYPES, resolve_device, resolve_infer_precision, warn_if_emulated
+from srlab.device import (
+    INFER_DTYPES,
+    arch_name,
+    resolve_device,
+    resolve_infer_precision,
+    warn_if_emulated,
+    warn_if_unsafe,
+)
 from srlab.errors import SRLabError
 from srlab.infer.stored import StoredWeights, open_stored, read_stored
 
@@ -136,13 +143,15 @@ def _probe_scale(net: nn.Module) -> int:
 def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp32") -> SRGenerator:
     """Move ``gen`` to ``device`` in ``precision`` (``auto`` resolved for it), checking with a tiny forward.
 
-    The precision used is kept as ``gen.precision`` (``gen.precision_why`` says why) for reports.
+    The precision used is kept as ``gen.precision`` (``gen.precision_why`` says why) for reports;
+    ``auto`` is resolved for the net's class (:func:`srlab.device.auto_precision_for`).
     bf16 and fp16 nets hold their weights in that dtype and channels_last (the layout their fast
     convolutions work in) and run under autocast from an fp32 input: every layer after the first
     reads half-precision activations, while the input and the output stay fp32.
     """
     dev = resolve_device(device) if isinstance(device, str) else device
-    precision, why = resolve_infer_precision(precision, dev)
+    arch = arch_name(gen.net)
+    precision, why = resolve_infer_precision(precision, dev, arch)
     dtype = PRECISIONS[precision]
     gen = gen.to(device=dev, dtype=dtype)
     gen.autocast_dtype = None if precision == "fp32" else dtype
@@ -156,5 +165,6 @@ def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
         warn_if_emulated(precision, dev, "precision")
+        warn_if_unsafe(precision, arch, f"precision={precision}")
     gen.precision, gen.precision_why = precision, why
     return gen

@@ -91,7 +91,7 @@ def export_onnx(gen: nn.Module, path: str | Path, fp16: bool = False) -> Path:
 
 
 def check_parity(gen: nn.Module, onnx_path: str | Path, image: np.ndarray) -> float:
-    """Max abs difference between onnxruntime and torch (fp32) outputs on ``image`` (H, W, 3) uint8."""
+    """Max abs difference between onnxruntime and torch outputs on ``image`` (H, W, 3) uint8; ``gen`` loaded in fp32."""
     x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div(255)[None]
     with torch.inference_mode():
         reference = gen.float().cpu()(x).numpy()

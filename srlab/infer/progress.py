@@ -14,7 +14,8 @@ from tqdm import tqdm
 
 # a job predicted longer than this gets one line with the estimate and the faster options
 WARN_SECONDS = 60.0
-FASTER = "faster: a smaller model, a GPU (--device cuda; --precision auto then runs bf16), or fp16 on an older GPU"
+FASTER = ("faster: a smaller model, a GPU (--device cuda; --precision auto then runs bf16 where the net allows), "
+          "or fp16 on an older GPU")
 
 
 class TileProgress:

@@ -67,10 +67,14 @@ def test_bf16_mixed_precision_trains_with_manual_optimization(smoke_cfg, model):
     assert run(cfg) is not None
 
 
-@pytest.mark.parametrize(("setting", "nhwc"), [("true", True), ("auto", False)])  # auto: NHWC on CUDA only
-def test_channels_last_puts_every_net_and_batch_in_nhwc(smoke_cfg, setting, nhwc):
-    cfg = smoke_cfg("esrgan", extra=[f"model.channels_last={setting}", "trainer.limit_train_batches=2",
-                                     "data.samples_per_epoch=4", "trainer.limit_val_batches=0"])
+# auto: NHWC on CUDA and in bf16 (oneDNN's bf16 convolutions are NHWC), NCHW in fp32 on a CPU. The precision is
+# stated: under trainer.precision=auto it would be this machine's (test_precision runs auto both ways)
+@pytest.mark.parametrize(("setting", "precision", "nhwc"), [("true", "32-true", True), ("auto", "32-true", False),
+                                                            ("auto", "bf16-mixed", True)])
+def test_channels_last_puts_every_net_and_batch_in_nhwc(smoke_cfg, setting, precision, nhwc):
+    cfg = smoke_cfg("esrgan", extra=[f"model.channels_last={setting}", f"trainer.precision={precision}",
+                                     "trainer.limit_train_batches=2", "data.samples_per_epoch=4",
+                                     "trainer.limit_val_batches=0"])
     model = build_model(cfg)
     seen = []
     model.generator.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
