@@ -52,14 +52,6 @@ def test_detect_leaves_other_layouts_alone(family: str, sd: dict) -> None:
     assert BSRN_SPEC.detect(sd) is None
 
 
-def test_input_range_scales_around_the_net() -> None:
-    net1 = BSRN(num_feat=8, num_block=1).eval()
-    net255 = BSRN(num_feat=8, num_block=1, input_range=255.0).eval()
-    net255.load_state_dict(net1.state_dict(), strict=True)
-    lq = torch.rand(1, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(net255(lq), net1(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

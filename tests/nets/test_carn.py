@@ -86,14 +86,6 @@ def test_detect_leaves_other_layouts_alone(family: str, sd: dict) -> None:
     assert CARN_M_SPEC.detect(sd) is None
 
 
-def test_input_range_scales_around_the_net() -> None:
-    net1 = CARNM(num_feat=8, group=2).eval()
-    net255 = CARNM(num_feat=8, group=2, input_range=255.0).eval()
-    net255.load_state_dict(net1.state_dict(), strict=True)
-    lq = torch.rand(1, 3, 4, 4)
-    with torch.no_grad():
-        torch.testing.assert_close(net255(lq), net1(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

@@ -103,14 +103,6 @@ def test_detect_rejects_other_layouts(family: str, sd: dict) -> None:
     assert EFDN_SPEC.detect(sd) is None
 
 
-def test_input_range_scales_in_and_out() -> None:
-    net = _randomise(EFDN(n_feats=8)).eval()
-    net255 = EFDN(n_feats=8, input_range=255).eval()
-    net255.load_state_dict(net.state_dict(), strict=True)  # the range is not in the state dict
-    lq = torch.rand(1, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(net255(lq), net(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

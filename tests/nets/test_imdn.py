@@ -58,14 +58,6 @@ def test_detect_rejects_a_file_that_only_shares_the_anchors() -> None:
         IMDN_SPEC.detect(sd)
 
 
-def test_input_range_scales_the_input_and_output() -> None:
-    net = IMDN(nf=16, num_modules=1, upscale=2).eval()
-    net255 = IMDN(nf=16, num_modules=1, upscale=2, input_range=255).eval()
-    net255.load_state_dict(net.state_dict(), strict=True)  # input_range is not in the state dict
-    lq = torch.rand(1, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(net255(lq), net(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

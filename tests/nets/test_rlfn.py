@@ -71,15 +71,6 @@ def test_detect_raises_when_anchors_match_but_the_rest_does_not() -> None:
         RLFN_SPEC.detect({**sd, "block_1.esa.conv_max.weight": torch.zeros(4, 4, 3, 3)})
 
 
-def test_input_range_scales_in_and_out() -> None:
-    torch.manual_seed(0)
-    net = RLFN(**TINY).eval()
-    net255 = RLFN(**TINY, input_range=255).eval()
-    net255.load_state_dict(net.state_dict(), strict=True)  # the range is not in the state dict
-    lq = torch.rand(1, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(net255(lq), net(lq * 255) / 255)
-
 
 def test_trimmed_esa_is_rfdn_esa_without_conv_max_and_conv3_() -> None:
     assert {k.split(".")[0] for k in ESA(8, 2, full=False).state_dict()} == {

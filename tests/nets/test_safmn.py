@@ -92,14 +92,6 @@ def test_detect_rejects_other_layouts() -> None:
     assert detect_safmn({**sd, "feats.0.safm.aggr.bias": torch.zeros(8)}) is None  # a hybrid neither builds
 
 
-def test_input_range_scales_input_and_output() -> None:
-    net = SAFMN(dim=8, n_blocks=1, variant="ntire23")
-    wide = SAFMN(dim=8, n_blocks=1, variant="ntire23", input_range=255.0)
-    wide.load_state_dict(net.state_dict())
-    lq = torch.rand(1, 3, 8, 8)
-    with torch.no_grad():
-        torch.testing.assert_close(wide(lq), net(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),

@@ -91,14 +91,6 @@ def test_detect_rejects_other_layouts() -> None:
     assert detect_span({**slim, "block_1.act.alpha": torch.ones(1, 4, 1, 1)}) is None  # a variant's extra key
 
 
-def test_input_range_scales_input_and_output() -> None:
-    net = SPAN(feature_channels=4, num_blocks=1, img_range=1.0, deploy=True)
-    wide = SPAN(feature_channels=4, num_blocks=1, img_range=1.0, deploy=True, input_range=255.0)
-    wide.load_state_dict(net.state_dict())
-    lq = torch.rand(1, 3, 4, 5)
-    with torch.no_grad():
-        torch.testing.assert_close(wide(lq), net(lq * 255) / 255)
-
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
