@@ -215,7 +215,6 @@ def _probe_image(scale: int, size: int = 32) -> tuple[torch.Tensor, torch.Tensor
     return lq.clamp(0, 1), hq.clamp(0, 1)
 
 
-@torch.inference_mode()
 def _probe_input_range(net_config: dict, weights: StoredWeights) -> tuple[dict, nn.Module, str]:
     """Build the net for both input ranges and keep the one whose output of a downscaled photo is closer to the photo.
 
@@ -225,10 +224,12 @@ def _probe_input_range(net_config: dict, weights: StoredWeights) -> tuple[dict, 
     scores, nets = {}, {}
     for value in INPUT_RANGES:
         config = {**net_config, "input_range": value}
+        # built and loaded outside inference mode: its tensors would be inference tensors for good
         net = _load(build_net(config, weights.label), weights).eval()
         scale = int(getattr(net, "scale", 4))
         lq, hq = _probe_image(scale)
-        sr = net(lq).clamp(0, 1)
+        with torch.inference_mode():
+            sr = net(lq).clamp(0, 1)
         mse = torch.mean((sr - hq[..., : sr.shape[-2], : sr.shape[-1]]) ** 2).item()
         psnr = 10 * np.log10(1 / max(mse, 1e-12)) if np.isfinite(mse) else float("-inf")  # NaN: overflowed
         scores[value], nets[value] = psnr, (config, net)

@@ -52,6 +52,8 @@ def test_a_detected_family_says_what_it_is_and_which_range_it_chose(tmp_path) ->
     told = load_generator(tmp_path / "rfdn.pth", input_range=255)
     assert told.net.input_range == 255 and told.notes == ["detected RFDN", "input range [0, 255] (as told)"]
     assert told.net_config["input_range"] == 255.0  # so an export of it keeps the range
+    # the probe's nets are built outside inference mode: the chosen one still moves to another precision
+    assert load_generator(tmp_path / "rfdn.pth", precision="bf16").precision == "bf16"
 
 
 def test_an_input_range_for_a_net_that_has_none_is_refused(tmp_path) -> None:
