@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-# spandrel classes whose forward differs from the source repository's, replaced by srlab's fix
-# (same constructor and state-dict names): CRAFT pads one extra window on sizes already a multiple of it
-_FIXED = {"CRAFT": "srlab.nets.craft.CRAFT"}
+# spandrel classes replaced by srlab's fix (same constructor and state-dict names): CRAFT pads one
+# extra window on sizes already a multiple of it; RCAN scales its caller's input in place
+_FIXED = {"CRAFT": "srlab.nets.craft.CRAFT", "RCAN": "srlab.nets.rcan.RCAN"}
 # descriptors of these purposes map an image to an image of the same content (not inpainting, faces)
 _PURPOSES = ("SR", "Restoration")
 

@@ -45,9 +45,11 @@ def test_a_training_step_at_every_supported_scale(model: str, scale: int) -> Non
     tiny = [o for o in TINY_NETS[model] if o.startswith("model.")]
     net = _generator(model, [f"data.scale={scale}", *tiny]).train()
     lq = torch.rand(2, 3, 16, 16)  # 16 px: above the smallest input of every net here (RLFN's attention: 15)
+    before_lq = lq.clone()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     sr = net(lq)
     assert sr.shape == (2, 3, 16 * scale, 16 * scale)
+    assert torch.equal(lq, before_lq)  # the caller's batch is untouched (the step reuses it for metrics)
     loss = torch.nn.functional.l1_loss(sr, torch.rand_like(sr))
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters() if p.requires_grad)
