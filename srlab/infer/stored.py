@@ -140,10 +140,11 @@ def open_stored(
             raise SRLabError(f"weights={weights.label}: {net_config['_target_']} takes [0, 1] inputs only")
         net_config, probe = {**net_config, "input_range": float(input_range)}, False
         notes.append(f"input range [0, {input_range:g}] (as told)")
-    net = _load(build_net(net_config, origin), weights)
-    if probe:
+    if probe:  # builds and loads the net for each range and keeps the better one
         net_config, net, why = _probe_input_range(net_config, weights)
         notes.append(why)
+    else:
+        net = _load(build_net(net_config, origin), weights)
     card = weights.stored.card
     if card is None and weights.path.suffix == ".ckpt":  # saved before srlab wrote cards: rebuilt from its run folder
         from srlab.weights.run_card import card_from_run
