@@ -191,10 +191,5 @@ def _detect_bsrn(sd: StateDict) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-BSRN_SPEC = NetSpec(
-    name="BSRN",
-    detect=_detect_bsrn,
-    scales=(2, 3, 4),
-    input_range=None,
-    layouts="BSRN (NTIRE 2022 ESR team 18, ofsoundof/NTIRE2022_ESR team18_bsrn)",
-)
+BSRN_SPEC = NetSpec(name="BSRN", detect=_detect_bsrn, scales=(2, 3, 4), input_range=None,
+                    layouts="BSRN (NTIRE 2022 ESR team 18, ofsoundof/NTIRE2022_ESR team18_bsrn)")

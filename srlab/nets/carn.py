@@ -227,10 +227,5 @@ def _detect_carn_m(sd: StateDict) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-CARN_M_SPEC = NetSpec(
-    name="CARN-M",
-    detect=_detect_carn_m,
-    scales=(2, 3, 4),
-    input_range=None,
-    layouts="CARN-M, multi- and single-scale (nmhkahn/CARN-pytorch)",
-)
+CARN_M_SPEC = NetSpec(name="CARN-M", detect=_detect_carn_m, scales=(2, 3, 4), input_range=None,
+                      layouts="CARN-M, multi- and single-scale (nmhkahn/CARN-pytorch)")

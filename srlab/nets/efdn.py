@@ -234,10 +234,5 @@ def _detect_efdn(sd: StateDict) -> dict[str, Any] | None:
     return require_layout(cfg, sd)
 
 
-EFDN_SPEC = NetSpec(
-    name="EFDN",
-    detect=_detect_efdn,
-    scales=(2, 3, 4),
-    input_range=None,
-    layouts="EFDN, deploy or training (EDBB) form (icandle/EFDN, NTIRE 2022/2025 ESR team00_EFDN)",
-)
+EFDN_SPEC = NetSpec(name="EFDN", detect=_detect_efdn, scales=(2, 3, 4), input_range=None,
+                    layouts="EFDN, deploy or training (EDBB) form (icandle/EFDN, NTIRE 2022/2025 ESR team00_EFDN)")

@@ -195,6 +195,5 @@ def _detect_imdn(sd: StateDict) -> dict[str, Any] | None:
     return detect_distillation(sd, "srlab.nets.imdn.IMDN", r"IMDB(\d+)\.c1\.weight")
 
 
-IMDN_SPEC = NetSpec(
-    name="IMDN", detect=_detect_imdn, scales=(2, 3, 4), input_range=None, layouts="IMDN (Zheng222/IMDN)"
-)
+IMDN_SPEC = NetSpec(name="IMDN", detect=_detect_imdn, scales=(2, 3, 4), input_range=None,
+                    layouts="IMDN (Zheng222/IMDN)")

@@ -147,10 +147,5 @@ def _detect_pan(sd: StateDict) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-PAN_SPEC = NetSpec(
-    name="PAN",
-    detect=_detect_pan,
-    scales=(2, 3, 4),
-    input_range=None,
-    layouts="PAN (zhaohengyuan1/PAN)",
-)
+PAN_SPEC = NetSpec(name="PAN", detect=_detect_pan, scales=(2, 3, 4), input_range=None,
+                   layouts="PAN (zhaohengyuan1/PAN)")

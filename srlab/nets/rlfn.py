@@ -178,10 +178,5 @@ def _detect_rlfn(sd: StateDict) -> dict[str, Any] | None:
     return require_layout(cfg, sd)
 
 
-RLFN_SPEC = NetSpec(
-    name="RLFN",
-    detect=_detect_rlfn,
-    scales=(2, 3, 4),
-    input_range=None,
-    layouts="RLFN, RLFN_S, RLFN_Prune (bytedance/RLFN)",
-)
+RLFN_SPEC = NetSpec(name="RLFN", detect=_detect_rlfn, scales=(2, 3, 4), input_range=None,
+                    layouts="RLFN, RLFN_S, RLFN_Prune (bytedance/RLFN)")

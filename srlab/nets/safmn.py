@@ -188,10 +188,5 @@ def detect_safmn(sd: StateDict) -> dict[str, Any] | None:
     return None if layout_differences(cfg, sd) else cfg
 
 
-SAFMN_SPEC = NetSpec(
-    name="SAFMN",
-    detect=detect_safmn,
-    scales=(1, 2, 3, 4),
-    input_range=None,
-    layouts="SAFMN as published (LayerNorm blocks) and NTIRE 2023 team15's (GRN, bias-free, bilinear residual)",
-)
+SAFMN_SPEC = NetSpec(name="SAFMN", detect=detect_safmn, scales=(1, 2, 3, 4), input_range=None,
+                     layouts="SAFMN as published (LayerNorm blocks) and NTIRE 2023 team15's (GRN, bias-free, bilinear residual)")

@@ -212,10 +212,5 @@ def detect_span(sd: StateDict) -> dict[str, Any] | None:
     return None if layout_differences(cfg, sd) else cfg
 
 
-SPAN_SPEC = NetSpec(
-    name="SPAN",
-    detect=detect_span,
-    scales=(1, 2, 3, 4),
-    input_range=None,
-    layouts="SPAN training form (conv_1.sk + eval_conv) and deploy/slim form (eval_conv only)",
-)
+SPAN_SPEC = NetSpec(name="SPAN", detect=detect_span, scales=(1, 2, 3, 4), input_range=None,
+                    layouts="SPAN training form (conv_1.sk + eval_conv) and deploy/slim form (eval_conv only)")
