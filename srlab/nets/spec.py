@@ -1,7 +1,7 @@
 """What each architecture declares beside itself: how its state dict is recognised and what it supports.
 
 A net file defines one ``NetSpec`` per architecture (``IMDN_SPEC = NetSpec(...)``); the detection
-registry (``srlab.weights.registry``) asks each spec in turn, so adding an architecture never
+registry (``SPECS`` in ``srlab.weights.detect``) asks each spec in turn, so adding an architecture never
 edits a central table of key patterns.
 """
 
