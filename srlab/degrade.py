@@ -32,7 +32,7 @@ from srlab.config import compose_train
 from srlab.data.degradations import build_degradation, modcrop
 from srlab.data.images import ImageReadError, load_rgb
 from srlab.data.inputs import expand_inputs
-from srlab.errors import ConfigError, SRLabError, report_bad_input, user_errors
+from srlab.errors import ConfigError, SRLabError, int_at_least, report_bad_input, user_errors
 
 GRID_COLUMNS = 6
 PREVIEW_CROP = 256  # HQ px: a training patch (96) degraded to 24 LQ px is too small to judge by eye
@@ -128,18 +128,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
     p.add_argument("--degradation", default="realesrgan", help="conf/data/degradation preset: realesrgan (default), "
                    "report or bicubic")
-    p.add_argument("-n", type=int, default=16, help="degraded samples per input (default 16)")
-    p.add_argument("--crop", type=int, default=PREVIEW_CROP, metavar="PX",
+    p.add_argument("-n", type=int_at_least(1), default=16, help="degraded samples per input (default 16)")
+    p.add_argument("--crop", type=int_at_least(1), default=PREVIEW_CROP, metavar="PX",
                    help=f"side of the HQ centre crop to degrade (default {PREVIEW_CROP}; at least the training crop)")
     p.add_argument("--seed", type=int, default=0, help="sample k uses seed (SEED, k)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="training-config override, e.g. data.degradation.second_blur_prob=0.5 (repeatable)")
-    args = p.parse_args(argv)
-    if args.n < 1:
-        p.error("-n must be >= 1")
-    if args.crop < 1:
-        p.error("--crop must be >= 1")
-    return args
+    return p.parse_args(argv)
 
 
 @user_errors

@@ -1,7 +1,9 @@
-"""Errors that srlab reports to the user as one line instead of a traceback, and the CLI wrapper that does it."""
+"""Errors that srlab reports to the user as one line instead of a traceback, the CLI wrapper that does it, and the
+argparse type of the commands' whole-number options that have a lower bound."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import io
 import logging
@@ -34,6 +36,23 @@ def report_bad_input(item: object, reason: str, write: Callable[[str], None] | N
         write(line)
     else:
         print(line, file=sys.stderr)
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: the option's whole number if it is >= ``minimum``, else a usage error (exit 2).
+
+    argparse names the option: ``argument --crop: must be >= 1, got 0``; text that is no integer gets its
+    usual ``invalid int value: 'x'``.
+    """
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"  # the type's name in argparse's "invalid int value" message
+    return parse
 
 
 def user_errors(fn: Callable | None = None, *, hydra_task: bool = False) -> Callable:

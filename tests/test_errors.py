@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 
 import pytest
 
-from srlab.errors import EXIT_USER_ERROR, ConfigError, user_errors
+from srlab.errors import EXIT_USER_ERROR, ConfigError, int_at_least, user_errors
 from tests.conftest import compose_config
 
 
@@ -22,6 +23,23 @@ def test_argparse_entry_points_return_2_with_one_line(capsys):
     assert user_errors(_fails("data.scale=0 must be a positive integer"))() == EXIT_USER_ERROR == 2
     assert capsys.readouterr().err == "error: data.scale=0 must be a positive integer\n"
     assert user_errors(lambda: 0)() == 0  # no error, the entry point's own return value
+
+
+def test_bounded_whole_number_options_are_usage_errors_naming_the_option(capsys):
+    p = argparse.ArgumentParser(prog="cmd")
+    p.add_argument("-n", type=int_at_least(1), default=16)
+    p.add_argument("--tile", type=int_at_least(0), default=None)
+    assert vars(p.parse_args(["-n", "1", "--tile", "0"])) == {"n": 1, "tile": 0}
+    assert vars(p.parse_args([])) == {"n": 16, "tile": None}  # defaults are not checked
+    for argv, told in (
+        (["-n", "0"], "argument -n: must be >= 1, got 0"),
+        (["--tile", "-1"], "argument --tile: must be >= 0, got -1"),
+        (["-n", "x"], "argument -n: invalid int value: 'x'"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            p.parse_args(argv)
+        assert exc.value.code == EXIT_USER_ERROR
+        assert capsys.readouterr().err.splitlines()[-1] == f"cmd: error: {told}"
 
 
 def test_hydra_tasks_exit_and_name_the_sweep_job(tmp_path, capsys):

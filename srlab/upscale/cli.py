@@ -34,7 +34,7 @@ from srlab.data.images import (
     write_image,
 )
 from srlab.data.inputs import expand_inputs, resolve_path
-from srlab.errors import SRLabError, report_bad_input, user_errors
+from srlab.errors import SRLabError, int_at_least, report_bad_input, user_errors
 from srlab.infer import PRECISIONS, SRGenerator, open_generator, tile_count, upscale_array
 from srlab.infer.onnx import EXTRA, OnnxGenerator
 from srlab.infer.progress import TileProgress
@@ -212,8 +212,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", choices=("torch", "onnxruntime"), default=None,
                    help="inference runtime (default: onnxruntime for an .onnx file, else torch); onnxruntime "
                         f"needs the deploy extra ({EXTRA})")
-    p.add_argument("--tile", type=int, default=512, help="tile size in input pixels; 0 = whole image at once")
-    p.add_argument("--tile-pad", type=int, default=TILE_PAD, help=f"context pixels around each tile (default {TILE_PAD})")
+    p.add_argument("--tile", type=int_at_least(0), default=512,
+                   help="tile size in input pixels; 0 = whole image at once")
+    p.add_argument("--tile-pad", type=int_at_least(0), default=TILE_PAD,
+                   help=f"context pixels around each tile (default {TILE_PAD})")
     p.add_argument("--outscale", type=float, default=None, help="final scale, resized after the net")
     p.add_argument("--ext", choices=EXTS, default="auto",
                    help="output format; auto = the input's, PNG for alpha or 16 bits (JPEG/WebP are 8-bit)")
@@ -224,7 +226,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                    help="auto (default): bf16 where the device computes it natively, else fp32")
-    p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
+    p.add_argument("--max-image-pixels", type=int_at_least(1), default=DEFAULT_MAX_IMAGE_PIXELS, metavar="N",
                    help=f"refuse inputs with more pixels (w*h) than N (default {DEFAULT_MAX_IMAGE_PIXELS}, "
                         "as training); raise it only for files you trust")
     p.add_argument("--compare", action="store_true",
@@ -235,14 +237,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_video_args(p, args)
     if not args.list_models and (not args.inputs or args.output is None):
         p.error("give input images and -o OUTPUT (or --list-models)")
-    if args.tile < 0 or args.tile_pad < 0 or (args.outscale is not None and args.outscale <= 0):
-        p.error("--tile and --tile-pad must be >= 0 and --outscale > 0")
+    if args.outscale is not None and args.outscale <= 0:
+        p.error("--outscale must be > 0")
     if args.quality is not None and not 1 <= args.quality <= 100:
         p.error(f"--quality {args.quality}: use 1..100")
     if args.quality is not None and args.ext == "png":
         p.error("--quality applies to JPEG and WebP outputs; PNG is lossless (drop --quality or pick --ext jpg/webp)")
-    if args.max_image_pixels < 1:
-        p.error("--max-image-pixels must be >= 1")
     return args
 
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, int_at_least
 from srlab.infer import upscale_array
 from srlab.infer.progress import TileProgress
 from srlab.upscale.video import CODECS, PRESETS, VideoOptions, transcode
@@ -36,7 +36,7 @@ def add_video_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="start this far into each video")
     g.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="upscale only this many seconds (try a few first)")
-    g.add_argument("--batch", type=int, default=None, metavar="N",
+    g.add_argument("--batch", type=int_at_least(1), default=None, metavar="N",
                    help="frames per forward pass (default: 1 on a CPU, where 4 measured slower; 4 on a GPU)")
 
 
@@ -48,8 +48,6 @@ def check_video_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> No
         p.error("--crf applies to h264 and h265; lossless has no quality setting")
     if args.start < 0 or (args.duration is not None and args.duration <= 0):
         p.error("--start must be >= 0 and --duration > 0")
-    if args.batch is not None and args.batch < 1:
-        p.error("--batch must be >= 1")
 
 
 def frame_upscaler(gen, args: argparse.Namespace) -> Callable[[np.ndarray], np.ndarray]:
