@@ -5,10 +5,11 @@ from __future__ import annotations
 import hydra.utils
 import pytest
 import torch
+import torch.nn.functional as F
 from spandrel.architectures.SPAN import SPAN as SpandrelSPAN
 
 from srlab.errors import ConfigError
-from srlab.nets.span import SPAN, SPAN_SPEC, detect_span
+from srlab.nets.span import SPAN, SPAN_SPEC, RepConv, detect_span
 from tests.nets.layouts import foreign_to
 
 
@@ -46,6 +47,17 @@ def test_training_form_matches_spandrel_names_and_output() -> None:
         torch.testing.assert_close(ours(lq), theirs(lq), rtol=1e-4, atol=1e-4)  # eval mode: the fused kernel
     # the saved eval_conv is spandrel's fusion (update_params) of the current branches
     torch.testing.assert_close(ours.state_dict()["conv_2.eval_conv.weight"], theirs.conv_2.eval_conv.weight)
+
+
+def test_training_runs_the_fused_conv_with_the_branches_output_and_gradients() -> None:
+    conv = _random(RepConv(3, 5)).double()
+    x = torch.rand(2, 3, 6, 7, dtype=torch.float64)
+    fused = conv(x)
+    branches = conv.conv(F.pad(x, (1, 1, 1, 1))) + conv.sk(x)  # the published training form
+    torch.testing.assert_close(fused, branches)
+    grads = [torch.autograd.grad(out.square().sum(), list(conv.parameters())) for out in (fused, branches)]
+    for ours, reference in zip(*grads):
+        torch.testing.assert_close(ours, reference)
 
 
 @pytest.mark.parametrize("deploy", [False, True])
