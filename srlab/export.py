@@ -163,7 +163,7 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
         benchmarks: ``results.json`` files of ``srlab.evaluate`` (e.g. ``resize=pil`` and
             ``resize=matlab``) whose rows go into the card; none: the source card's rows stay.
         method: the model's label in those files, when they measured several.
-        default: make it the model ``upscale`` uses without ``--weights``.
+        default: make it the model ``upscale`` uses without ``--weights`` (for its scale: ``--scale N``).
         about: a note for the card (the recipe, the commit it was trained at, where the study is),
             most useful for a checkpoint whose card was rebuilt at export.
     """
@@ -181,8 +181,7 @@ def add_to_zoo(source: str | Path, name: str, benchmarks: list[str] = (), method
     write_safetensors(weights, gen)
     paths = {"safetensors": weights, "card": write_card(weights, gen.card)}
     if default:
-        paths["default"] = zoo.ZOO_DIR / zoo.DEFAULT_FILE
-        paths["default"].write_text(name + "\n")
+        paths["default"] = zoo.make_default(name)
     return paths
 
 

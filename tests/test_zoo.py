@@ -165,3 +165,50 @@ def test_every_shipped_model_lists_its_cost():
         at = next(i for i, line in enumerate(lines) if line.startswith(f"  {name}"))
         assert lines[at + 1].startswith("      cost: ") and " MACs per 256x256 LR, " in lines[at + 1], lines[at + 1]
         assert " ms/MP fp32 on " in lines[at + 1]
+
+
+def _srvgg_ckpt(path: Path, scale: int) -> Path:
+    """A carded checkpoint of a tiny SRVGGNetCompact at ``scale``, as srlab.train writes one."""
+    from srlab.nets.srvgg import SRVGGNetCompact
+
+    net_config = {"_target_": "srlab.nets.srvgg.SRVGGNetCompact", "num_feat": 4, "num_conv": 1, "upscale": scale}
+    torch.manual_seed(scale)
+    net = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=scale)
+    sd = {f"generator.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"state_dict": sd, "hyper_parameters": {"net_config": net_config, "scale": scale,
+                                                       "card": card(f"m{scale}", 0) | {"scale": scale}}}, path)
+    return path
+
+
+def test_one_default_per_scale_and_upscale_scale_picks_it(tmp_path, shelf, capsys):
+    for scale in (4, 2):
+        assert export_main([str(_srvgg_ckpt(tmp_path / f"x{scale}.ckpt", scale)), "--to-zoo", f"m_x{scale}",
+                            "--default"]) == 0
+    # the x2 default joined the x4 one; the x4 stays first: upscale's default without --scale
+    assert (shelf / "default.txt").read_text().split() == ["m_x4", "m_x2"]
+    assert zoo.default_name() == "m_x4" and zoo.default_name(2) == "m_x2" and zoo.default_name(3) is None
+    capsys.readouterr()
+    assert upscale_main(["--list-models"]) == 0
+    listing = capsys.readouterr().out
+    assert "  m_x4 (default): m4 x4" in listing and "  m_x2 (default for --scale 2): m2 x2" in listing
+
+    Image.fromarray(rand_image(6, 5)).save(tmp_path / "a.png")
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o2"), "--scale", "2", "-q"]) == 0
+    assert "model m_x2: m2 x2" in capsys.readouterr().out
+    assert Image.open(tmp_path / "o2" / "a.png").size == (10, 12)
+    # --outscale still resizes after the net
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o3"), "--scale", "2", "--outscale", "3",
+                         "-q"]) == 0
+    assert Image.open(tmp_path / "o3" / "a.png").size == (15, 18)
+    capsys.readouterr()
+    # no x3 model shipped; a x4 model asked to work at x2: one line each
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--scale", "3", "-q"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert err.startswith("error: no shipped x3 model (x2: m_x2, x4: m_x4)")
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "m_x4", "--scale", "2",
+                         "-q"]) == 2
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "m_x4 is a x4 model, not x2" in err and "--outscale" in err
+    # shipped again as the x2 default: still one line per scale
+    assert export_main([str(_srvgg_ckpt(tmp_path / "y2.ckpt", 2)), "--to-zoo", "n_x2", "--default"]) == 0
+    assert (shelf / "default.txt").read_text().split() == ["m_x4", "n_x2"]

@@ -33,6 +33,9 @@ RUNS: dict[str, tuple[str, list[str]]] = {
                              "+model.generator.residual=bicubic", "model.optimizer.lr=1e-3"]),
     "span-28": ("span", ["model.generator.feature_channels=28", "model.optimizer.lr=1e-3"]),
     "span-48": ("span", ["model.generator.feature_channels=48", "model.optimizer.lr=1e-3"]),
+    # the same SPAN runs trained before 4b6831f (srlab/nets/span.py): the branch chain in each training forward
+    "span-28-branches": ("span", ["model.generator.feature_channels=28", "model.optimizer.lr=1e-3"]),
+    "span-48-branches": ("span", ["model.generator.feature_channels=48", "model.optimizer.lr=1e-3"]),
     "safmn-36x8": ("safmn", ["model.optimizer.lr=1e-3"]),
     "rlfn-52x6": ("rlfn", ["model.optimizer.lr=1e-3"]),
     "imdn-64x6": ("imdn", ["model.optimizer.lr=1e-3"]),

@@ -43,7 +43,7 @@ from srlab.upscale.output import EXTS, output_ext
 from srlab.upscale.page import ComparePage
 from srlab.upscale.video import is_video
 from srlab.upscale.video_cli import add_video_args, check_video_args, upscale_videos
-from srlab.zoo import listing, model_notes
+from srlab.zoo import listing, model_notes, resolve_weights
 
 _LUMA = np.array([0.299, 0.587, 0.114])  # BT.601, as Pillow's convert("L")
 
@@ -128,7 +128,13 @@ def _run(args: argparse.Namespace) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a file there, a symlink loop, no permission
         raise SRLabError(f"{args.output}: cannot create the output folder ({exc.strerror or exc}); pick another -o")
-    gen = open_generator(args.weights, args.model, args.device, args.precision, args.backend, args.input_range)
+    weights = args.weights
+    if weights is None and args.scale:  # the default shipped model of that scale, by its name
+        weights = resolve_weights(None, args.scale).stem
+    gen = open_generator(weights, args.model, args.device, args.precision, args.backend, args.input_range)
+    if args.scale and gen.scale != args.scale:
+        raise SRLabError(f"--weights {gen.label} is a x{gen.scale} model, not x{args.scale}: drop --scale, or pick a "
+                         f"x{args.scale} model (--list-models); --outscale resizes the net's output to any scale")
     # what the model is for, before it surprises: one card line, and a warning for blur-trained models
     card_line, warning = model_notes(gen.label, getattr(gen, "card", None), gen.scale, gen.notes)
     print(card_line)
@@ -204,6 +210,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", help="a shipped model's name (--list-models), .ckpt, exported .safetensors/.pth/.onnx, "
                                      "or published weights (default: the default shipped model)")
     p.add_argument("--list-models", action="store_true", help="list the shipped models and exit")
+    p.add_argument("--scale", type=int_at_least(2), default=None,
+                   help="the net's scale: without --weights, the default shipped model of that scale")
     p.add_argument(
         "--model", help="conf/model name for weights without a config (default: detected from the weights)"
     )

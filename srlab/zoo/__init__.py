@@ -35,14 +35,53 @@ def path_of(name: str) -> Path:
     return ZOO_DIR / f"{name}{SUFFIX}"
 
 
-def default_name() -> str | None:
-    """The model named in ``default.txt``, else the only shipped model, else None."""
-    known = names()
+def _scale_of(name: str) -> int | None:
+    from srlab.weights import read_card
+
+    return (read_card(path_of(name)) or {}).get("scale")
+
+
+def default_names() -> list[str]:
+    """The shipped models ``default.txt`` names (one per line, at most one per scale), the first the default of defaults."""
     file = ZOO_DIR / DEFAULT_FILE
-    named = file.read_text().strip() if file.is_file() else ""
-    if named in known:
-        return named
-    return known[0] if len(known) == 1 else None
+    listed = file.read_text().split() if file.is_file() else []
+    known = names()
+    return [n for n in listed if n in known]
+
+
+def default_name(scale: int | None = None) -> str | None:
+    """The model ``upscale`` uses without ``--weights``: of ``scale`` when given, else the first default.
+
+    ``default.txt`` names one model per scale; where it names none (of that scale), a single shipped
+    model (of that scale) is the default; else there is none.
+    """
+    listed = default_names()
+    if scale is None:
+        known = names()
+        return listed[0] if listed else (known[0] if len(known) == 1 else None)
+    of_scale = [n for n in listed if _scale_of(n) == scale]
+    if of_scale:
+        return of_scale[0]
+    shipped = [n for n in names() if _scale_of(n) == scale]
+    return shipped[0] if len(shipped) == 1 else None
+
+
+def make_default(name: str) -> Path:
+    """Make shipped model ``name`` the default of its scale in ``default.txt`` (the x4 default stays first)."""
+    scale = _scale_of(name)
+    kept = [n for n in default_names() if n != name and _scale_of(n) != scale]
+    ordered = sorted([*kept, name], key=lambda n: _scale_of(n) != 4)  # x4 first: what upscale uses without --scale
+    file = ZOO_DIR / DEFAULT_FILE
+    file.write_text("\n".join(ordered) + "\n")
+    return file
+
+
+def scales() -> dict[int, list[str]]:
+    """The shipped models by scale."""
+    out: dict[int, list[str]] = {}
+    for name in names():
+        out.setdefault(_scale_of(name), []).append(name)
+    return out
 
 
 def _known() -> str:
@@ -50,15 +89,19 @@ def _known() -> str:
     return f"shipped models: {', '.join(known)}" if known else "this install ships no models"
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
-    """The file a ``weights`` argument means: an existing path, a shipped model's name, or (None) the default.
+def resolve_weights(weights: str | Path | None, scale: int | None = None) -> Path:
+    """The file a ``weights`` argument means: an existing path, a shipped model's name, or (None) the default
+    (of ``scale`` when given).
 
     Raises:
         SRLabError: no such file or shipped model (the message lists the shipped names), or no
             default model to use.
     """
     if weights is None or str(weights) == "":
-        name = default_name()
+        name = default_name(scale)
+        if name is None and scale is not None:
+            shipped = ", ".join(f"x{s}: {', '.join(n)}" for s, n in sorted(scales().items(), key=lambda kv: kv[0] or 0))
+            raise SRLabError(f"no shipped x{scale} model ({shipped or 'none shipped'}); pass --weights FILE of a x{scale} model")
         if name is None:
             raise SRLabError(f"no weights given and no default shipped model ({_known()}); "
                              "pass --weights FILE (a .ckpt of srlab.train, an srlab.export file or published weights)")
@@ -93,10 +136,12 @@ def listing() -> list[str]:
     found = cards()
     if not found:
         return [f"no shipped models in this install ({ZOO_DIR} holds none); use --weights FILE"]
-    default = default_name()
-    lines = [f"shipped models ({ZOO_DIR}); use one with --weights NAME:"]
+    defaults = {default_name(s) for s in scales()}
+    lines = [f"shipped models ({ZOO_DIR}); use one with --weights NAME (or the default of a scale with --scale N):"]
     for name, card in found.items():
-        lines.append(f"  {name}{' (default)' if name == default else ''}: {summary(card)}")
+        scale = (card or {}).get("scale")
+        mark = f" (default{'' if name == default_name() else f' for --scale {scale}'})" if name in defaults else ""
+        lines.append(f"  {name}{mark}: {summary(card)}")
         lines.append(f"      {efficiency_line(card)}")
         lines += [f"      {line}" for line in benchmark_lines(card)]
         lines += [f"      about: {card['about']}"] if (card or {}).get("about") else []
