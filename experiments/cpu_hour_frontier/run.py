@@ -128,6 +128,7 @@ def _steps_and_curve(run: Path) -> tuple[int, list[tuple[int, float]]]:
 
 def report(args: argparse.Namespace) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -135,28 +136,35 @@ def report(args: argparse.Namespace) -> None:
     results = json.loads((args.work / "eval" / "results.json").read_text())
     rows = {(r["method"], r["benchmark"]): r for r in results["results"]}
     names = [n for n in _runs(args.only) if (n, "Set5") in rows]
-    lines = ["| run | Set5 PSNR-Y / SSIM-Y | Set14 PSNR-Y / SSIM-Y | params | MACs (256² LR) | ms/MP | steps | wall (min) |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| run | Set5 PSNR-Y / SSIM-Y | Set14 PSNR-Y / SSIM-Y | params | MACs (256² LR) | ms/MP | steps | s/step "
+             "| train GFLOP/s | wall (min) |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for bicubic in sorted({m for m, _ in rows if m.startswith("bicubic")}):
         s5, s14 = rows[(bicubic, "Set5")], rows[(bicubic, "Set14")]
         lines.append(f"| {bicubic} | {s5['psnr_y']:.3f} / {s5['ssim_y']:.4f} | {s14['psnr_y']:.3f} / {s14['ssim_y']:.4f} "
-                     "| — | — | — | — | — |")
+                     "| — | — | — | — | — | — | — |")
     fig, (ax_front, ax_curve) = plt.subplots(1, 2, figsize=(13, 5))
     for name in sorted(names, key=lambda n: -rows[(n, "Set5")]["psnr_y"]):
         s5, s14 = rows[(name, "Set5")], rows[(name, "Set14")]
         run = args.work / "runs" / name
         steps, curve = _steps_and_curve(run)
         wall = json.loads((run / "wall.json").read_text())["wall_s"] / 60 if (run / "wall.json").is_file() else float("nan")
-        ms = s5.get("ms_per_mp")
+        ms, step_s = s5.get("ms_per_mp"), args.minutes * 60 / max(steps, 1)
+        # fwd + bwd ~ 3 forwards of 2 FLOP per MAC, on a batch of 16 48x48 LR patches (MACs scale with pixels);
+        # the exported net's MACs: SPAN's training forward adds the (small) kernel fusion on top
+        gflops = 6 * s5["macs_256"] * (48 * 48) / (256 * 256) * 16 / step_s / 1e9
         lines.append(f"| {name} | {s5['psnr_y']:.3f} / {s5['ssim_y']:.4f} | {s14['psnr_y']:.3f} / {s14['ssim_y']:.4f} "
-                     f"| {s5['params'] / 1e3:.0f} K | {s5['macs_256'] / 1e9:.1f} G | {ms:.0f} | {steps} | {wall:.1f} |"
-                     if ms else f"| {name} | ... | ... | | | | {steps} | {wall:.1f} |")
-        if ms:
-            ax_front.scatter(ms, s5["psnr_y"])
-            ax_front.annotate(name, (ms, s5["psnr_y"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                     f"| {s5['params'] / 1e3:.0f} K | {s5['macs_256'] / 1e9:.1f} G | {ms:.0f} | {steps} | {step_s:.2f} "
+                     f"| {gflops:.0f} | {wall:.1f} |")
+        ax_front.scatter(ms, s5["psnr_y"])
+        left = len(ax_front.texts) % 2  # alternate above right / below left: neighbours' labels do not overlap
+        ax_front.annotate(name, (ms, s5["psnr_y"]), textcoords="offset points", xytext=(-5, -11) if left else (5, 3),
+                          ha="right" if left else "left", fontsize=8)
         ax_curve.plot(*zip(*curve), marker=".", label=name) if curve else None
-    ax_front.set(xscale="log", xlabel=f"CPU ms per output megapixel (fp32, {args.speed_threads} threads)",
+    ax_front.set(xscale="log", xlabel=f"CPU ms per output megapixel (fp32, {args.speed_threads} thread(s))",
                  ylabel="Set5 PSNR-Y (dB)", title=f"x4 after {args.minutes} CPU-minutes of training each")
+    ax_front.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax_front.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_front.set_xticks([200, 300, 500, 1000, 2000, 5000])
     ax_curve.set(xlabel="training batch (16 x 48² LR)", ylabel="Set5 PSNR-Y (dB)", title="validation while training")
     ax_curve.legend(fontsize=8)
     for ax in (ax_front, ax_curve):
