@@ -27,7 +27,7 @@ from srlab.data.resize import resize_uint8
 from srlab.config import TILE_PAD
 from srlab.errors import ConfigError, SRLabError
 from srlab.metrics import METRICS, PERCEPTUAL
-from srlab.metrics.perceptual import MIN_SIDE, check_names, ensure_weights
+from srlab.metrics.perceptual import MIN_SIDE, TITLES, check_names, ensure_weights
 
 # SSIM's Gaussian window (srlab.metrics): the least HR side left after the crop border
 _SSIM_WINDOW = 11
@@ -142,7 +142,7 @@ def _check_images(bench: Benchmark, scale: int, max_image_pixels: int | None, ke
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise SRLabError(f"{key}: {path}: {reason}{more}; a benchmark must be complete")
     need = min_side(scale, metrics)
-    what = "PSNR/SSIM" + "".join(f"/{m}" for m in metrics if min_side(scale, [m]) > min_side(scale))
+    what = "PSNR/SSIM" + "".join(f"/{TITLES[m]}" for m in metrics if min_side(scale, [m]) > min_side(scale))
     for p in bench.hr:
         w, h = sizes[p]
         if min(w - w % scale, h - h % scale) < need:

@@ -137,7 +137,7 @@ def test_perceptual_metrics_logged_per_set_equal_evaluate(tmp_path, perceptual_h
                 r"\(from https://download.pytorch.org/models/vgg16-397923af.pth\); download.pytorch.org is unreachable"),
     ("unknown", r"data.val_sets\[0\].metrics: unknown metric 'fid'"),
     ("small", r"data.val_sets\[0\] \(B\): img0.png is 36x44, smaller than 40 px, the least a whole-image "
-              r"PSNR/SSIM/lpips needs"),
+              r"PSNR/SSIM/LPIPS needs"),
     ("mode", r"monitor=val/B/lpips is lower-is-better: set callbacks.model_checkpoint.mode=min "
              r"callbacks.early_stopping.mode=min"),
 ])
