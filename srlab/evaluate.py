@@ -228,8 +228,9 @@ def results_markdown(summary: list[dict], cfg: DictConfig, command: str, percept
         lines += [costs, ""]
     perceptual, missing = list(perceptual or []), dict(missing or {})
     if perceptual:
-        lines += ["LPIPS (AlexNet), LPIPS-VGG, DISTS: torchmetrics' networks on the same uint8 RGB images and "
-                  "border crop; distances, lower is better (↓).", ""]
+        names = ", ".join(TITLES[m] + (" (AlexNet)" if m == "lpips" else "") for m in perceptual)
+        lines += [f"{names}: torchmetrics' networks on the same uint8 RGB images and border crop; distances, "
+                  "lower is better (↓).", ""]
     for bench in dict.fromkeys(r["benchmark"] for r in summary):
         rows = [r for r in summary if r["benchmark"] == bench]
         cost = "params" in rows[0]
