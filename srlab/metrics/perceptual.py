@@ -95,8 +95,8 @@ def _unreachable(url: str) -> str:
         with urlopen(Request(url, method="HEAD"), timeout=_TIMEOUT):
             return ""
     except (OSError, ValueError) as exc:  # URLError, timeouts and TLS failures are OSErrors
-        why = getattr(exc, "reason", exc)
-        return f"{urlparse(url).hostname} is unreachable ({str(why).strip().splitlines()[0] if str(why).strip() else type(why).__name__})"
+        why = str(getattr(exc, "reason", exc)).strip()
+        return f"{urlparse(url).hostname} is unreachable ({why.splitlines()[0] if why else type(exc).__name__})"
 
 
 def ensure_weights(name: str, hub_dir: str | Path | None = None, download: bool = True) -> str:
@@ -118,7 +118,11 @@ def ensure_weights(name: str, hub_dir: str | Path | None = None, download: bool 
         return f"{place}; {unreachable}"
     path.parent.mkdir(parents=True, exist_ok=True)
     hash_prefix = re.search(torch.hub.HASH_REGEX, path.name)
-    torch.hub.download_url_to_file(url, str(path), hash_prefix[1] if hash_prefix else None)
+    try:  # writes a temporary file and moves it into place: an interrupted download leaves no file
+        torch.hub.download_url_to_file(url, str(path), hash_prefix[1] if hash_prefix else None)
+    except (OSError, RuntimeError) as exc:  # a dropped connection; RuntimeError: the hash does not match
+        why = str(exc).strip()
+        return f"{place}; the download failed ({why.splitlines()[0] if why else type(exc).__name__})"
     return ""
 
 

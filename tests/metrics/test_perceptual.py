@@ -161,3 +161,15 @@ def test_lower_is_better_knows_the_logged_names():
     assert lower_is_better("val/Set5/lpips") and lower_is_better("val/Set5/dists_bicubic")
     assert lower_is_better("lpips_vgg")
     assert not lower_is_better("val/Set5/psnr_y") and not lower_is_better("val/psnr")
+
+
+def test_a_failed_download_is_one_line_and_leaves_no_file(no_hub, monkeypatch):
+    def broken(url, dst, hash_prefix=None):
+        assert hash_prefix == "7be5be79"  # torchvision's check: the hash in the file name
+        raise RuntimeError('invalid hash value (expected "7be5be79", got "00000000")')
+
+    monkeypatch.setattr(perceptual, "_unreachable", lambda url: "")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", broken)
+    reason = ensure_weights("lpips")
+    assert reason.endswith('; the download failed (invalid hash value (expected "7be5be79", got "00000000"))')
+    assert not (no_hub / "checkpoints" / "alexnet-owt-7be5be79.pth").exists()
