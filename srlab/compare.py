@@ -2,7 +2,8 @@
 
 Writes ``OUT_DIR/report.html`` (self-contained, images embedded) and ``OUT_DIR/report.md`` with
 PNGs beside it: a metrics table with a row per run, the training curves of all runs on shared
-axes, each run's latest validation grid side by side and a verdict per metric. Each run is shown
+axes, PSNR against LPIPS/DISTS per run and validation step (where ``data.val_sets`` measured them),
+each run's latest validation grid side by side and a verdict per metric (the lowest LPIPS/DISTS wins). Each run is shown
 by its :func:`~srlab.runs.naming.run_name` and one colour. Works from the run folders alone (CSV
 logs, checkpoints, ``.hydra/``).
 """
@@ -127,14 +128,15 @@ def _slug(label: str) -> str:
 
 def build_report(paths: list[str | Path], out_dir: str | Path) -> tuple[Path, Path]:
     """Compare the runs under ``paths``; write ``report.html`` and ``report.md`` into ``out_dir``."""
-    from srlab.runs.plots import plot_runs
+    from srlab.runs.plots import plot_perception_distortion, plot_runs
 
     infos = collect(paths)
     out_dir = Path(out_dir)
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     frames = {i.label: f for i in infos if (f := i.row.pop("frame")) is not None}
-    curves = plot_runs(frames, out_dir / "curves.png", title="all runs, shared axes",
-                       colours={i.label: i.colour for i in infos}) if frames else None
+    colours = {i.label: i.colour for i in infos}
+    curves = plot_runs(frames, out_dir / "curves.png", title="all runs, shared axes", colours=colours) if frames else None
+    trade = plot_perception_distortion(frames, out_dir / "perception_distortion.png", colours) if frames else None
     grids = {}
     for info in infos:
         if info.grid:
@@ -144,8 +146,8 @@ def build_report(paths: list[str | Path], out_dir: str | Path) -> tuple[Path, Pa
     title = f"srlab comparison of {len(infos)} run{'s' if len(infos) != 1 else ''}, " \
             f"{datetime.now():%Y-%m-%d %H:%M}"
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(render_html(infos, curves, title))
-    md_path.write_text(render_markdown(infos, curves, grids, title))
+    html_path.write_text(render_html(infos, curves, title, trade))
+    md_path.write_text(render_markdown(infos, curves, grids, title, trade))
     return html_path, md_path
 
 

@@ -3,7 +3,8 @@
 For every benchmark image: HR is modcropped to the scale, LR is made from it (``degradation``,
 ``resize``) unless the folder holds LQ files (:mod:`srlab.data.benchmarks`, as training validation
 on ``data.val_sets`` makes it), and bicubic plus every generator upscale LR.
-PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y); beside them each generator's cost:
+PSNR/SSIM follow BasicSR (uint8, ``crop_border``, RGB and Y); LPIPS/DISTS (``metrics``) are torchmetrics'
+networks on the same uint8 images (:mod:`srlab.metrics.perceptual`); beside them each generator's cost:
 parameters, MACs per 256x256 LR and ms per output megapixel (:mod:`srlab.infer.efficiency`).
 Writes ``results.csv``, ``results.json``, ``per_image.csv``, ``results.md`` (also printed) and
 comparison figures to ``out``.
@@ -33,7 +34,8 @@ from srlab.errors import SRLabError, user_errors
 from srlab.infer import SRGenerator, load_generator, tile_count, upscale_array
 from srlab.infer.efficiency import efficiency
 from srlab.infer.progress import TileProgress
-from srlab.metrics import LPIPS, METRICS, mean_metric, measure
+from srlab.metrics import METRICS, PERCEPTUAL, PerceptualMetric, mean_metric, measure
+from srlab.metrics.perceptual import TITLES, check_names, ensure_weights
 from srlab.runs.naming import name_of_run_dir
 
 log = logging.getLogger(__name__)
@@ -122,18 +124,28 @@ def cost_note(costs: dict[str, dict]) -> str:
             f"generator's precision on {'; '.join(sorted(where))}.")
 
 
-def _lpips(cfg: DictConfig) -> tuple[LPIPS | None, str]:
-    mode = str(cfg.lpips).lower()
-    if mode in ("false", "off", "none", "0"):
-        return None, "disabled (lpips=false)"
-    metric = LPIPS(allow_download=mode == "download")
-    return (metric, "") if metric.available() else (None, f"LPIPS weights unavailable: {metric.reason}")
+def perceptual_metrics(cfg: DictConfig, methods) -> tuple[list[str], dict[str, PerceptualMetric], dict[str, str]]:
+    """The perceptual metrics ``metrics`` asks for; those whose backbone is on disk (or downloaded now), and
+    for each of the others the one line that says which file to place where."""
+    wanted = check_names(_as_list(cfg.get("metrics")), key="metrics")
+    if str(cfg.get("lpips")).lower() in ("false", "off", "none", "0"):  # the older switch
+        return [], {}, {}
+    device = next((p.device for _, gen in methods for p in gen.parameters()), torch.device("cpu"))
+    usable, missing = {}, {}
+    for name in wanted:
+        reason = ensure_weights(name, cfg.get("hub_dir"))
+        if reason:
+            log.warning("%s: n/a: %s", TITLES[name], reason)
+            missing[name] = reason
+        else:
+            usable[name] = PerceptualMetric(name, cfg.get("hub_dir"), device)
+    return wanted, usable, missing
 
 
 _FASTER = "faster: precision=auto (bf16 where the CPU or GPU has it natively), device=cuda, or a smaller model"
 
 
-def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: Path) -> list[dict]:
+def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, perceptual: dict, out: Path) -> list[dict]:
     """Per-image metric rows of bicubic and every method on one benchmark; saves its figures."""
     rows = []
     bicubic = f"bicubic ({cfg.resize})"
@@ -149,7 +161,7 @@ def evaluate_benchmark(bench: Benchmark, methods, cfg: DictConfig, lpips, out: P
             outputs[label] = upscale_array(gen, lq, cfg.tile, TILE_PAD if cfg.tile_pad is None else cfg.tile_pad, progress)
         if progress is not None:
             progress.close()
-        per = {m: measure(sr, hr, cfg.crop_border, lpips) for m, sr in outputs.items()}
+        per = {m: measure(sr, hr, cfg.crop_border, perceptual) for m, sr in outputs.items()}
         for m, values in per.items():
             rows.append({"method": m, "benchmark": bench.name, "image": path.name, **values})
         if i < cfg.figures.count:
@@ -165,7 +177,7 @@ def summarize(per_image: list[dict]) -> list[dict]:
         groups.setdefault((r["method"], r["benchmark"]), []).append(r)
     out = []
     for (method, bench), rs in groups.items():
-        keys = [k for k in (*METRICS, "lpips") if k in rs[0]]
+        keys = [k for k in (*METRICS, *PERCEPTUAL) if k in rs[0]]
         means = {k: mean_metric([r[k] for r in rs]) for k in keys}
         out.append({"method": method, "benchmark": bench, "images": len(rs), **means})
     return out
@@ -192,9 +204,12 @@ def _count(n: int | None, unit: float, suffix: str) -> str:
     return "—" if n is None else f"{n / unit:.2f}{suffix}"
 
 
-def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_note: str, precision: str = "",
-                     costs: str = "") -> str:
+def results_markdown(summary: list[dict], cfg: DictConfig, command: str, perceptual: list[str] | None = None,
+                     missing: dict[str, str] | None = None, precision: str = "", costs: str = "") -> str:
     """One markdown table per benchmark, with the protocol stated above it (and the generators' precision).
+
+    ``perceptual`` columns (``lpips``, ``lpips_vgg``, ``dists``) follow SSIM Y, marked lower-is-better; one
+    that ``missing`` names reads n/a, its reason under the tables.
 
     Rows that carry cost columns (:func:`add_costs`) get params, MACs and ms/MP beside their scores;
     ``costs`` is the note saying how those were measured (:func:`cost_note`).
@@ -211,25 +226,30 @@ def results_markdown(summary: list[dict], cfg: DictConfig, command: str, lpips_n
     ]
     if costs:
         lines += [costs, ""]
-    lpips_head = "LPIPS (alex)" if not lpips_note else "LPIPS"
+    perceptual, missing = list(perceptual or []), dict(missing or {})
+    if perceptual:
+        names = ", ".join(TITLES[m] + (" (AlexNet)" if m == "lpips" else "") for m in perceptual)
+        lines += [f"{names}: torchmetrics' networks on the same uint8 RGB images and border crop; distances, "
+                  "lower is better (↓).", ""]
     for bench in dict.fromkeys(r["benchmark"] for r in summary):
         rows = [r for r in summary if r["benchmark"] == bench]
         cost = "params" in rows[0]
-        head = f"| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | {lpips_head} |"
+        head = "| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y |" + "".join(f" {TITLES[m]} ↓ |" for m in perceptual)
         lines += [f"## {bench} ({rows[0]['images']} images)", "",
                   head + (" params | MACs (256² LR) | ms/MP |" if cost else ""),
-                  "|---|---|---|---|---|---|" + ("---:|---:|---:|" if cost else "")]
+                  "|---|---|---|---|---|" + "---|" * len(perceptual) + ("---:|---:|---:|" if cost else "")]
         for r in rows:
-            lp = _fmt(r["lpips"], 4) if "lpips" in r else "n/a"
             line = (f"| {r['method']} | {_fmt(r['psnr_rgb'], 3)} | {_fmt(r['ssim_rgb'], 4)} | "
-                    f"{_fmt(r['psnr_y'], 3)} | {_fmt(r['ssim_y'], 4)} | {lp} |")
+                    f"{_fmt(r['psnr_y'], 3)} | {_fmt(r['ssim_y'], 4)} |")
+            line += "".join(f" {_fmt(r[m], 4) if m in r else 'n/a'} |" for m in perceptual)
             if cost:
                 ms = "—" if r["ms_per_mp"] is None else f"{r['ms_per_mp']:.0f}"
                 line += f" {_count(r['params'], 1e6, 'M')} | {_count(r['macs_256'], 1e9, 'G')} | {ms} |"
             lines.append(line)
         lines.append("")
-    if lpips_note:
-        lines += [f"LPIPS: n/a ({lpips_note})", ""]
+    lines += [f"{TITLES[m]}: n/a ({reason})" for m, reason in missing.items()]
+    if missing:
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -273,21 +293,23 @@ def save_figure(path: Path, hr, lq, outputs: dict, per: dict, crop: int, scale: 
 def run(cfg: DictConfig) -> list[dict]:
     """Evaluate as configured; returns the summary rows (also written to ``cfg.out``)."""
     check_lq_protocol(cfg.degradation, cfg.resize, cfg.blur_radius)
+    check_names(_as_list(cfg.get("metrics")), key="metrics")  # before any weights are loaded
     benches = [find_benchmark(b, cfg.scale) for b in _as_list(cfg.benchmarks)]
     if not benches:
         raise SRLabError("benchmarks: give at least one folder, e.g. 'benchmarks=[data/Set5]'")
     methods = load_methods(cfg)
     costs = method_costs(methods, bool(cfg.get("speed", True)))
-    lpips, lpips_note = _lpips(cfg)
+    wanted, perceptual, missing = perceptual_metrics(cfg, methods)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    per_image = [r for b in benches for r in evaluate_benchmark(b, methods, cfg, lpips, out)]
+    per_image = [r for b in benches for r in evaluate_benchmark(b, methods, cfg, perceptual, out)]
     summary = add_costs(summarize(per_image), costs)
     _write_csv(out / "results.csv", summary)
     _write_csv(out / "per_image.csv", per_image)
     precision = precision_note(methods, str(cfg.precision)) if methods else ""
-    text = results_markdown(summary, cfg, _command(), lpips_note, precision, cost_note(costs))
-    report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True), "lpips": lpips_note or "ok",
+    text = results_markdown(summary, cfg, _command(), wanted, missing, precision, cost_note(costs))
+    report = {"command": _command(), "config": OmegaConf.to_container(cfg, resolve=True),
+              "perceptual": {m: missing.get(m, "ok") for m in wanted},
               "precision": precision or None,
               "models": {label: gen.card for label, gen in methods},
               "efficiency": costs,

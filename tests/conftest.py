@@ -172,3 +172,27 @@ def _restore_logging():
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def perceptual_hub(tmp_path_factory) -> Path:
+    """A torch.hub folder holding seeded random AlexNet and VGG16 backbones (LPIPS, LPIPS-VGG, DISTS)."""
+    from tests.metrics.backbones import write_backbone
+
+    hub = tmp_path_factory.mktemp("torch_home") / "hub"
+    write_backbone(hub, "lpips")
+    write_backbone(hub, "dists")
+    return hub
+
+
+@pytest.fixture
+def no_hub(tmp_path, monkeypatch) -> Path:
+    """torch.hub's folder is an empty temporary one and no download host answers: nothing is fetched."""
+    import torch
+
+    from srlab.metrics import perceptual
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setattr(perceptual, "_unreachable", lambda url: "download.pytorch.org is unreachable (no network in tests)")
+    return tmp_path / "torch_home" / "hub"

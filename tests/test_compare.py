@@ -188,3 +188,59 @@ def test_runs_validated_on_benchmark_sets_get_their_columns_and_verdicts(tmp_pat
     assert "Set5 PSNR-Y: `bench_run` is best at 30.250 dB, +1.850 dB over bicubic (28.400 dB)" in md
     assert "no run was validated" not in md  # crop metrics are absent by design, not a failure
     assert "images/bench_run_val_epoch001.png" in md  # the set's latest grid
+
+
+def _perceptual_run(folder: Path, rows: list[tuple[float, float, float]]) -> Path:
+    """A run validated on Set5 with LPIPS and DISTS: rows of (psnr_y, lpips, dists) per validation step."""
+    (folder / "csv").mkdir(parents=True)
+    lines = ["epoch,step,val/Set5/psnr_y,val/Set5/ssim_y,val/Set5/lpips,val/Set5/dists,"
+             "val/Set5/psnr_y_bicubic,val/Set5/lpips_bicubic,val/Set5/dists_bicubic"]
+    for e, (p, lp, d) in enumerate(rows):
+        bicubic = "28.4,0.3400,0.2200" if e == 0 else ",,"
+        lines.append(f"{e},{100 * (e + 1) - 1},{p},0.8,{lp},{d},{bicubic}")
+    (folder / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_lpips_and_dists_columns_mark_the_lowest_and_plot_the_trade(tmp_path):
+    # the PSNR run is best in PSNR; the GAN run, lower in PSNR, is best in LPIPS and DISTS (their lowest, not last)
+    psnr_run = _perceptual_run(tmp_path / "runs" / "psnr", [(30.0, 0.30, 0.20), (30.5, 0.28, 0.19)])
+    gan_run = _perceptual_run(tmp_path / "runs" / "gan", [(29.0, 0.20, 0.15), (28.6, 0.12, 0.11), (28.8, 0.14, 0.12)])
+    html_path, md_path = build_report([psnr_run, gan_run], tmp_path / "out")
+    md = md_path.read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| run"))
+    assert "best Set5 LPIPS ↓" in header and "best Set5 DISTS ↓" in header
+    assert "**30.500**" in md and "**0.1200**" in md and "**0.1100**" in md
+    assert "Set5 LPIPS: `gan` is best at 0.1200 (lower is better), -0.2200 against bicubic (0.3400), " \
+           "-0.1600 against the next run" in md
+    assert "Set5 DISTS: `gan` is best at 0.1100 (lower is better)" in md
+    assert "Set5 PSNR-Y: `psnr` is best at 30.500 dB" in md
+    report = _parse(html_path)
+    (table,) = report.tables
+    cols = {title: i for i, title in enumerate(table[0])}
+    best = set(report.best)
+    assert (2, cols["best Set5 LPIPS ↓"]) in best and (1, cols["best Set5 PSNR-Y"]) in best  # rows: header, psnr, gan
+    assert (md_path.parent / "perception_distortion.png").is_file() and "![perception-distortion]" in md
+    assert "Perception-distortion" in html_path.read_text()
+
+
+def test_perception_distortion_plot_is_psnr_against_lpips_per_step(tmp_path):
+    import pandas as pd
+
+    from srlab.runs.plots import plot_perception_distortion
+
+    frame = pd.DataFrame({"step": [99, 199], "val/Set5/psnr_y": [29.0, 28.5], "val/Set5/lpips": [0.2, 0.1],
+                          "val/Set5/psnr_y_bicubic": [28.4, None], "val/Set5/lpips_bicubic": [0.34, None]})
+    figures = []
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("matplotlib.pyplot.close", figures.append)
+    try:
+        assert plot_perception_distortion({"gan": frame}, tmp_path / "pd.png") == tmp_path / "pd.png"
+        assert plot_perception_distortion({"psnr": frame.drop(columns=["val/Set5/lpips"])}, tmp_path / "no.png") is None
+    finally:
+        monkeypatch.undo()
+    (ax,) = figures[0].axes
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines["gan"].get_xdata()) == [0.2, 0.1] and list(lines["gan"].get_ydata()) == [29.0, 28.5]
+    assert list(lines["bicubic"].get_xdata()) == [0.34] and list(lines["bicubic"].get_ydata()) == [28.4]
+    assert ax.get_xlabel() == "LPIPS (lower is better)" and "step 99" in [t.get_text() for t in ax.texts]

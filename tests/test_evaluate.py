@@ -85,9 +85,9 @@ def test_cost_columns_beside_the_scores(tmp_path, bench, capsys):
     assert report["results"][1]["macs_256"] == macs and report["efficiency"]["tiny"]["cpu"] == cpu_name()
     assert report["efficiency"]["tiny"]["ms_per_mp"].keys() == {"fp32"}  # the precision it ran in
     table = capsys.readouterr().out
-    assert "| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | LPIPS | params | MACs (256² LR) | ms/MP |" in table
+    assert "| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | params | MACs (256² LR) | ms/MP |" in table  # lpips=false
     assert f"| 0.01M | {macs / 1e9:.2f}G | {float(rows[1]['ms_per_mp']):.0f} |" in table
-    assert "| bicubic (pil) |" in table and "| n/a | — | — | — |" in table
+    assert "| bicubic (pil) |" in table and " | — | — | — |" in table
     assert "Cost: params; MACs of one forward on a 256x256 LR input" in table and f"on {cpu_name()}, " in table
     # speed=false: params and MACs only, and the table says so
     main([f"benchmarks=[{bench}]", f"weights={tmp_path / 'last.ckpt'}", f"out={tmp_path / 'fast'}", "lpips=false",
@@ -141,10 +141,52 @@ def test_paired_layout_uses_lq_files(tmp_path):
     assert float(row["psnr_rgb"]) == pytest.approx(psnr(np.full_like(hr, 128), hr, 4), abs=1e-3)
 
 
-def test_lpips_unavailable_is_reported(tmp_path, bench, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
-    main([f"benchmarks=[{bench}]", f"out={tmp_path / 'out'}", "figures.count=0"])
-    assert "n/a (LPIPS weights unavailable:" in (tmp_path / "out" / "results.md").read_text()
+@pytest.mark.timeout(60)
+def test_perceptual_columns_offline_name_the_file_to_place(tmp_path, bench, no_hub):
+    main([f"benchmarks=[{bench}]", f"out={tmp_path / 'out'}", "figures.count=0", "metrics=[psnr,ssim,lpips,dists]"])
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "| method | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | LPIPS ↓ | DISTS ↓ |" in text
+    assert " | n/a | n/a |" in text
+    assert (f"LPIPS: n/a (lpips needs alexnet-owt-7be5be79.pth: place it in {no_hub / 'checkpoints'}/ (from "
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth); download.pytorch.org is unreachable") in text
+    assert "DISTS: n/a (dists needs vgg16-397923af.pth: place it in" in text
+    report = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert report["perceptual"]["lpips"].startswith("lpips needs alexnet-owt-7be5be79.pth")
+    assert "lpips" not in read_csv(tmp_path / "out" / "results.csv")[0]
+
+
+def _perceptual_run(tmp_path, bench, hub, names: list[str]) -> tuple[dict, list[dict]]:
+    from srlab.metrics import PerceptualMetric
+
+    out = tmp_path / "out"
+    main([f"benchmarks=[{bench}]", f"out={out}", "figures.count=0", f"metrics=[psnr,ssim,{','.join(names)}]",
+          f"hub_dir={hub}"])
+    row, per = read_csv(out / "results.csv")[0], read_csv(out / "per_image.csv")
+    hr = np.asarray(Image.open(bench / "HR" / "a.png"))[:48, :40]
+    sr = resize_uint8(resize_uint8(hr, (12, 10)), (48, 40))
+    for name in names:  # each image's value is the metric on that image pair; the table their mean
+        assert float(per[0][name]) == pytest.approx(PerceptualMetric(name, hub)(sr, hr, 4), rel=1e-5)
+        assert float(row[name]) == pytest.approx(np.mean([float(r[name]) for r in per]), rel=1e-6)
+        assert float(row[name]) > 0
+    assert json.loads((out / "results.json").read_text())["perceptual"] == {n: "ok" for n in names}
+    return row, per
+
+
+def test_perceptual_columns_with_weights(tmp_path, bench, perceptual_hub, no_hub):
+    _perceptual_run(tmp_path, bench, perceptual_hub, ["lpips"])
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "| SSIM Y | LPIPS ↓ |" in text and "n/a" not in text and "lower is better" in text
+
+
+@pytest.mark.slow
+def test_every_perceptual_metric_with_weights(tmp_path, bench, perceptual_hub, no_hub):
+    _perceptual_run(tmp_path, bench, perceptual_hub, ["lpips", "lpips_vgg", "dists"])
+    assert "| LPIPS ↓ | LPIPS-VGG ↓ | DISTS ↓ |" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_unknown_metric_is_one_line(tmp_path, bench, capsys):
+    code, err = exit_code_and_error(capsys, [f"benchmarks=[{bench}]", f"out={tmp_path / 'o'}", "metrics=[psnr,niqe]"])
+    assert code == 2 and len(err) == 1 and "metrics: unknown metric 'niqe'; known: psnr, ssim, lpips, lpips_vgg, dists" in err[0]
 
 
 def exit_code_and_error(capsys, argv):

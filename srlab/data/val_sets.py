@@ -4,12 +4,14 @@ Each entry is a benchmark folder (``<set>/HR`` with optional ``<set>/LQ`` or ``L
 HR images, exactly what ``python -m srlab.evaluate benchmarks=[...]`` reads)::
 
     val_sets:
-      - {name: Set5, dir: /data/Set5, degradation: bicubic, resize: matlab}
+      - {name: Set5, dir: /data/Set5, degradation: bicubic, resize: matlab, metrics: [lpips, dists]}
       - {name: Set14, dir: /data/Set14}
 
 Every entry is checked when the data module is set up, before any training: a missing or empty
 folder, an unreadable image, or one too small to measure stops the run with one line naming the
-entry. Samples are whole uint8 images (batch size 1), each set its own dataloader.
+entry, and so does a perceptual metric whose backbone file is missing and cannot be downloaded
+(:func:`srlab.metrics.perceptual.ensure_weights`). Samples are whole uint8 images (batch size 1), each
+set its own dataloader.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from srlab.data.images import scan_images
 from srlab.data.resize import resize_uint8
 from srlab.config import TILE_PAD
 from srlab.errors import ConfigError, SRLabError
-from srlab.metrics import METRICS
+from srlab.metrics import METRICS, PERCEPTUAL
+from srlab.metrics.perceptual import MIN_SIDE, TITLES, check_names, ensure_weights
 
 # SSIM's Gaussian window (srlab.metrics): the least HR side left after the crop border
 _SSIM_WINDOW = 11
 # metrics.METRICS -> the name logged under val/<set>/: RGB as plain psnr/ssim, as BasicSR logs them
-VAL_SET_KEYS = {"psnr_rgb": "psnr", "ssim_rgb": "ssim", "psnr_y": "psnr_y", "ssim_y": "ssim_y"}
+VAL_SET_KEYS = {"psnr_rgb": "psnr", "ssim_rgb": "ssim", "psnr_y": "psnr_y", "ssim_y": "ssim_y",
+                **{name: name for name in PERCEPTUAL}}
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,9 @@ class ValSetSpec:
         blur_radius: Gaussian blur radius of ``degradation: blur``.
         tile: inference tile size in LR pixels for large images (0: whole image), as ``evaluate``'s.
         tile_pad: context around each tile, as ``evaluate``'s.
+        metrics: perceptual metrics beside PSNR/SSIM (``lpips``, ``lpips_vgg``, ``dists``; lower is
+            better), logged as ``val/<name>/lpips`` ...; ``psnr`` and ``ssim`` may be listed, they always run.
+        hub_dir: torch.hub's folder whose ``checkpoints/`` holds their backbones, as ``evaluate``'s.
     """
 
     name: str
@@ -54,6 +61,8 @@ class ValSetSpec:
     blur_radius: float = 1.5
     tile: int = 0
     tile_pad: int = TILE_PAD
+    metrics: tuple[str, ...] = ()
+    hub_dir: str | None = None
 
 
 def crops_validated(val_fraction: float | None, val_dir, val_sets) -> bool:
@@ -75,9 +84,10 @@ def crops_validated(val_fraction: float | None, val_dir, val_sets) -> bool:
     return True
 
 
-def min_side(scale: int) -> int:
-    """Least HR side (after modcrop) whose PSNR/SSIM can be measured with ``crop_border = scale``."""
-    need = 2 * scale + _SSIM_WINDOW
+def min_side(scale: int, metrics=()) -> int:
+    """Least HR side (after modcrop) whose PSNR/SSIM (and perceptual ``metrics``) can be measured with
+    ``crop_border = scale``."""
+    need = 2 * scale + max([_SSIM_WINDOW, *(MIN_SIDE[m] for m in metrics)])
     return -(-need // scale) * scale
 
 
@@ -104,7 +114,7 @@ def parse_val_sets(entries, scale: int, max_image_pixels: int | None = None) -> 
             raise ConfigError(f"{key}: give a mapping with name and dir, e.g. {{name: Set5, dir: /data/Set5}}; got {entry!r}")
         if set(entry) - known:
             raise ConfigError(f"{key}: unknown key(s) {', '.join(sorted(set(entry) - known))}; known: {', '.join(sorted(known))}")
-        spec = ValSetSpec(**entry)
+        spec = ValSetSpec(**{**entry, "metrics": tuple(check_names(entry.get("metrics") or [], key=f"{key}.metrics"))})
         if not isinstance(spec.name, str) or not spec.name or "/" in spec.name:
             raise ConfigError(f"{key}.name={spec.name!r}: give a non-empty name without '/' (it becomes val/<name>/psnr_y)")
         if spec.name in {s.spec.name for s in sets}:
@@ -114,12 +124,16 @@ def parse_val_sets(entries, scale: int, max_image_pixels: int | None = None) -> 
         if not isinstance(spec.tile, int) or spec.tile < 0 or not isinstance(spec.tile_pad, int) or spec.tile_pad < 0:
             raise ConfigError(f"{key}: tile and tile_pad must be integers >= 0, got {spec.tile!r}, {spec.tile_pad!r}")
         bench = find_benchmark(spec.dir, scale, key=f"{key}.dir")
-        _check_images(bench, scale, max_image_pixels, key)
+        _check_images(bench, scale, max_image_pixels, key, spec.metrics)
+        for name in spec.metrics:  # before any training: the backbone is here, or fetched now, or told
+            reason = ensure_weights(name, spec.hub_dir)
+            if reason:
+                raise SRLabError(f"{key}.metrics: {reason}")
         sets.append(BenchmarkValSet(spec, bench, scale))
     return sets
 
 
-def _check_images(bench: Benchmark, scale: int, max_image_pixels: int | None, key: str) -> None:
+def _check_images(bench: Benchmark, scale: int, max_image_pixels: int | None, key: str, metrics=()) -> None:
     """Every HR (and given LQ) file readable, and every HR big enough to measure after modcrop."""
     files = [*bench.hr, *bench.lq.values()]
     sizes, bad = scan_images(files, max_image_pixels)
@@ -127,12 +141,13 @@ def _check_images(bench: Benchmark, scale: int, max_image_pixels: int | None, ke
         path, reason = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         raise SRLabError(f"{key}: {path}: {reason}{more}; a benchmark must be complete")
-    need = min_side(scale)
+    need = min_side(scale, metrics)
+    what = "PSNR/SSIM" + "".join(f"/{TITLES[m]}" for m in metrics if min_side(scale, [m]) > min_side(scale))
     for p in bench.hr:
         w, h = sizes[p]
         if min(w - w % scale, h - h % scale) < need:
             raise SRLabError(f"{key}: {p.name} is {w}x{h}, smaller than {need} px, the least a whole-image "
-                             f"PSNR/SSIM needs at x{scale} ({scale} px border cropped each side, 11 px SSIM window)")
+                             f"{what} needs at x{scale} ({scale} px border cropped each side, 11 px SSIM window)")
 
 
 class BenchmarkValSet(Dataset):
@@ -160,7 +175,8 @@ class BenchmarkValSet(Dataset):
             hr, lq = load_pair(self.bench, path, self.scale, s.degradation, s.resize, s.blur_radius)
             self._cache[index] = {"set": s.name, "index": index, "image": path.name, "hr": hr, "lq": lq,
                                   "bicubic": resize_uint8(lq, hr.shape[:2], s.resize),
-                                  "tile": s.tile, "tile_pad": s.tile_pad}
+                                  "tile": s.tile, "tile_pad": s.tile_pad, "metrics": s.metrics,
+                                  "hub_dir": s.hub_dir}
         return self._cache[index]
 
 
@@ -169,6 +185,11 @@ def unbatched(samples: list[dict]) -> dict:
     return samples[0]
 
 
-def val_set_metric_names(names: list[str]) -> list[str]:
-    """Every metric whole-image validation logs for sets ``names`` (to check ``monitor`` against)."""
-    return [f"val/{n}/{VAL_SET_KEYS[m]}{suffix}" for n in names for m in METRICS for suffix in ("", "_bicubic")]
+def val_set_metric_names(entries) -> list[str]:
+    """Every metric whole-image validation logs for the ``data.val_sets`` ``entries`` (mappings with
+    ``name`` and optional ``metrics``), to check ``monitor`` against and to tell W&B how to sum them up."""
+    names = []
+    for entry in entries or []:
+        metrics = [*METRICS, *(m for m in PERCEPTUAL if m in [str(x) for x in (entry.get("metrics") or [])])]
+        names += [f"val/{entry.get('name')}/{VAL_SET_KEYS[m]}{suffix}" for m in metrics for suffix in ("", "_bicubic")]
+    return names

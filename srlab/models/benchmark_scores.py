@@ -2,7 +2,8 @@
 
 Each sample is upscaled by :func:`srlab.infer.upscale_array` (the function ``evaluate`` uses,
 tiled when the set asks for it) and measured by :func:`srlab.metrics.measure` on uint8 images with
-``crop_border = scale``, so a set's logged mean is the number ``python -m srlab.evaluate`` prints for
+``crop_border = scale`` (PSNR/SSIM, and the set's perceptual ``metrics``, their networks built once on
+the generator's device), so a set's logged mean is the number ``python -m srlab.evaluate`` prints for
 the same weights. Under DDP every rank scores its shard; the per-image rows are gathered, put back
 in file order and averaged exactly as ``evaluate`` averages them.
 """
@@ -14,7 +15,7 @@ import torch
 
 from srlab.data.val_sets import VAL_SET_KEYS
 from srlab.infer import SRGenerator, upscale_array
-from srlab.metrics import METRICS, mean_metric, measure
+from srlab.metrics import METRICS, PERCEPTUAL, PerceptualMetric, mean_metric, measure
 
 
 class BenchmarkScores:
@@ -23,6 +24,16 @@ class BenchmarkScores:
     def __init__(self) -> None:
         self.rows: list[dict] = []
         self.bicubic_logged: set[str] = set()
+        self.perceptual: dict[tuple, PerceptualMetric] = {}  # (name, hub_dir, device) -> its network, kept
+
+    def _perceptual(self, sample: dict, device: torch.device) -> dict[str, PerceptualMetric]:
+        out = {}
+        for name in sample.get("metrics") or ():
+            key = (name, sample.get("hub_dir"), device)
+            if key not in self.perceptual:
+                self.perceptual[key] = PerceptualMetric(name, sample.get("hub_dir"), device)
+            out[name] = self.perceptual[key]
+        return out
 
     def reset(self) -> None:
         self.rows = []
@@ -31,13 +42,16 @@ class BenchmarkScores:
         """Upscale one sample's LR, record its metrics (and its bicubic row until logged); return ``sr`` uint8."""
         sr = upscale_array(gen, sample["lq"], sample["tile"], sample["tile_pad"])
         where = {"set": sample["set"], "index": sample["index"]}
-        self.rows.append({**where, "method": "model", **measure(sr, sample["hr"], crop_border)})
+        perceptual = self._perceptual(sample, next(gen.parameters(), torch.empty(0)).device)
+        self.rows.append({**where, "method": "model", **measure(sr, sample["hr"], crop_border, perceptual)})
         if sample["set"] not in self.bicubic_logged:
-            self.rows.append({**where, "method": "bicubic", **measure(sample["bicubic"], sample["hr"], crop_border)})
+            self.rows.append({**where, "method": "bicubic",
+                              **measure(sample["bicubic"], sample["hr"], crop_border, perceptual)})
         return sr
 
     def summary(self, final: bool) -> dict[str, float]:
-        """Means per set (all ranks' rows): ``val/<set>/psnr_y`` ..., and ``..._bicubic`` the first time.
+        """Means per set (all ranks' rows): ``val/<set>/psnr_y`` ... (``val/<set>/lpips`` ... where asked for),
+        and ``..._bicubic`` the first time.
 
         Args:
             final: a real validation epoch (not Lightning's sanity check): bicubic rows are then
@@ -48,7 +62,7 @@ class BenchmarkScores:
         for name, method in dict.fromkeys((r["set"], r["method"]) for r in rows):
             group = [r for r in rows if r["set"] == name and r["method"] == method]
             suffix = "_bicubic" if method == "bicubic" else ""
-            for metric in METRICS:
+            for metric in [*METRICS, *(m for m in PERCEPTUAL if m in group[0])]:
                 out[f"val/{name}/{VAL_SET_KEYS[metric]}{suffix}"] = mean_metric([r[metric] for r in group])
             if method == "bicubic" and final:
                 self.bicubic_logged.add(name)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from srlab.data.checks import check_data
 from srlab.data.val_sets import crops_validated, val_set_metric_names
 from srlab.errors import ConfigError, SRLabError
+from srlab.metrics import lower_is_better
 from srlab.models.base import CROP_METRICS
 from srlab.models.nonfinite import check_nonfinite_mode
 
@@ -67,12 +68,17 @@ def _check_monitor(cfg: DictConfig) -> None:
     if not isinstance(monitor, str) or not monitor.startswith("val/"):
         return  # train/... metrics and custom callbacks are the user's call
     data = cfg.data
-    names = [str(e.get("name")) for e in (data.get("val_sets") or []) if isinstance(e, (dict, DictConfig))]
-    logged = val_set_metric_names(names)
+    entries = [e for e in (data.get("val_sets") or []) if isinstance(e, (dict, DictConfig))]
+    logged = val_set_metric_names(entries)
     if crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets")):
         logged = [*CROP_METRICS, *logged]
     if monitor not in logged:
         raise ConfigError(f"monitor={monitor}: no such validation metric in this run; it logs {', '.join(logged)}")
+    if lower_is_better(monitor):  # a distance: the best checkpoint is its lowest, early stopping waits for a fall
+        maxed = [f"callbacks.{key}.mode=min" for key, node in (cfg.get("callbacks") or {}).items()
+                 if isinstance(node, DictConfig) and node.get("monitor") == monitor and node.get("mode", "min") == "max"]
+        if maxed:
+            raise ConfigError(f"monitor={monitor} is lower-is-better: set {' '.join(maxed)}")
 
 
 def _check_model_values(cfg: DictConfig) -> None:

@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # headless: runs write PNGs, they never open windows
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from srlab.metrics.perceptual import PERCEPTUAL, TITLES  # noqa: E402
+
 # panel title -> metric columns drawn in it (those present in a log are drawn)
 PANELS: dict[str, list[str]] = {
     "Generator loss": ["train/g_loss", "train/loss"],
@@ -24,8 +26,8 @@ PANELS: dict[str, list[str]] = {
 }
 # data.val_sets logs val/<set>/<metric>: one panel per set and metric, beside the bicubic line
 # (the Y channel, as published tables; the RGB figures are in the CSV)
-_VAL_SET_METRIC = re.compile(r"^val/([^/]+)/(psnr_y|ssim_y)(?:_step|_epoch)?$")
-_VAL_SET_TITLES = {"psnr_y": "PSNR (dB, Y)", "ssim_y": "SSIM (Y)"}
+_VAL_SET_TITLES = {"psnr_y": "PSNR (dB, Y)", "ssim_y": "SSIM (Y)", **{m: f"{TITLES[m]} (lower is better)" for m in PERCEPTUAL}}
+_VAL_SET_METRIC = re.compile(rf"^val/([^/]+)/({'|'.join(_VAL_SET_TITLES)})(?:_step|_epoch)?$")
 # one colour per run, the same in every panel and in the report's table (matplotlib's tab10 names)
 RUN_COLOURS = ["blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan"]
 # with several runs colour tells the runs apart and line style the metrics within a panel
@@ -131,6 +133,62 @@ def plot_runs(runs: dict[str, pd.DataFrame], out_path: str | Path, title: str | 
                    title=title or None)
     elif title:
         fig.suptitle(title)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=110)
+    plt.close(fig)
+    return out_path
+
+
+def plot_perception_distortion(runs: dict[str, pd.DataFrame], out_path: str | Path,
+                               colours: dict[str, str] | None = None) -> Path | None:
+    """PSNR-Y against LPIPS (else DISTS, else LPIPS-VGG) on each ``data.val_sets`` benchmark: the GAN-vs-PSNR trade.
+
+    One panel per set; each run is a path through its validation steps (first and last step labelled, the
+    last point larger), bicubic a black star. Better is up (PSNR) and left (a distance).
+
+    Args:
+        runs: run label -> metrics frame (Lightning's CSV log).
+        out_path: PNG to write.
+        colours: run label -> colour name (default: :func:`run_colours` of ``runs``).
+
+    Returns:
+        The written path, or None when no run logged a perceptual metric beside PSNR-Y.
+    """
+    colours = colours or run_colours(list(runs))
+    panels = []  # (set, perceptual metric)
+    for name in sorted({m[1] for frame in runs.values() for c in frame.columns if (m := _VAL_SET_METRIC.match(c))}):
+        metric = next((m for m in ("lpips", "dists", "lpips_vgg")
+                       if any(len(_series(f, f"val/{name}/{m}")) for f in runs.values())), None)
+        if metric:
+            panels.append((name, metric))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6), squeeze=False, layout="constrained")
+    for ax, (name, metric) in zip(axes.flat, panels):
+        bicubic = None
+        for label, frame in runs.items():
+            both = _series(frame, f"val/{name}/psnr_y").merge(_series(frame, f"val/{name}/{metric}"), on="step",
+                                                               suffixes=("_psnr", "_perceptual"))
+            if len(both) == 0:
+                continue
+            colour = f"tab:{colours[label]}"
+            x, y = both["value_perceptual"], both["value_psnr"]
+            ax.plot(x, y, "-o", color=colour, markersize=3, label=label)
+            ax.plot(x.iloc[-1], y.iloc[-1], "o", color=colour, markersize=8)
+            for i in sorted({0, len(both) - 1}):
+                ax.annotate(f"step {int(both['step'].iloc[i])}", (x.iloc[i], y.iloc[i]), fontsize=7,
+                            textcoords="offset points", xytext=(4, 4))
+            b_x, b_y = _series(frame, f"val/{name}/{metric}_bicubic"), _series(frame, f"val/{name}/psnr_y_bicubic")
+            if bicubic is None and len(b_x) and len(b_y):
+                bicubic = (b_x["value"].iloc[-1], b_y["value"].iloc[-1])
+        if bicubic is not None:
+            ax.plot(*bicubic, "*", color="black", markersize=12, label="bicubic")
+        ax.set_xlabel(f"{TITLES[metric]} (lower is better)")
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.set_title(f"{name}: perception-distortion (better: up and left)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=110)

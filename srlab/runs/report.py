@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from srlab.metrics.perceptual import PERCEPTUAL, TITLES
 from srlab.runs.sweep import SUMMARY_COLUMNS, markdown_table
 
 COLUMNS = [*SUMMARY_COLUMNS, ("generator params", "params", "{:,.0f}"), ("s/step", "step_time", "{:.3g}")]
@@ -22,11 +23,22 @@ _SET_KEY = re.compile(r"^best_(.+)_(psnr_y|ssim_y)$")
 
 
 def set_columns(infos: list["RunInfo"]) -> list[tuple[str, str, str]]:
-    """Columns of the ``data.val_sets`` benchmarks any run was validated on: best PSNR-Y, SSIM-Y, bicubic PSNR-Y."""
+    """Columns of the ``data.val_sets`` benchmarks any run was validated on: best PSNR-Y, SSIM-Y, bicubic PSNR-Y,
+    and the best (lowest) of each perceptual metric any run logged for the set."""
     names = sorted({m[1] for i in infos for key in i.row if (m := _SET_KEY.match(key))})
-    return [column for name in names for column in (
-        (f"best {name} PSNR-Y", f"best_{name}_psnr_y", "{:.3f}"), (f"best {name} SSIM-Y", f"best_{name}_ssim_y", "{:.4f}"),
-        (f"{name} bicubic PSNR-Y", f"{name}_psnr_y_bicubic", "{:.3f}"))]
+    columns = []
+    for name in names:
+        columns += [(f"best {name} PSNR-Y", f"best_{name}_psnr_y", "{:.3f}"),
+                    (f"best {name} SSIM-Y", f"best_{name}_ssim_y", "{:.4f}"),
+                    (f"{name} bicubic PSNR-Y", f"{name}_psnr_y_bicubic", "{:.3f}")]
+        columns += [(f"best {name} {TITLES[m]} ↓", f"best_{name}_{m}", "{:.4f}") for m in PERCEPTUAL
+                    if any(f"best_{name}_{m}" in i.row for i in infos)]
+    return columns
+
+
+def lower_is_better_key(key: str) -> bool:
+    """A report key of a distance (``best_<set>_lpips``, ``<set>_dists_bicubic``): its best is its lowest."""
+    return any(key.removesuffix("_bicubic").endswith(f"_{m}") for m in PERCEPTUAL)
 
 
 def columns(infos: list["RunInfo"]) -> list[tuple[str, str, str]]:
@@ -37,8 +49,8 @@ def columns(infos: list["RunInfo"]) -> list[tuple[str, str, str]]:
 def header(infos: list["RunInfo"]) -> list[str]:
     """The table's header cells for these runs."""
     return ["run", "colour", "model", *[title for title, _, _ in columns(infos)]]
-NOTE = ("best/last over validation epochs; * s/step from file times (fit start to last log write, validation "
-        "included); bold: best run per column.")
+NOTE = ("best/last over validation epochs (the lowest for ↓ columns, LPIPS/DISTS distances); * s/step from file "
+        "times (fit start to last log write, validation included); bold: best run per column.")
 
 
 @dataclass
@@ -60,10 +72,12 @@ def _fmt(value, pattern: str) -> str:
 
 
 def _best(infos: list[RunInfo], key: str) -> int | None:
+    """The row of the best run in column ``key``: the highest value, the lowest for a distance."""
+    sign = -1 if lower_is_better_key(key) else 1
     values = [i.row.get(key, math.nan) for i in infos]
     if not any(not math.isnan(v) for v in values):
         return None
-    return max(range(len(values)), key=lambda j: -math.inf if math.isnan(values[j]) else values[j])
+    return max(range(len(values)), key=lambda j: -math.inf if math.isnan(values[j]) else sign * values[j])
 
 
 def best_cells(infos: list[RunInfo]) -> dict[int, int]:
@@ -86,32 +100,33 @@ def table_rows(infos: list[RunInfo]) -> list[list[str]]:
 
 
 def verdicts(infos: list[RunInfo]) -> list[str]:
-    """One line per metric: the best run, its margin over bicubic and over the next run."""
+    """One line per metric: the best run (the lowest for LPIPS/DISTS), its margin over bicubic and over the next run."""
     lines = []
-    sets = []  # (title, key, unit, digits) of each benchmark set's best PSNR-Y and SSIM-Y
+    sets = []  # (title, key, unit, digits) of each benchmark set's best PSNR-Y, SSIM-Y, LPIPS ...
     for title, key, _ in set_columns(infos):
         if key.endswith("psnr_y") and key.startswith("best_"):
             sets.append((title.removeprefix("best "), key, " dB", 3))
-        elif key.endswith("ssim_y"):
-            sets.append((title.removeprefix("best "), key, "", 4))
+        elif key.endswith("ssim_y") or (key.startswith("best_") and lower_is_better_key(key)):
+            sets.append((title.removeprefix("best ").removesuffix(" ↓"), key, "", 4))
     for metric, key, unit, digits in (("val/psnr", "best_psnr", " dB", 3), ("val/ssim", "best_ssim", "", 4), *sets):
         best = _best(infos, key)
         if best is None:
             if not sets:  # runs validated on benchmarks only have no crop scores: nothing to say about them
                 lines.append(f"{metric}: no run was validated")
             continue
+        lower = lower_is_better_key(key)
         value = infos[best].row[key]
-        line = f"{metric}: `{infos[best].label}` is best at {value:.{digits}f}{unit}"
+        line = f"{metric}: `{infos[best].label}` is best at {value:.{digits}f}{unit}" + (" (lower is better)" if lower else "")
         bicubic = infos[best].row.get(key.removeprefix("best_") + "_bicubic", float("nan"))
         if math.isnan(bicubic):
             line += " (no bicubic value logged to compare with)"
         else:
-            line += f", {value - bicubic:+.{digits}f}{unit} over bicubic ({bicubic:.{digits}f}{unit})"
+            line += f", {value - bicubic:+.{digits}f}{unit} {'against' if lower else 'over'} bicubic ({bicubic:.{digits}f}{unit})"
         others = sorted((i.row.get(key, math.nan) for j, i in enumerate(infos)
                          if j != best and not math.isnan(i.row.get(key, math.nan))),
-                        reverse=True)
+                        reverse=not lower)
         if others:
-            line += f", {value - others[0]:+.{digits}f}{unit} over the next run"
+            line += f", {value - others[0]:+.{digits}f}{unit} {'against' if lower else 'over'} the next run"
         lines.append(line)
     return lines
 
@@ -140,8 +155,12 @@ def _run_notes(infos: list[RunInfo]) -> list[tuple[str, str, str]]:
     return [(i.label, i.shown_path, i.row["overrides"] or "-") for i in infos]
 
 
-def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
-    """The self-contained HTML report (every image a base64 data URI)."""
+TRADE = ("Perception-distortion: PSNR-Y against LPIPS (or DISTS) on each benchmark, one path per run through its "
+         "validation steps; better is up and left.")
+
+
+def render_html(infos: list[RunInfo], curves: Path | None, title: str, trade: Path | None = None) -> str:
+    """The self-contained HTML report (every image a base64 data URI); ``trade``: the perception-distortion plot."""
     best = best_cells(infos)
     colour_col = HEADER.index("colour")
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header(infos))
@@ -158,6 +177,9 @@ def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
              f"<p class=note>{notes}<br>(folders relative to where the report was made)</p>"]
     if curves:
         parts.append(f"<h2>Training curves</h2><img alt='curves' style='max-width:100%' src='{_data_uri(curves)}'>")
+    if trade:
+        parts.append(f"<h2>Perception-distortion</h2><p class=note>{html.escape(TRADE)}</p>"
+                     f"<img alt='perception-distortion' style='max-width:100%' src='{_data_uri(trade)}'>")
     grids = [i for i in infos if i.grid]
     if grids:
         parts.append("<h2>Latest validation images (LQ bicubic | output | HQ)</h2><div class=grids>")
@@ -170,8 +192,10 @@ def render_html(infos: list[RunInfo], curves: Path | None, title: str) -> str:
     return "".join(parts) + "</body></html>\n"
 
 
-def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, str], title: str) -> str:
-    """The Markdown report; images are files beside it (``grids``: run label -> relative image path)."""
+def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, str], title: str,
+                    trade: Path | None = None) -> str:
+    """The Markdown report; images are files beside it (``grids``: run label -> relative image path; ``trade``:
+    the perception-distortion plot)."""
     best = best_cells(infos)
     rows = [[f"**{v}**" if best.get(c) == r else v for c, v in enumerate(row)]
             for r, row in enumerate(table_rows(infos))]
@@ -180,6 +204,8 @@ def render_markdown(infos: list[RunInfo], curves: Path | None, grids: dict[str, 
              "", "(folders relative to where the report was made)", ""]
     if curves:
         lines += ["## Training curves", "", f"![curves]({curves.name})", ""]
+    if trade:
+        lines += ["## Perception-distortion", "", TRADE, "", f"![perception-distortion]({trade.name})", ""]
     if grids:
         colours = {i.label: i.colour for i in infos}
         lines += ["## Latest validation images (LQ bicubic | output | HQ)", "",

@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from srlab.errors import SRLabError
+from srlab.metrics.perceptual import PERCEPTUAL, lower_is_better
 from srlab.runs.naming import MULTIRUN_YAML, name_of_run_dir, short_values, shown_path
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,11 @@ def monitor_of(run_dir: Path) -> tuple[str, str]:
 
 
 def summarize_run(run_dir: Path) -> dict[str, Any]:
-    """Best/last validation metrics, the best of its monitored metric and its step count, from its logs (NaN where missing)."""
+    """Best/last validation metrics, the best of its monitored metric and its step count, from its logs (NaN where missing).
+
+    A ``data.val_sets`` benchmark's best is its highest PSNR/SSIM and its lowest LPIPS/DISTS (``best_<set>_lpips``,
+    present only where logged), each over validation epochs.
+    """
     from srlab.runs.plots import read_metrics
 
     nan = float("nan")
@@ -126,9 +131,12 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         return row
     frame = read_metrics(metrics_file)
     for name in val_set_names(frame):  # data.val_sets: whole-image benchmark scores (Y, as published)
-        for metric in ("psnr_y", "ssim_y"):
+        for metric in ("psnr_y", "ssim_y", *PERCEPTUAL):
             series, bicubic = _column(frame, f"val/{name}/{metric}"), _column(frame, f"val/{name}/{metric}_bicubic")
-            row[f"best_{name}_{metric}"] = float(series.max()) if series is not None else nan
+            if series is None and metric in PERCEPTUAL:
+                continue  # not measured: no column
+            best = (series.min() if lower_is_better(metric) else series.max()) if series is not None else nan
+            row[f"best_{name}_{metric}"] = float(best)
             row[f"{name}_{metric}_bicubic"] = float(bicubic.iloc[-1]) if bicubic is not None else nan
     for name, best_key, last_key in (("val/psnr", "best_psnr", "last_psnr"), ("val/ssim", "best_ssim", "last_ssim")):
         values = _column(frame, name)

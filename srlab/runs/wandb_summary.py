@@ -9,20 +9,24 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
+from srlab.data.val_sets import val_set_metric_names
+from srlab.metrics import lower_is_better
 from srlab.runs.naming import shown_path
 
 
 class BestInSummary(L.Callback):
-    """Keeps a W&B run's summary on its best validation: best PSNR/SSIM, their step and the best checkpoint.
+    """Keeps a W&B run's summary on its best validation: best PSNR/SSIM/LPIPS/DISTS, their step and the best checkpoint.
 
     W&B's summary holds a metric's last value unless told otherwise; a dashboard that compares
-    runs wants the best. ``val/psnr`` and ``val/ssim`` (and the checkpoint's monitor) are defined
-    with ``summary="max"`` (``min`` for a minimised monitor); ``best/step`` and ``best/epoch`` say
-    when the monitored metric peaked and ``best/checkpoint`` is the file the checkpoint callback
-    kept for it, relative to the folder the run was started in.
+    runs wants the best. ``val/psnr``, ``val/ssim`` and every metric of the ``data.val_sets``
+    benchmarks (``val/<set>/psnr_y`` ...) are defined with ``summary="max"``, the distances
+    (``val/<set>/lpips``, ``lpips_vgg``, ``dists``) with ``summary="min"``, and the checkpoint's
+    monitor with its mode; ``best/step`` and ``best/epoch`` say when the monitored metric peaked and
+    ``best/checkpoint`` is the file the checkpoint callback kept for it, relative to the folder the
+    run was started in.
 
     Args:
-        metrics: validation metrics whose summary is their maximum.
+        metrics: validation metrics whose summary is their best (the minimum for a distance).
     """
 
     def __init__(self, metrics: tuple[str, ...] | list[str] = ("val/psnr", "val/ssim")) -> None:
@@ -42,7 +46,10 @@ class BestInSummary(L.Callback):
         if not trainer.is_global_zero:
             return
         ckpt = self._monitor(trainer)
-        summaries = {metric: "max" for metric in self.metrics}
+        sets = [{"name": b.spec.name, "metrics": b.spec.metrics}
+                for b in getattr(trainer.datamodule, "val_benchmarks", None) or []]
+        named = [*self.metrics, *(m for m in val_set_metric_names(sets) if not m.endswith("_bicubic"))]
+        summaries = {metric: "min" if lower_is_better(metric) else "max" for metric in named}
         if ckpt is not None:
             summaries[ckpt.monitor] = ckpt.mode
         for run in self._runs(trainer):

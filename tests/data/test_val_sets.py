@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,50 @@ def test_bad_val_sets_stop_before_training_naming_the_entry(tmp_path, case, expe
     cfg = compose_config(tmp_path / "run", [*TINY, val_sets(ok, second), *extra])
     with pytest.raises(SRLabError, match=expect) as info:
         run(cfg)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_perceptual_metrics_logged_per_set_equal_evaluate(tmp_path, perceptual_hub, no_hub):
+    bench = make_benchmark(tmp_path / "Tiny", sizes=((48, 40), (44, 48)))  # AlexNet takes >= 31 px after the crop
+    cfg = compose_config(tmp_path / "run", [
+        *TINY, "trainer.max_epochs=2", "trainer.limit_val_batches=1.0", "data.val_fraction=0",
+        val_sets(f"{{name: Tiny, dir: '{bench}', metrics: [psnr, ssim, lpips], hub_dir: '{perceptual_hub}'}}"),
+        "monitor=val/Tiny/lpips", "callbacks.model_checkpoint.mode=min", "callbacks.early_stopping.mode=min"])
+    run(cfg)
+    out = Path(cfg.paths.output_dir)
+    metrics = pd.read_csv(out / "csv" / "metrics.csv")
+    assert metrics["val/Tiny/lpips"].notna().sum() == 2 and metrics["val/Tiny/lpips_bicubic"].notna().sum() == 1
+    rows = evaluate_rows(tmp_path, out / "checkpoints" / "last.ckpt", bench, "lpips=auto", "metrics=[psnr,ssim,lpips]",
+                         f"hub_dir={perceptual_hub}")
+    assert float(metrics["val/Tiny/lpips"].dropna().iloc[-1]) == pytest.approx(float(rows["model"]["lpips"]), rel=1e-5)
+    bicubic = float(metrics["val/Tiny/lpips_bicubic"].dropna().iloc[0])
+    assert bicubic == pytest.approx(float(rows["bicubic (pil)"]["lpips"]), rel=1e-5) and bicubic > 0
+    # the best checkpoint is the lowest LPIPS (mode=min), named by it
+    (best,) = (out / "checkpoints").glob("best-*.ckpt")
+    assert f"{metrics['val/Tiny/lpips'].dropna().min():.2f}" in best.name
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case, expect", [
+    ("offline", r"data.val_sets\[0\] \(B\).metrics: dists needs vgg16-397923af.pth: place it in .*/checkpoints/ "
+                r"\(from https://download.pytorch.org/models/vgg16-397923af.pth\); download.pytorch.org is unreachable"),
+    ("unknown", r"data.val_sets\[0\].metrics: unknown metric 'fid'"),
+    ("small", r"data.val_sets\[0\] \(B\): img0.png is 36x44, smaller than 40 px, the least a whole-image "
+              r"PSNR/SSIM/LPIPS needs"),
+    ("mode", r"monitor=val/B/lpips is lower-is-better: set callbacks.model_checkpoint.mode=min "
+             r"callbacks.early_stopping.mode=min"),
+])
+def test_perceptual_val_sets_stop_before_training_in_one_line(tmp_path, perceptual_hub, no_hub, case, expect):
+    bench = make_benchmark(tmp_path / "B", sizes=((36, 44),) if case == "small" else ((48, 40),))
+    metrics = {"offline": "[dists]", "unknown": "[fid]"}.get(case, "[lpips]")
+    hub = "" if case == "offline" else f", hub_dir: '{perceptual_hub}'"
+    extra = ["monitor=val/B/lpips"] if case == "mode" else []
+    cfg = compose_config(tmp_path / "run", [*TINY, val_sets(f"{{name: B, dir: '{bench}', metrics: {metrics}{hub}}}"), *extra])
+    start = time.perf_counter()
+    with pytest.raises(SRLabError, match=expect) as info:
+        run(cfg)
+    assert time.perf_counter() - start < 5 or case != "offline"
     assert "\n" not in str(info.value)
     assert not (tmp_path / "run" / "checkpoints").exists()
 

@@ -199,3 +199,44 @@ def test_summary_holds_best_not_last_with_its_step_and_checkpoint(no_key, tmp_pa
     assert summary["val/ssim"] == {"max": pytest.approx(0.2)}
     assert summary["best/epoch"] == 1 and summary["best/step"] == 2
     assert summary["best/checkpoint"] == "run/checkpoints/best-epoch001.ckpt"  # relative to the launch folder
+
+
+class _ScriptedLPIPS(_Scripted):
+    """Also logs a benchmark set's LPIPS, lowest at epoch 1 and higher after."""
+
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        self.log("val/Set5/lpips", [0.3, 0.1, 0.2][self.current_epoch])
+        self.log("val/Set5/psnr_y", [25.0, 26.0, 27.0][self.current_epoch])
+
+
+class _WithValSets(L.LightningDataModule):
+    """A data module whose validation includes Set5 with LPIPS, as SRDataModule's ``val_benchmarks`` say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from types import SimpleNamespace
+
+        self.val_benchmarks = [SimpleNamespace(spec=SimpleNamespace(name="Set5", metrics=("lpips",)))]
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.ones(1, 1)))
+
+    def val_dataloader(self):
+        return DataLoader(TensorDataset(torch.ones(1, 1)))
+
+
+def test_summary_holds_the_lowest_lpips_of_a_benchmark_set(no_key, tmp_path, monkeypatch):
+    from srlab.runs.wandb_summary import BestInSummary
+
+    monkeypatch.chdir(tmp_path)
+    logger = wandb_setup.wandb_logger(save_dir=str(tmp_path / "run"), name="scripted", mode="offline")
+    trainer = L.Trainer(max_epochs=3, logger=logger, callbacks=[BestInSummary()], enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
+                        enable_checkpointing=False)
+    trainer.fit(_ScriptedLPIPS([20.0, 22.0, 21.0]), datamodule=_WithValSets())
+    wandb_setup.finish()
+    summary = _summary(offline_run_records(tmp_path / "run"))
+    assert summary["val/Set5/lpips"] == {"min": pytest.approx(0.1)}, summary  # a distance: its lowest
+    assert summary["val/Set5/psnr_y"] == {"max": 27.0}
+    assert summary["val/psnr"] == {"max": 22.0}

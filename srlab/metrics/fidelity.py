@@ -1,4 +1,4 @@
-"""PSNR, SSIM and LPIPS computed exactly as BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
+"""PSNR and SSIM computed exactly as BasicSR's ``calculate_psnr`` / ``calculate_ssim``.
 
 Published SR tables follow BasicSR's conventions, so numbers here are comparable with them:
 images are quantized to uint8 first, ``crop_border`` pixels (the scale) are removed on each side,
@@ -9,14 +9,10 @@ and SSIM uses an 11x11 Gaussian window (sigma 1.5) with 'valid' filtering, avera
 from __future__ import annotations
 
 import math
-import socket
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.ndimage import correlate1d
-
-from srlab.errors import SRLabError
 
 # BT.601 luma weights for RGB in [0, 1] giving Y in [16, 235] (BasicSR rgb2ycbcr y_only)
 _Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
@@ -128,95 +124,6 @@ def ssim(img, img2, crop_border: int = 0, y_channel: bool = False) -> float:
     return float(np.mean([_ssim_channel(a[..., c], b[..., c]) for c in range(a.shape[-1])]))
 
 
-# the per-image row of evaluate and of whole-image validation on data.val_sets
-METRICS = ("psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y")
-
-
-def measure(sr: np.ndarray, hr: np.ndarray, crop_border: int, lpips: LPIPS | None = None) -> dict[str, float]:
-    """BasicSR PSNR/SSIM on RGB and Y (and LPIPS when given) of one uint8 image pair, keyed by :data:`METRICS`."""
-    row = {
-        "psnr_rgb": psnr(sr, hr, crop_border),
-        "ssim_rgb": ssim(sr, hr, crop_border),
-        "psnr_y": psnr(sr, hr, crop_border, y_channel=True),
-        "ssim_y": ssim(sr, hr, crop_border, y_channel=True),
-    }
-    if lpips is not None:
-        row["lpips"] = lpips(sr, hr, crop_border)
-    return row
-
-
 def mean_metric(values: list[float]) -> float:
     """Mean over images; one ``inf`` PSNR (a perfect image) makes the mean ``inf``, NaN if empty."""
     return float(np.mean(values)) if values else float("nan")
-
-
-# ----------------------------------------------------------------- LPIPS
-# torchvision's AlexNet weights that torchmetrics' LPIPS (net_type="alex") loads through torch.hub
-_ALEX_FILE = "alexnet-owt-7be5be79.pth"
-_ALEX_HOST = ("download.pytorch.org", 443)
-
-
-def _reachable(host: tuple[str, int], timeout: float = 2.0) -> bool:
-    try:
-        with socket.create_connection(host, timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class LPIPS:
-    """LPIPS (AlexNet) via torchmetrics, usable only when its backbone weights can be had quickly.
-
-    Construction never touches the network; :meth:`available` checks the torch.hub cache and,
-    only when ``allow_download`` is set, whether the download host answers within 2 seconds,
-    so an offline machine gets a reason string instead of a hang.
-
-    Args:
-        allow_download: fetch the AlexNet weights (~233 MB) when missing and the host is reachable.
-        device: where the network runs.
-    """
-
-    def __init__(self, allow_download: bool = False, device: str | torch.device = "cpu") -> None:
-        self.allow_download = allow_download
-        self.device = torch.device(device)
-        self._metric = None
-        self.reason = ""
-
-    def available(self) -> bool:
-        """Build the metric if its weights are cached (or fetchable); otherwise set ``reason``."""
-        if self._metric is not None:
-            return True
-        cached = Path(torch.hub.get_dir()) / "checkpoints" / _ALEX_FILE
-        if not cached.is_file():
-            if not self.allow_download:
-                self.reason = f"AlexNet weights not cached at {cached}; set lpips=download to fetch them"
-                return False
-            if not _reachable(_ALEX_HOST):
-                self.reason = f"AlexNet weights not cached at {cached} and {_ALEX_HOST[0]} is unreachable"
-                return False
-        try:
-            from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
-
-            self._metric = LearnedPerceptualImagePatchSimilarity(net_type="alex", normalize=True).to(self.device)
-        except Exception as exc:  # noqa: BLE001 - any failure here means "no LPIPS", reported in the table
-            self.reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            return False
-        return True
-
-    @torch.inference_mode()
-    def __call__(self, img, img2, crop_border: int = 0) -> float:
-        """LPIPS distance between two images (lower is closer), after the same uint8 quantization."""
-        if not self.available():
-            raise SRLabError(f"LPIPS unavailable: {self.reason}")
-        a, b = to_uint8_hwc(img), to_uint8_hwc(img2)
-        if crop_border > 0:
-            a = a[crop_border:-crop_border, crop_border:-crop_border]
-            b = b[crop_border:-crop_border, crop_border:-crop_border]
-
-        def as_tensor(x: np.ndarray) -> torch.Tensor:
-            x = x if x.ndim == 3 else np.repeat(x[..., None], 3, axis=2)
-            return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float().div(255).to(self.device)
-
-        value = self._metric(as_tensor(a), as_tensor(b))
-        self._metric.reset()
-        return float(value)
