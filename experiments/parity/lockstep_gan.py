@@ -11,6 +11,7 @@ model driven as ``train_pipeline`` drives it. Run through ``checks.py`` with the
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from pathlib import Path
 
@@ -32,13 +33,14 @@ SOURCE_VGG_D = {"_target_": "basicsr.archs.discriminator_arch.VGGStyleDiscrimina
 SCHEDULE = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "_partial_": True, "milestones": MILESTONES, "gamma": 0.5}
 # srlab's shipped config -> the source's recipe (keys under model.); what every model shares comes first
 COMMON = {"optimizer_g.fused": False, "optimizer_d.fused": False, "scheduler_g": SCHEDULE, "scheduler_d": SCHEDULE,
-          "ema_decay": 0.999, "channels_last": False, **{f"generator.{k}": v for k, v in RRDB.items()}}
+          "ema_decay": 0.999, "channels_last": False}
+SMALL_RRDB = {f"generator.{k}": v for k, v in RRDB.items()}
 RECIPES = {
     "ESRGAN": {
         "source": "BasicSR `ESRGANModel`, `train_ESRGAN_x4.yml`", "model": "esrgan", "model_type": "ESRGANModel",
         "network_g": {"type": "RRDBNet", **RRDB}, "network_d": {"type": "VGGStyleDiscriminator", **VGG_D},
         "patch": 128, "weights": (1e-2, 1.0, 5e-3), "layers": {"conv5_4": 1.0},
-        "srlab": {"discriminator": SOURCE_VGG_D}},
+        "srlab": {**SMALL_RRDB, "discriminator": SOURCE_VGG_D}},
     "SRGAN": {
         "source": "BasicSR `SRGANModel`, `train_MSRGAN_x4.yml`", "model": "srgan", "model_type": "SRGANModel",
         "network_g": {"type": "MSRResNet", "num_feat": 32, "num_block": 4, "upscale": 4},
@@ -55,7 +57,7 @@ RECIPES = {
         "network_d": {"type": "UNetDiscriminatorSN", "num_feat": 32, "skip_connection": True},
         "patch": 64, "weights": (1.0, 1.0, 0.1),
         "layers": {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0},
-        "srlab": {"discriminator.num_feat": 32}},
+        "srlab": {**SMALL_RRDB, "discriminator.num_feat": 32}},
 }
 # srlab's logged name (train/<name>) -> the source's log_dict name
 LOSSES = {"l_pix": "l_g_pix", "l_percep": "l_g_percep", "l_adv": "l_g_gan"}
@@ -208,70 +210,53 @@ def d_backward(discriminator, real: torch.Tensor, fake: torch.Tensor, together: 
     return {k: p.grad for k, p in d.named_parameters()}
 
 
-def isolate(drawn_small: list[dict]) -> list[str]:
-    """What the Real-ESRGAN rows leave to rounding: D's backward, and srlab's USM against the source's."""
+def isolate(drawn_small: list[dict]) -> dict:
+    """What the lockstep leaves to rounding, measured alone: D's backward, srlab's U-Net D and USM against the source's."""
     from basicsr.archs.discriminator_arch import VGGStyleDiscriminator
     from basicsr.utils import USMSharp
     from realesrgan.archs.discriminator_arch import UNetDiscriminatorSN as SourceUNet
 
     from srlab.nets.discriminators import UNetDiscriminatorSN
+    from srlab.nets.discriminators import VGGStyleDiscriminator as OurVGG
 
-    lines = []
+    out = {}
     torch.manual_seed(0)
     real, fake = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128)
-    for label, make in (("U-Net D with spectral norm", lambda: UNetDiscriminatorSN(3, 32)),
-                        ("VGG-style D with BatchNorm", lambda: VGGStyleDiscriminator(3, 32))):
+    for key, make in (("backward_sn", lambda: UNetDiscriminatorSN(3, 32)), ("backward_bn", lambda: VGGStyleDiscriminator(3, 32))):
         torch.manual_seed(1)
         d = make().train()
         one, two = d_backward(d, real, fake, True), d_backward(d, real, fake, False)
-        diff = max(((one[k] - two[k]).abs().max() / two[k].abs().max()).item() for k in one)
-        lines.append(f"- {label}: gradients of one backward of the summed D loss (srlab) against one backward "
-                     f"per term (the source), same weights and inputs: largest relative difference {diff:.1e}")
+        out[key] = max(((one[k] - two[k]).abs().max() / two[k].abs().max()).item() for k in one)
     torch.manual_seed(1)
     ours = UNetDiscriminatorSN(3, 32).train()
     theirs = SourceUNet(3, 32).train()
     theirs.load_state_dict(ours.state_dict())
     a, b = d_backward(ours, real, fake, False), d_backward(theirs, real, fake, False)
-    lines.append(f"- srlab's `UNetDiscriminatorSN` against Real-ESRGAN's, same weights, both with one backward per "
-                 f"term: largest gradient difference {_max_diff(a, b, a):.1e}")
+    out["unet_grad"] = _max_diff(a, b, a)
     usm = USMSharp()
-    worst = 0.0
-    for batch in drawn_small:
-        gt = batch["gt"]
-        worst = max(worst, (usm_sharpen(gt) - usm(gt)).abs().max().item())
-    lines.append(f"- USM sharpening of the {len(drawn_small) * BATCH} GT patches: srlab's `usm_sharpen` (separable "
-                 f"blur as two matrix products) against BasicSR's `USMSharp` (2-D filter): max |difference| {worst:.1e}")
-    return lines
+    out["usm"] = max((usm_sharpen(b["gt"]) - usm(b["gt"])).abs().max().item() for b in drawn_small)
+    out["usm_patches"] = len(drawn_small) * BATCH
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    out["vgg_d_params"] = (count(OurVGG(3, 64)), count(VGGStyleDiscriminator(3, 64)))
+    return out
 
 
 def lockstep_gan(work: Path) -> tuple[list[str], dict]:
-    """Markdown lines: per-step losses, D outputs, lr and G/D/EMA weights of each adversarial pair."""
+    """checks.md lines and the figures; ``<work>/lockstep_gan/results.json`` is reused when there (delete it to rerun)."""
+    from lockstep_gan_report import render
+    saved = work / "lockstep_gan" / "results.json"
+    if saved.is_file():
+        results = json.loads(saved.read_text())
+        return render(results), results
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_flush_denormal(True)
     torch.set_num_threads(1)
     drawn = {p: batches(work, seed=1, patch=p, batch=BATCH) for p in {r["patch"] for r in RECIPES.values()}}
     vgg_file, features = vgg_features(work)
-    lines = [f"- {STEPS} steps, batch {BATCH}, the same batches (drawn once by srlab's dataset), the same initial G "
-             f"and D; milestones {MILESTONES} on G and D; one random VGG19 (srlab reads it as `vgg_weights=<file>`, "
-             "the source's `VGGFeatureExtractor` gets the same tensors); srlab's Adam `fused=false`; EMA 0.999",
-             "", "| pair (source, GT patch) | lr equal | largest relative difference over the steps: pixel / "
-             "perceptual / GAN / D loss / D(real) / D(fake) | G weights | D weights | D buffers | source's G / D "
-             "change from init |", "|---|---|---|---|---|---|---|"]
-    results = {}
+    results = {"steps": STEPS, "pairs": {}}
     for name, recipe in RECIPES.items():
-        r = results[name] = _pair(name, recipe, drawn[recipe["patch"]], vgg_file, features)
-        rel = " / ".join(f"{r['rel'][k]:.1e}" for k in (*LOSSES, "d_loss", "d_real", "d_fake"))
-        lines.append(f"| {name} ({recipe['source']}, {recipe['patch']} px) | {r['lr']} | {rel} | {r['g']:.1e} | "
-                     f"{r['d']:.1e} | {max(r['d_buffers'].values(), default=0.0):.1e} | {r['moved'][0]:.1e} / "
-                     f"{r['moved'][1]:.1e} |")
-        print(lines[-1], flush=True)
-    lines.append("")
-    for name, r in results.items():
-        kinds = {}
-        for k, v in r["d_buffers"].items():
-            kinds[k.rsplit(".", 1)[1]] = max(kinds.get(k.rsplit(".", 1)[1], 0.0), v)
-        lines.append(f"- {name}: EMA copies differ by {r['ema']:.1e} (largest change from init: srlab's "
-                     f"{r['ema_moved'][0]:.1e}, the source's {r['ema_moved'][1]:.1e}); D buffers, largest difference: "
-                     + (", ".join(f"{k} {v:.1e}" for k, v in kinds.items()) or "none"))
-    lines += ["", *isolate(drawn[64])]
-    return lines, results
+        results["pairs"][name] = _pair(name, recipe, drawn[recipe["patch"]], vgg_file, features)
+        print(f"{name}: G {results['pairs'][name]['g']:.1e}, D {results['pairs'][name]['d']:.1e}", flush=True)
+    results["isolated"] = isolate(drawn[64])
+    saved.write_text(json.dumps(results, indent=1))
+    return render(results), results
