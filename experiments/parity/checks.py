@@ -32,7 +32,7 @@ from srlab.data import transforms as T  # noqa: E402
 from srlab.data.datasets import PairedFolderDataset  # noqa: E402
 from srlab.nets.rrdbnet import RRDBNet  # noqa: E402
 
-from lockstep import lockstep  # noqa: E402 - beside this file, needs the alias above
+from lockstep import STEPS, lockstep  # noqa: E402 - beside this file, needs the alias above
 from lockstep_gan import lockstep_gan  # noqa: E402
 
 NET = {"num_feat": 32, "num_block": 2, "num_grow_ch": 16}
@@ -120,7 +120,7 @@ SECTIONS = {  # --parts name -> (heading, lines)
     "data": ("Data", data),
     "augmentation": ("Augmentation", lambda work: augmentation()),
     "lockstep": ("Training step (lockstep.py)", lockstep),
-    "gan": ("Adversarial training steps (lockstep_gan.py)", lambda work: lockstep_gan(work)[0]),
+    "gan": ("Adversarial training steps (lockstep_gan.py)", lambda work, steps: lockstep_gan(work, steps)[0]),
 }
 
 
@@ -140,12 +140,13 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("parity_work"))
     p.add_argument("--parts", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
+    p.add_argument("--gan-steps", type=int, default=STEPS, help="steps of the adversarial lockstep")
     args = p.parse_args()
     out = HERE / "checks.md"
     kept = _sections(out.read_text()) if out.is_file() else {}
     for part in args.parts.split(","):
         heading, make = SECTIONS[part]
-        kept[heading] = make(args.work)
+        kept[heading] = make(args.work, args.gan_steps) if part == "gan" else make(args.work)
     text = "\n".join(["# Recipe checks (written by checks.py)", ""]
                      + [line for heading, _ in SECTIONS.values() if heading in kept
                         for line in (f"## {heading}", "", *kept[heading], "")])

@@ -27,13 +27,14 @@ STEPS = 40
 MILESTONES = [STEPS // 2, STEPS * 3 // 4]  # the recipe's 1/2 and 3/4, so both decays happen
 
 
-def batches(work: Path, seed: int, patch: int = parity.RECIPE["patch"], batch: int = parity.RECIPE["batch"]) -> list[dict]:
-    """``STEPS`` training batches drawn by srlab's dataset (random crops, flips, quarter turns), float in [0, 1]."""
+def batches(work: Path, seed: int, patch: int = parity.RECIPE["patch"], batch: int = parity.RECIPE["batch"],
+            steps: int = STEPS) -> list[dict]:
+    """``steps`` training batches drawn by srlab's dataset (random crops, flips, quarter turns), float in [0, 1]."""
     r = parity.RECIPE
     ds = PairedFolderDataset(work / "pairs" / "HQ", work / "pairs" / "LQ", scale=r["scale"], patch_size=patch,
                              augment={"rot90": 0.75}, train=True)
     torch.manual_seed(seed)
-    order = torch.randperm(len(ds))[: STEPS * batch].view(STEPS, batch)
+    order = torch.randperm(len(ds))[: steps * batch].view(steps, batch)
     out = []
     for idx in order:
         samples = [ds[int(i)] for i in idx]

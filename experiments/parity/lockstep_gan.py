@@ -3,7 +3,7 @@
 
 Each pair runs the source's recipe (its options file's networks, loss weights, Adam betas, EMA decay) at a
 small size: the same initial G and D, the same random VGG19 features (one state dict both load), the same
-batches, ``STEPS`` steps. srlab's side is its shipped model config with the changes listed in ``RECIPES``
+batches, ``STEPS`` steps (``--gan-steps``). srlab's side is its shipped model config with the changes listed in ``RECIPES``
 (what srlab's own config does differently), trained by a Lightning ``Trainer``; the source's side is its
 model driven as ``train_pipeline`` drives it. Run through ``checks.py`` with the BasicSR virtualenv.
 """
@@ -21,7 +21,7 @@ import torchvision
 from omegaconf import OmegaConf, open_dict
 from torch.utils.data import DataLoader
 
-from lockstep import MILESTONES, STEPS, batches
+from lockstep import STEPS, batches
 from srlab.config import compose_train
 from srlab.data.realesrgan.ops import usm_sharpen
 from srlab.train import build_model
@@ -30,10 +30,19 @@ BATCH = 2  # the smallest batch BatchNorm trains on
 RRDB = {"num_feat": 32, "num_block": 2, "num_grow_ch": 16}  # the L1 parity net
 VGG_D = {"num_feat": 32}  # the source's architecture at half width; it takes 128 (or 256) px patches only
 SOURCE_VGG_D = {"_target_": "basicsr.archs.discriminator_arch.VGGStyleDiscriminator", "num_in_ch": 3, **VGG_D}
-SCHEDULE = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "_partial_": True, "milestones": MILESTONES, "gamma": 0.5}
 # srlab's shipped config -> the source's recipe (keys under model.); what every model shares comes first
-COMMON = {"optimizer_g.fused": False, "optimizer_d.fused": False, "scheduler_g": SCHEDULE, "scheduler_d": SCHEDULE,
-          "ema_decay": 0.999, "channels_last": False}
+COMMON = {"optimizer_g.fused": False, "optimizer_d.fused": False, "ema_decay": 0.999, "channels_last": False}
+
+
+def milestones(steps: int) -> list[int]:
+    return [steps // 2, steps * 3 // 4]  # as the L1 lockstep: both lr decays happen within the run
+
+
+def schedule(steps: int) -> dict:
+    """srlab's G and D schedulers with the source's MultiStepLR at the lockstep's milestones."""
+    step_lr = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "_partial_": True, "milestones": milestones(steps),
+               "gamma": 0.5}
+    return {"scheduler_g": step_lr, "scheduler_d": step_lr}
 SMALL_RRDB = {f"generator.{k}": v for k, v in RRDB.items()}
 RECIPES = {
     "ESRGAN": {
@@ -74,10 +83,10 @@ def vgg_features(work: Path) -> tuple[Path, dict]:
     return path, state
 
 
-def _srlab(recipe: dict, vgg_file: Path) -> object:
+def _srlab(recipe: dict, vgg_file: Path, steps: int) -> object:
     cfg = compose_train([f"model={recipe['model']}", "trainer=cpu", "trainer.precision=32-true", f"vgg_weights={vgg_file}"])
     with open_dict(cfg):
-        for key, value in {**COMMON, **recipe["srlab"]}.items():
+        for key, value in {**COMMON, **schedule(steps), **recipe["srlab"]}.items():
             OmegaConf.update(cfg.model, key, value, merge=False)
     return cfg, build_model(cfg)
 
@@ -105,7 +114,7 @@ def _train_srlab(cfg, model, drawn: list[dict]) -> dict:
     return rec
 
 
-def _source_model(recipe: dict, features: dict):
+def _source_model(recipe: dict, features: dict, steps: int):
     """The source's model on the CPU, its VGG19 built from ``features`` (no download)."""
     import basicsr.archs.vgg_arch as vgg_arch
     import realesrgan  # noqa: F401 - registers RealESRGANModel and Real-ESRGAN's UNetDiscriminatorSN
@@ -124,9 +133,9 @@ def _source_model(recipe: dict, features: dict):
         "network_d": {"num_in_ch": 3, **recipe["network_d"]},
         "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
         "train": {
-            "ema_decay": 0.999, "total_iter": STEPS, "warmup_iter": -1, "net_d_iters": 1, "net_d_init_iters": 0,
+            "ema_decay": 0.999, "total_iter": steps, "warmup_iter": -1, "net_d_iters": 1, "net_d_init_iters": 0,
             **{f"optim_{n}": {"type": "Adam", "lr": 1e-4, "weight_decay": 0, "betas": [0.9, 0.99]} for n in "gd"},
-            "scheduler": {"type": "MultiStepLR", "milestones": MILESTONES, "gamma": 0.5},
+            "scheduler": {"type": "MultiStepLR", "milestones": milestones(steps), "gamma": 0.5},
             "pixel_opt": {"type": "L1Loss", "loss_weight": pix, "reduction": "mean"},
             "perceptual_opt": {"type": "PerceptualLoss", "layer_weights": recipe["layers"], "vgg_type": "vgg19",
                                "use_input_norm": True, "range_norm": False, "perceptual_weight": percep,
@@ -171,12 +180,12 @@ def _rel(a: list[float], b: list[float]) -> float:
 
 
 def _pair(name: str, recipe: dict, drawn: list[dict], vgg_file: Path, features: dict) -> dict:
-    """Train both sides from the same weights on the same batches; what differs after ``STEPS`` steps."""
+    """Train both sides from the same weights on the same batches; what differs after them."""
     torch.manual_seed(0)
-    cfg, ours = _srlab(recipe, vgg_file)
+    cfg, ours = _srlab(recipe, vgg_file, len(drawn))
     init_g = copy.deepcopy(ours.generator.state_dict())
     init_d = copy.deepcopy(ours.discriminator.state_dict())
-    theirs = _source_model(recipe, features)
+    theirs = _source_model(recipe, features, len(drawn))
     for net, state in ((theirs.net_g, init_g), (theirs.net_g_ema, init_g), (theirs.net_d, init_d)):
         net.load_state_dict(state)
     if name == "Real-ESRGAN":  # srlab's targets come from its degradation step: here the source's USM of the GT
@@ -241,19 +250,19 @@ def isolate(drawn_small: list[dict]) -> dict:
     return out
 
 
-def lockstep_gan(work: Path) -> tuple[list[str], dict]:
-    """checks.md lines and the figures; ``<work>/lockstep_gan/results.json`` is reused when there (delete it to rerun)."""
+def lockstep_gan(work: Path, steps: int = STEPS) -> tuple[list[str], dict]:
+    """checks.md lines and the figures; ``<work>/lockstep_gan/results_<steps>steps.json`` is reused when there (delete it to rerun)."""
     from lockstep_gan_report import render
-    saved = work / "lockstep_gan" / "results.json"
+    saved = work / "lockstep_gan" / f"results_{steps}steps.json"
     if saved.is_file():
         results = json.loads(saved.read_text())
         return render(results), results
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_flush_denormal(True)
     torch.set_num_threads(1)
-    drawn = {p: batches(work, seed=1, patch=p, batch=BATCH) for p in {r["patch"] for r in RECIPES.values()}}
+    drawn = {p: batches(work, seed=1, patch=p, batch=BATCH, steps=steps) for p in {r["patch"] for r in RECIPES.values()}}
     vgg_file, features = vgg_features(work)
-    results = {"steps": STEPS, "pairs": {}}
+    results = {"steps": steps, "milestones": milestones(steps), "pairs": {}}
     for name, recipe in RECIPES.items():
         results["pairs"][name] = _pair(name, recipe, drawn[recipe["patch"]], vgg_file, features)
         print(f"{name}: G {results['pairs'][name]['g']:.1e}, D {results['pairs'][name]['d']:.1e}", flush=True)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from lockstep import MILESTONES
-from lockstep_gan import BATCH, COMMON, LOSSES, RECIPES
+from lockstep_gan import BATCH, COMMON, LOSSES, RECIPES, schedule
 
 
 def _by_kind(buffers: dict) -> dict:
@@ -22,9 +21,9 @@ def _value(v) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def _changes(recipe: dict) -> str:
+def _changes(recipe: dict, steps: int) -> str:
     """The keys under ``model.`` that turn srlab's shipped config into the source's recipe at the lockstep's size."""
-    changes = {**COMMON, **recipe["srlab"]}
+    changes = {**COMMON, **schedule(steps), **recipe["srlab"]}
     text = ", ".join(f"`{k}={_value(v)}`" for k, v in changes.items() if k != "discriminator")
     return text + (", and the source's `VGGStyleDiscriminator` class as D" if "discriminator" in changes else "")
 
@@ -33,10 +32,10 @@ def render(res: dict) -> list[str]:
     """checks.md lines from the figures of :func:`lockstep_gan`."""
     pairs, iso = res["pairs"], res["isolated"]
     lines = [f"- {res['steps']} steps, batch {BATCH}, the same batches (drawn once by srlab's dataset), the same initial "
-             f"G and D; milestones {MILESTONES} on G and D; one random VGG19 (srlab reads it as `vgg_weights=<file>`, "
+             f"G and D; milestones {res['milestones']} on G and D; one random VGG19 (srlab reads it as `vgg_weights=<file>`, "
              "the source's `VGGFeatureExtractor` gets the same tensors); EMA 0.999; fp32 on both sides",
              *[f"- {name}: the source's recipe at small size; srlab's side is `model={r['model']}` with "
-               f"{_changes(r)}" for name, r in RECIPES.items()],
+               f"{_changes(r, res['steps'])}" for name, r in RECIPES.items()],
              "", "| pair (source, GT patch) | lr equal | largest relative difference over the steps: pixel / "
              "perceptual / GAN / D loss / D(real) / D(fake) | G weights | D weights | source's G / D change from "
              "init |", "|---|---|---|---|---|---|---|"]
