@@ -62,7 +62,8 @@ def render(res: dict) -> list[str]:
         f"forward it saves. SRGAN ({fmt(buffers['SRGAN'])}) and Real-ESRGAN's spectral-norm vectors "
         f"({fmt(buffers['Real-ESRGAN'])}) follow the weights.",
         f"- **Logged values, not the training.** ESRGAN's GAN loss: srlab weighs the mean of the two relativistic "
-        f"terms, the source averages the weighted terms (relative {es['rel']['l_adv']:.1e}, gradients equal); the D "
+        f"terms, the source averages the weighted terms (the value may round apart, here by {es['rel']['l_adv']:.1e}; "
+        f"the gradients are equal); the D "
         f"loss is the source's `l_d_real + l_d_fake` summed here in double, srlab's in fp32 (relative "
         f"{max(r['rel']['d_loss'] for r in pairs.values()):.1e}). srlab logs `train/d_real`/`d_fake` as mean "
         f"sigmoid probabilities, the sources mean logits: the rows compare logits, read from D's outputs.",
