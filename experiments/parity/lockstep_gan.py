@@ -3,9 +3,10 @@
 
 Each pair runs the source's recipe (its options file's networks, loss weights, Adam betas, EMA decay) at a
 small size: the same initial G and D, the same random VGG19 features (one state dict both load), the same
-batches, ``STEPS`` steps (``--gan-steps``). srlab's side is its shipped model config with the changes listed in ``RECIPES``
-(what srlab's own config does differently), trained by a Lightning ``Trainer``; the source's side is its
-model driven as ``train_pipeline`` drives it. Run through ``checks.py`` with the BasicSR virtualenv.
+batches, ``STEPS`` steps (``checks.py --gan-steps``). srlab's side is its shipped model config with the
+changes listed in ``RECIPES`` (what srlab's own config does differently), trained by a Lightning
+``Trainer``; the source's side is its model driven as ``train_pipeline`` drives it. Run through
+``checks.py`` with the BasicSR virtualenv.
 """
 
 from __future__ import annotations
@@ -26,23 +27,13 @@ from srlab.config import compose_train
 from srlab.data.realesrgan.ops import usm_sharpen
 from srlab.train import build_model
 
-BATCH = 2  # the smallest batch BatchNorm trains on
+BATCH = 2  # a batch, small: the relativistic means and BatchNorm work across it
 RRDB = {"num_feat": 32, "num_block": 2, "num_grow_ch": 16}  # the L1 parity net
 VGG_D = {"num_feat": 32}  # the source's architecture at half width; it takes 128 (or 256) px patches only
 SOURCE_VGG_D = {"_target_": "basicsr.archs.discriminator_arch.VGGStyleDiscriminator", "num_in_ch": 3, **VGG_D}
 # srlab's shipped config -> the source's recipe (keys under model.); what every model shares comes first
 COMMON = {"optimizer_g.fused": False, "optimizer_d.fused": False, "ema_decay": 0.999, "channels_last": False}
 
-
-def milestones(steps: int) -> list[int]:
-    return [steps // 2, steps * 3 // 4]  # as the L1 lockstep: both lr decays happen within the run
-
-
-def schedule(steps: int) -> dict:
-    """srlab's G and D schedulers with the source's MultiStepLR at the lockstep's milestones."""
-    step_lr = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "_partial_": True, "milestones": milestones(steps),
-               "gamma": 0.5}
-    return {"scheduler_g": step_lr, "scheduler_d": step_lr}
 SMALL_RRDB = {f"generator.{k}": v for k, v in RRDB.items()}
 RECIPES = {
     "ESRGAN": {
@@ -70,6 +61,17 @@ RECIPES = {
 }
 # srlab's logged name (train/<name>) -> the source's log_dict name
 LOSSES = {"l_pix": "l_g_pix", "l_percep": "l_g_percep", "l_adv": "l_g_gan"}
+
+
+def milestones(steps: int) -> list[int]:
+    return [steps // 2, steps * 3 // 4]  # as the L1 lockstep: both lr decays happen within the run
+
+
+def schedule(steps: int) -> dict:
+    """srlab's G and D schedulers with the source's MultiStepLR at the lockstep's milestones."""
+    step_lr = {"_target_": "torch.optim.lr_scheduler.MultiStepLR", "_partial_": True, "milestones": milestones(steps),
+               "gamma": 0.5}
+    return {"scheduler_g": step_lr, "scheduler_d": step_lr}
 
 
 def vgg_features(work: Path) -> tuple[Path, dict]:
