@@ -245,7 +245,7 @@ def isolate(drawn_small: list[dict]) -> dict:
     a, b = d_backward(ours, real, fake, False), d_backward(theirs, real, fake, False)
     out["unet_grad"] = _max_diff(a, b, a)
     usm = USMSharp()
-    out["usm"] = max((usm_sharpen(b["gt"]) - usm(b["gt"])).abs().max().item() for b in drawn_small)
+    out["usm"] = max((usm_sharpen(batch["gt"]) - usm(batch["gt"])).abs().max().item() for batch in drawn_small)
     out["usm_patches"] = len(drawn_small) * BATCH
     count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
     out["vgg_d_params"] = (count(OurVGG(3, 64)), count(VGGStyleDiscriminator(3, 64)))
