@@ -2,9 +2,10 @@
 
 Run with the BasicSR virtualenv's interpreter (it sees srlab through the repository root):
 
-    basicsr-venv/bin/python experiments/parity/checks.py [--work parity_work]
+    basicsr-venv/bin/python experiments/parity/checks.py [--work parity_work] [--parts nets,data,...]
 
-Writes ``checks.md`` beside this file. ``--work`` must hold the pairs ``parity.py --steps prepare`` made.
+Writes ``checks.md`` beside this file: the sections of ``--parts`` (default all), the others kept as they
+are there. ``--work`` must hold the pairs ``parity.py --steps prepare`` made.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from srlab.data import transforms as T  # noqa: E402
 from srlab.data.datasets import PairedFolderDataset  # noqa: E402
 from srlab.nets.rrdbnet import RRDBNet  # noqa: E402
 
-from lockstep import lockstep  # noqa: E402 - beside this file, needs the alias above
+from lockstep import STEPS, lockstep  # noqa: E402 - beside this file, needs the alias above
+from lockstep_gan import lockstep_gan  # noqa: E402
 
 NET = {"num_feat": 32, "num_block": 2, "num_grow_ch": 16}
 DRAWS = 80_000
@@ -113,14 +115,42 @@ def augmentation() -> list[str]:
     return lines
 
 
+SECTIONS = {  # --parts name -> (heading, lines)
+    "nets": ("Net and initialization", lambda work: nets()),
+    "data": ("Data", data),
+    "augmentation": ("Augmentation", lambda work: augmentation()),
+    "lockstep": ("Training step (lockstep.py)", lockstep),
+    "gan": ("Adversarial training steps (lockstep_gan.py)", lambda work, steps: lockstep_gan(work, steps)[0]),
+}
+
+
+def _sections(text: str) -> dict[str, list[str]]:
+    """``## heading`` -> its lines, from a checks.md written before."""
+    out, head = {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            head = line[3:]
+            out[head] = []
+        elif head is not None:
+            out[head].append(line)
+    return {k: "\n".join(v).strip("\n").splitlines() for k, v in out.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("parity_work"))
+    p.add_argument("--parts", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
+    p.add_argument("--gan-steps", type=int, default=STEPS, help="steps of the adversarial lockstep")
     args = p.parse_args()
-    text = "\n".join(["# Recipe checks (written by checks.py)", "", "## Net and initialization", "", *nets(), "",
-                      "## Data", "", *data(args.work), "", "## Augmentation", "", *augmentation(), "",
-                      "## Training step (lockstep.py)", "", *lockstep(args.work), ""])
-    (HERE / "checks.md").write_text(text)
+    out = HERE / "checks.md"
+    kept = _sections(out.read_text()) if out.is_file() else {}
+    for part in args.parts.split(","):
+        heading, make = SECTIONS[part]
+        kept[heading] = make(args.work, args.gan_steps) if part == "gan" else make(args.work)
+    text = "\n".join(["# Recipe checks (written by checks.py)", ""]
+                     + [line for heading, _ in SECTIONS.values() if heading in kept
+                        for line in (f"## {heading}", "", *kept[heading], "")])
+    out.write_text(text)
     print(text)
 
 

@@ -27,17 +27,19 @@ STEPS = 40
 MILESTONES = [STEPS // 2, STEPS * 3 // 4]  # the recipe's 1/2 and 3/4, so both decays happen
 
 
-def _batches(work: Path, seed: int) -> list[dict]:
-    """``STEPS`` training batches drawn by srlab's dataset (random crops, flips, quarter turns)."""
+def batches(work: Path, seed: int, patch: int = parity.RECIPE["patch"], batch: int = parity.RECIPE["batch"],
+            steps: int = STEPS) -> list[dict]:
+    """``steps`` training batches drawn by srlab's dataset (random crops, flips, quarter turns), float in [0, 1]."""
     r = parity.RECIPE
-    ds = PairedFolderDataset(work / "pairs" / "HQ", work / "pairs" / "LQ", scale=r["scale"], patch_size=r["patch"],
+    ds = PairedFolderDataset(work / "pairs" / "HQ", work / "pairs" / "LQ", scale=r["scale"], patch_size=patch,
                              augment={"rot90": 0.75}, train=True)
     torch.manual_seed(seed)
-    order = torch.randperm(len(ds))[: STEPS * r["batch"]].view(STEPS, r["batch"])
+    order = torch.randperm(len(ds))[: steps * batch].view(steps, batch)
     out = []
     for idx in order:
         samples = [ds[int(i)] for i in idx]
-        out.append({k: torch.stack([s[k] for s in samples]) for k in ("lq", "gt")})
+        # the dataset sends uint8 (srlab's module converts on the device); BasicSR's models take floats
+        out.append({k: torch.stack([s[k] for s in samples]).float() / 255.0 for k in ("lq", "gt")})
     return out
 
 
@@ -86,17 +88,17 @@ def lockstep(work: Path) -> list[str]:
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.set_flush_denormal(True)  # as srlab.train and basicsr_train.py set it
     torch.set_num_threads(1)  # as the parity runs (OMP_NUM_THREADS=1)
-    batches = _batches(work, seed=0)
+    drawn = batches(work, seed=0)
     torch.manual_seed(0)
     init = {k: v.clone() for k, v in build_model(compose_train(["model=rrdbnet", *parity.net_overrides(
         "model.generator")])).generator.state_dict().items()}
-    theirs, loss_b, lr_b = _basicsr(work, batches, init)
+    theirs, loss_b, lr_b = _basicsr(work, drawn, init)
     moved = max((theirs[k] - init[k]).abs().max().item() for k in init)
     lines = [f"- {STEPS} steps from the same initial weights on the same {STEPS} batches (drawn once by srlab's "
              f"dataset), milestones {MILESTONES}; BasicSR's largest weight change from init: {moved:.2e}"]
     losses = {}
     for fused in (True, False):
-        ours, loss_s, lr_s = _srlab(work, batches, init, fused)
+        ours, loss_s, lr_s = _srlab(work, drawn, init, fused)
         losses[fused] = loss_s
         dw = max((ours[k] - theirs[k]).abs().max().item() for k in init)
         dloss = max(abs(a - b) / b for a, b in zip(loss_s, loss_b))
