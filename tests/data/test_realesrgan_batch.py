@@ -88,7 +88,7 @@ def test_cut_takes_each_samples_own_position():
 
 
 def test_training_pair_pool_mixes_batches_once_full():
-    pool = TrainingPairPool(batches=2)
+    pool = TrainingPairPool(size=4)
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.full((2, 1, 2, 2), float(i)), torch.full((2, 1, 4, 4), float(i))) for i in range(5)]
     outs = [pool(pair, gen) for pair in batches]
@@ -100,6 +100,15 @@ def test_training_pair_pool_mixes_batches_once_full():
         assert i not in values and values <= set(range(i))  # drawn from earlier batches only
         seen |= values
     assert len(seen) >= 2 and pool.store[0].shape[0] == 4
+
+
+def test_training_pair_pool_counts_samples_not_batches():
+    pool = TrainingPairPool(size=5)  # as Real-ESRGAN's 180 with batch 8: not a multiple of the batch
+    gen = torch.Generator().manual_seed(0)
+    outs = [pool((torch.full((2, 1), float(i)),), gen)[0] for i in range(5)]
+    assert [o[:, 0].tolist() for o in outs[:3]] == [[0, 0], [1, 1], [2, 2]]  # 6 samples pass while 5 fill it
+    assert pool.filled == 5 and sorted(pool.store[0][:, 0].tolist()) == [0, 0, 1, 1, 2]  # the 6th is left out
+    assert set(outs[3][:, 0].tolist()) <= {0, 1, 2} and pool.store[0].shape == (5, 1)
 
 
 def test_normalized_batches(tmp_path):
