@@ -28,6 +28,25 @@ def model_names() -> list[str]:
     return sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 
 
+def degradation_group_overrides(overrides: list[str]) -> list[str]:
+    """``overrides`` with ``data.degradation=NAME`` (a preset by name; a comma list sweeps) turned into the
+    config-group choice ``data/degradation=NAME``.
+
+    Both pick the preset, but the value form holds only its name; the group holds every key, so
+    ``--cfg job`` shows the crop and pool a run uses, ``.hydra/config.yaml`` records them and
+    ``data.degradation.KEY=VALUE`` can change them. Anything else (a dict, ``null``, an unknown
+    name) is left for the config checks to judge.
+    """
+    presets = {p.stem for p in (Path(CONFIG_DIR) / "data" / "degradation").glob("*.yaml")}
+    out = []
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if key == "data.degradation" and sep and value and set(value.split(",")) <= presets:
+            item = f"data/degradation={value}"
+        out.append(item)
+    return out
+
+
 def compose_train(overrides: list[str], config_name: str = "train", return_hydra_config: bool = False) -> DictConfig:
     """``conf/<config_name>.yaml`` composed with ``overrides``, as ``python -m srlab.train`` composes it."""
     from hydra import compose, initialize_config_dir

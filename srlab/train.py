@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
-from srlab.config import CONFIG_DIR  # noqa: E402
+from srlab.config import CONFIG_DIR, degradation_group_overrides  # noqa: E402
 from srlab.errors import ConfigError, SRLabError, user_errors  # noqa: E402
 from srlab.device import settle_trainer_precision  # noqa: E402
 from srlab.runs.card import ModelCard  # noqa: E402
@@ -158,5 +158,5 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     # under torchrun/srun every rank runs this: only global rank 0 makes a run folder
-    sys.argv += worker_overrides(os.environ)
+    sys.argv = [sys.argv[0], *degradation_group_overrides(sys.argv[1:]), *worker_overrides(os.environ)]
     main()

@@ -20,10 +20,11 @@ def _photo(tmp_path, name="photo.png", size=(120, 100)):
 def test_preview_writes_lq_params_and_grid(tmp_path, capsys):
     photo = _photo(tmp_path)
     out = tmp_path / "out"
-    assert main([str(photo), "-o", str(out), "-n", "3", "--seed", "5", "--crop", "8", "--set", "data.patch_size=96"]) == 0
+    assert main([str(photo), "-o", str(out), "-n", "3", "--seed", "5", "--crop", "8", "--set", "data.patch_size=96",
+                 "--set", "data.degradation.crop_ratio=1"]) == 0
     lqs = sorted((out / "photo").glob("lq_*.png"))
     assert [p.name for p in lqs] == ["lq_00.png", "lq_01.png", "lq_02.png"]
-    assert all(Image.open(p).size == (24, 24) for p in lqs)  # the 96 px HQ crop / 4
+    assert all(Image.open(p).size == (24, 24) for p in lqs)  # the 96 px HQ crop training degrades (crop_ratio 1) / 4
     params = json.loads((out / "photo" / "params.json").read_text())
     assert params["hq_crop"] == [0, 12, 96] and len(params["samples"]) == 3
     first = params["samples"][0]
@@ -32,7 +33,8 @@ def test_preview_writes_lq_params_and_grid(tmp_path, capsys):
     grid = Image.open(out / "photo_grid.png")
     assert grid.size == (4 * 96 + 3 * 2, 96)  # HQ + 3 samples in one row, each shown at 96 px
     again = tmp_path / "again"
-    assert main([str(photo), "-o", str(again), "-n", "3", "--seed", "5", "--crop", "8", "--set", "data.patch_size=96"]) == 0
+    assert main([str(photo), "-o", str(again), "-n", "3", "--seed", "5", "--crop", "8", "--set", "data.patch_size=96",
+                 "--set", "data.degradation.crop_ratio=1"]) == 0
     assert all(np.array_equal(np.asarray(Image.open(p)), np.asarray(Image.open(again / "photo" / p.name))) for p in lqs)
     assert "photo_grid.png" in capsys.readouterr().out
 
@@ -41,7 +43,7 @@ def test_preview_takes_the_training_keys_and_other_presets(tmp_path):
     photo = _photo(tmp_path)
     out = tmp_path / "out"
     sets = ["--set", "data.patch_size=80", "--set", "data.degradation.noise_range=[1,2]",
-            "--set", "data.degradation.gaussian_noise_prob=1"]
+            "--set", "data.degradation.gaussian_noise_prob=1", "--set", "data.degradation.crop_ratio=1"]
     assert main([str(photo), "-o", str(out), "-n", "4", "--crop", "8"] + sets) == 0
     samples = json.loads((out / "photo" / "params.json").read_text())["samples"]
     assert all(s["params"]["stage1"]["noise"]["type"] == "gaussian" and s["params"]["stage1"]["noise"]["sigma"] <= 2

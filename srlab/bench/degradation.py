@@ -1,6 +1,6 @@
 """Section ``degradation``: the Real-ESRGAN degradation's share of a training step.
 
-Each model is composed as ``python -m srlab.train model=NAME data.degradation=realesrgan`` (bench
+Each model is composed as ``python -m srlab.train model=NAME data/degradation=realesrgan`` (bench
 batch and patch, VGG random, sample photos). Batches are drawn once by the real dataset (kernels
 and parameters: the workers' part) and replayed from memory, so the loader does not mix into the
 step; ``Trainer.fit`` then runs them through ``on_after_batch_transfer``, where the batch is
@@ -88,7 +88,7 @@ def run(device: torch.device, quick: bool = False, models: tuple[str, ...] = MOD
     n = 2 if quick else 4
     rows = []
     for name in models:
-        cfg = compose_config(name, device, ["data=samples", "data.degradation=realesrgan", *overrides])
+        cfg = compose_config(name, device, ["data=samples", "data/degradation=realesrgan", *overrides])
         L.seed_everything(0, verbose=False)
         batches, draw, dm = _draw_batches(cfg, n + 1)
         model = build_model(cfg)

@@ -171,7 +171,7 @@ class HQFolderDataset(_SRDataset):
         if self.train:
             return self.degradation.crop_for(self.patch_size)
         if self.val_patch_size:
-            return self.degradation.crop_for(self.val_patch_size, "data.val_patch_size")
+            return self.degradation.crop_for(self.val_patch_size, "data.val_patch_size", train=False)
         return self.degradation.min_size
 
     def _sample(self, path, rng):

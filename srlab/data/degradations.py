@@ -170,7 +170,7 @@ class BicubicDegradation:
     def min_size(self) -> int:
         return self.scale
 
-    def crop_for(self, out_size: int, key: str = "data.patch_size") -> int:
+    def crop_for(self, out_size: int, key: str = "data.patch_size", train: bool = True) -> int:
         """The patch itself: nothing is cut after this degradation."""
         return out_size
 

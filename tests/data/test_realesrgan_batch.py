@@ -12,7 +12,7 @@ from srlab.data.datamodule import SRDataModule
 from srlab.data.datasets import HQFolderDataset
 from srlab.data.degradations import build_degradation, preset
 from srlab.data.realesrgan.ops import poisson_noise, usm_sharpen
-from srlab.data.realesrgan.pipeline import TrainingPairPool, cut
+from srlab.data.realesrgan.pipeline import TrainingPairPool, cut, degrade
 from srlab.data.transforms import denormalize
 from tests.data.hostile import rgb_array
 
@@ -57,6 +57,23 @@ def test_workers_draw_and_the_batch_is_degraded_to_patches(tmp_path):
     assert torch.equal(out["gt_usm"][0], sharp) and not torch.equal(out["gt_usm"], out["gt"])
 
 
+def test_default_crop_is_degraded_whole_then_cut_in_step_with_its_lq(tmp_path):
+    deg = build_degradation({**preset("realesrgan"), "queue_size": 0}, 4)
+    ds = HQFolderDataset(_folder(tmp_path, size=(128, 120)), scale=4, patch_size=64, degradation=deg, samples_per_epoch=4)
+    torch.manual_seed(1)
+    batch = _batch(ds)
+    assert batch["gt"].shape[-2:] == (100, 100)  # 64 x 400/256 rounded up to a multiple of 4: real context around
+    p, gt = batch["degradation"], batch["gt"].float() / 255
+    out = deg.batch_degradation()(dict(batch), training=True)
+    assert out["lq"].shape == (2, 3, 16, 16) and out["gt"].shape == (2, 3, 64, 64)
+    whole = degrade(usm_sharpen(gt), p, 4, torch.Generator().manual_seed(p["host"]["seed"][0]))  # the crop's LQ
+    assert whole.shape[-2:] == (25, 25)
+    for i, (y, x) in enumerate(zip(p["host"]["cut_y"], p["host"]["cut_x"])):
+        assert 0 <= y <= 9 and 0 <= x <= 9
+        assert torch.equal(out["lq"][i], whole[i, :, y : y + 16, x : x + 16])  # LQ pixel (y, x) ...
+        assert torch.equal(out["gt"][i], gt[i, :, 4 * y : 4 * y + 64, 4 * x : 4 * x + 64])  # ... is HQ (4y, 4x)
+
+
 def test_same_seed_same_degraded_batch(tmp_path):
     deg = build_degradation("realesrgan", 4)
     ds = HQFolderDataset(_folder(tmp_path), scale=4, patch_size=32, degradation=deg, samples_per_epoch=4)
@@ -88,7 +105,7 @@ def test_cut_takes_each_samples_own_position():
 
 
 def test_training_pair_pool_mixes_batches_once_full():
-    pool = TrainingPairPool(batches=2)
+    pool = TrainingPairPool(size=4)
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.full((2, 1, 2, 2), float(i)), torch.full((2, 1, 4, 4), float(i))) for i in range(5)]
     outs = [pool(pair, gen) for pair in batches]
@@ -100,6 +117,16 @@ def test_training_pair_pool_mixes_batches_once_full():
         assert i not in values and values <= set(range(i))  # drawn from earlier batches only
         seen |= values
     assert len(seen) >= 2 and pool.store[0].shape[0] == 4
+
+
+def test_training_pair_pool_counts_samples_not_batches():
+    pool = TrainingPairPool(size=5)  # as Real-ESRGAN's 180 with batch 8: not a multiple of the batch
+    gen = torch.Generator().manual_seed(0)
+    fill = [pool((torch.full((2, 1), float(i)),), gen)[0][:, 0].tolist() for i in range(3)]
+    assert fill == [[0, 0], [1, 1], [2, 2]]  # passed through while 5 of their 6 samples fill it
+    assert pool.filled == 5 and sorted(pool.store[0][:, 0].tolist()) == [0, 0, 1, 1, 2]
+    out = pool((torch.full((2, 1), 3.0),), gen)[0][:, 0].tolist()
+    assert set(out) <= {0, 1, 2} and pool.store[0].shape == (5, 1) and 3.0 in pool.store[0]
 
 
 def test_normalized_batches(tmp_path):

@@ -136,7 +136,10 @@ def test_same_seed_same_draw():
     ({"second_blur_prob": 1.5}, "data.degradation.second_blur_prob=1.5 must be a probability in [0, 1]"),
     ({"resize_modes": ["nearest"]}, "data.degradation.resize_modes=['nearest']: use some of area, bilinear, bicubic"),
     ({"betag_range": [1.5, 4]}, "data.degradation.betag_range=[1.5, 4.0] must satisfy 0 < min <= 1 <= max"),
-    ({"queue_batches": -1}, "data.degradation.queue_batches=-1 must be an integer >= 0"),
+    ({"queue_size": -1}, "data.degradation.queue_size=-1 must be an integer >= 0"),
+    ({"queue_batches": 15}, "data.degradation.queue_batches is now data.degradation.queue_size, counted in samples"),
+    ({"crop_ratio": 0.5}, "data.degradation.crop_ratio=0.5 must be a number >= 1"),
+    ({"crop_size": 0}, "data.degradation.crop_size=0 must be a positive integer or null"),
     ({"no_such_key": 1}, "data.degradation.no_such_key: unknown key for kind realesrgan"),
 ])
 def test_bad_settings_name_the_key(overrides, message):
@@ -146,16 +149,29 @@ def test_bad_settings_name_the_key(overrides, message):
 
 
 def test_patch_too_small_for_the_kernels_gets_a_larger_crop_or_one_line():
-    deg = _degradation()
+    deg = _degradation(crop_ratio=1)  # the patch itself, unless the kernels need more
     # 21 px kernels after a 0.15 resize need 11 px: a 76 px crop; a 32 px patch is cut from it
     assert deg.min_size == 76 and deg.crop_for(32) == 76 and deg.crop_for(128) == 128
-    assert _degradation(resize_range=[0.5, 1.5]).crop_for(32) == 44  # LQ side 11 for the final sinc
+    assert _degradation(resize_range=[0.5, 1.5], crop_ratio=1).crop_for(32) == 44  # LQ side 11 for the final sinc
     with pytest.raises(ConfigError, match=r"data.degradation.crop_size=64 must be a multiple of data.scale=4 and at least 76"):
         _degradation(crop_size=64).crop_for(32)
     assert deg.crop_for(24) == 76
-    small = _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2])
+    small = _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2], crop_ratio=1)
     assert small.crop_for(8) == 28  # the USM blur (51 px) of the crop needs 26 px
-    assert _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2], gt_usm=False).crop_for(8) == 12
+    assert _degradation(kernel_size_range=[3, 5], resize_range=[1, 1.5], resize_range2=[1, 1.2], gt_usm=False,
+                        crop_ratio=1).crop_for(8) == 12
+
+
+def test_training_crop_is_larger_than_the_patch_by_default():
+    deg = _degradation()
+    # Real-ESRGAN's 400 px crop for its 256 px patch; srlab's 96 px patch: 150 rounded up to a multiple of 4
+    assert deg.crop_for(256) == 400 and deg.crop_for(96) == 152 and deg.crop_for(32) == 76
+    assert deg.crop_for(256, "data.val_patch_size", train=False) == 256  # validation degrades its patch
+    assert _degradation(crop_size=160).crop_for(96) == 160
+    with pytest.raises(ConfigError) as info:
+        _degradation(crop_size=90).crop_for(96)
+    assert str(info.value) == ("data.degradation.crop_size=90 must be a multiple of data.scale=4 and at least 96 "
+                               "(data.patch_size=96, kernels up to 21 px, resize down to 0.15)")
 
 
 def test_unknown_preset_and_kind():

@@ -75,11 +75,11 @@ def test_realesrgan_degradation_step_has_no_host_sync(smoke_cfg, monkeypatch):
     """The batch degradation runs in on_after_batch_transfer: its branches, sizes and seed come from the
     host-side lists the collate made, never from the tensors on the device."""
     # a pool of one batch: full after the first, so later batches take the shuffle-and-swap path too
-    cfg = smoke_cfg("realesrnet", extra=["data/degradation=realesrgan", "data.degradation.queue_batches=1",
+    cfg = smoke_cfg("realesrnet", extra=["data/degradation=realesrgan", "data.degradation.queue_size=2",
                                          *THREE_BATCHES])
     model, calls = _fit_without_syncs(cfg, monkeypatch)
     assert calls.count("training_step") == calls.count("on_after_batch_transfer") == 3
-    assert model.batch_degradation.pool.filled == model.batch_degradation.pool.batches * 2  # it filled, then swapped
+    assert model.batch_degradation.pool.filled == model.batch_degradation.pool.size  # it filled, then swapped
 
 
 def test_the_check_fails_on_a_host_sync(smoke_cfg, monkeypatch):

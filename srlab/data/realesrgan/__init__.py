@@ -43,9 +43,9 @@ class RealESRGANDegradation:
         """Smallest image side (HQ pixels) that can be degraded whole."""
         return self.cfg.min_crop_size(self.scale)
 
-    def crop_for(self, out_size: int, key: str = "data.patch_size") -> int:
+    def crop_for(self, out_size: int, key: str = "data.patch_size", train: bool = True) -> int:
         """HQ crop to degrade for an ``out_size`` patch (see :meth:`RealESRGANConfig.crop_for`)."""
-        return self.cfg.crop_for(out_size, self.scale, key)
+        return self.cfg.crop_for(out_size, self.scale, key, train)
 
     def draw(self, rng: np.random.Generator, crop: int, out: int | None, train: bool) -> Draw:
         """One sample's random choices (see :func:`srlab.data.realesrgan.params.draw`)."""
@@ -57,7 +57,7 @@ class RealESRGANDegradation:
 
     def batch_degradation(self, normalized: bool = False) -> BatchDegradation:
         """The on-device half, for the LightningModule's ``on_after_batch_transfer``."""
-        return BatchDegradation(self.scale, self.cfg.gt_usm, self.cfg.queue_batches, normalized)
+        return BatchDegradation(self.scale, self.cfg.gt_usm, self.cfg.queue_size, normalized)
 
     def apply(self, hq: np.ndarray, d: Draw, dtype: torch.dtype = torch.float64) -> np.ndarray:
         """Degrade one whole uint8 (H, W, 3) image with draw ``d`` on the CPU (evaluation set, preview).

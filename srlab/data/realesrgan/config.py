@@ -111,8 +111,9 @@ class RealESRGANConfig:
     final_resize_first_prob: float
     resize_modes: tuple[str, ...]
     gt_usm: bool
-    queue_batches: int
+    queue_size: int
     crop_size: int | None
+    crop_ratio: float
 
     @property
     def kernel_sizes(self) -> tuple[int, ...]:
@@ -142,16 +143,21 @@ class RealESRGANConfig:
                 side += 1
         return -(-side // scale) * scale
 
-    def crop_for(self, out_size: int, scale: int, key: str = "data.patch_size") -> int:
-        """HQ crop to degrade for an output patch of ``out_size``: ``crop_size``, else the larger of
-        ``out_size`` and :meth:`min_crop_size` (a larger crop is degraded, then cut).
+    def crop_for(self, out_size: int, scale: int, key: str = "data.patch_size", train: bool = True) -> int:
+        """HQ crop to degrade for an output patch of ``out_size`` (a larger crop is degraded, then cut).
+
+        ``crop_size`` when set; else, for training, ``crop_ratio`` x ``out_size`` rounded up to a
+        multiple of ``scale`` (Real-ESRGAN degrades a 400 px crop and cuts its 256 px patch at random,
+        so the blur's reflect padding and the JPEG grid's origin mostly lie outside the patch); for
+        validation the patch itself, so that the same images stay usable and scores comparable. Never
+        below :meth:`min_crop_size`.
 
         Raises:
             ConfigError: ``crop_size`` is set below ``out_size`` or the minimum, or is not a multiple of scale.
         """
         least = max(out_size, self.min_crop_size(scale))
         if self.crop_size is None:
-            return least
+            return max(least, -(-math.ceil(out_size * self.crop_ratio - 1e-9) // scale) * scale) if train else least
         if self.crop_size % scale or self.crop_size < least:
             raise ConfigError(f"{_key('crop_size')}={self.crop_size} must be a multiple of data.scale={scale} "
                               f"and at least {least} ({key}={out_size}, kernels up to {self.kernel_pad} px, "
@@ -203,6 +209,9 @@ def parse_config(d: dict) -> RealESRGANConfig:
     known |= {f"{f.name}{s}" for cls in (BlurSettings, StageSettings) for f in fields(cls) for s in ("", "2")}
     known.add("kind")
     unknown, missing = sorted(set(d) - known), sorted(known - set(d))
+    if "queue_batches" in d:  # srlab's older key, counted in batches
+        raise ConfigError(f"{_key('queue_batches')} is now {_key('queue_size')}, counted in samples "
+                          f"(Real-ESRGAN: 180; queue_batches={d['queue_batches']} x data.batch_size before)")
     if unknown:
         raise ConfigError(f"{_key(unknown[0])}: unknown key for kind realesrgan")
     if missing:
@@ -210,12 +219,15 @@ def parse_config(d: dict) -> RealESRGANConfig:
     modes = tuple(str(m) for m in d["resize_modes"])
     if not modes or any(m not in RESIZE_MODES for m in modes):
         raise ConfigError(f"{_key('resize_modes')}={list(modes)}: use some of {', '.join(RESIZE_MODES)}")
-    queue = d["queue_batches"]
+    queue = d["queue_size"]
     if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
-        raise ConfigError(f"{_key('queue_batches')}={queue!r} must be an integer >= 0 (0 = no training-pair pool)")
+        raise ConfigError(f"{_key('queue_size')}={queue!r} must be an integer >= 0 (samples; 0 = no training-pair pool)")
     crop = d["crop_size"]
     if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
         raise ConfigError(f"{_key('crop_size')}={crop!r} must be a positive integer or null")
+    ratio = d["crop_ratio"]
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 1 <= ratio < math.inf:
+        raise ConfigError(f"{_key('crop_ratio')}={ratio!r} must be a number >= 1 (1 = degrade the patch itself)")
     cutoffs = {k: _pair(k, d[k], 0, 1) for k in ("sinc_cutoff_small", "sinc_cutoff_large", "final_sinc_cutoff")}
     return RealESRGANConfig(
         kernel_size_range=_odd_size("kernel_size_range", d["kernel_size_range"]), **cutoffs,
@@ -223,4 +235,5 @@ def parse_config(d: dict) -> RealESRGANConfig:
         second_blur_prob=_prob("second_blur_prob", d["second_blur_prob"]),
         final_sinc_prob=_prob("final_sinc_prob", d["final_sinc_prob"]),
         final_resize_first_prob=_prob("final_resize_first_prob", d["final_resize_first_prob"]),
-        resize_modes=modes, gt_usm=bool(d["gt_usm"]), queue_batches=queue, crop_size=crop)
+        resize_modes=modes, gt_usm=bool(d["gt_usm"]), queue_size=queue, crop_size=crop,
+        crop_ratio=float(ratio))

@@ -83,35 +83,35 @@ def cut(host: dict, scale: int, lq: torch.Tensor, *hq: torch.Tensor) -> tuple[to
 class TrainingPairPool:
     """Real-ESRGAN's training-pair pool: mixes degradations across batches.
 
-    A batch shares its resize factors and noise type; the pool holds ``batches`` batches of
-    training pairs (lq, gt and the sharpened gt) and, once full, swaps each incoming batch for a
-    random draw from it. While it fills, batches pass through unchanged. Its content is not saved
-    in checkpoints (it refills).
+    A batch shares its resize factors and noise type; the pool holds ``size`` training pairs (lq,
+    gt and the sharpened gt) and, once full, swaps each incoming batch for a random draw from it.
+    While it fills, batches pass through unchanged. Unlike Real-ESRGAN's, the size need not be a
+    multiple of the batch size (its 180 with srlab's batch 8). Its content is not saved in
+    checkpoints (it refills).
 
     Args:
-        batches: capacity in batches (Real-ESRGAN: 180 samples = 15 batches of 12).
+        size: capacity in samples (Real-ESRGAN: 180 = 15 batches of 12).
     """
 
-    def __init__(self, batches: int) -> None:
-        self.batches = batches
+    def __init__(self, size: int) -> None:
+        self.size = size
         self.store: list[torch.Tensor] = []
         self.filled = 0
 
     def __call__(self, tensors: tuple[torch.Tensor, ...], generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         """Pass ``tensors`` (each (B, ...), one sample per row) through the pool."""
         b = tensors[0].shape[0]
-        if [t.shape[1:] for t in self.store] != [t.shape[1:] for t in tensors] or self.store[0].device != tensors[0].device:
-            self.store, self.filled = [t.new_empty((self.batches * b, *t.shape[1:])) for t in tensors], 0
-        capacity = self.store[0].shape[0]
-        if b > capacity:
+        if b > self.size:
             return tensors
-        if self.filled < capacity:
-            n = min(b, capacity - self.filled)
+        if [t.shape[1:] for t in self.store] != [t.shape[1:] for t in tensors] or self.store[0].device != tensors[0].device:
+            self.store, self.filled = [t.new_empty((self.size, *t.shape[1:])) for t in tensors], 0
+        if self.filled < self.size:
+            n = min(b, self.size - self.filled)
             for pooled, t in zip(self.store, tensors):
                 pooled[self.filled : self.filled + n] = t[:n]
             self.filled += n
             return tensors
-        order = torch.randperm(capacity, generator=generator, device=tensors[0].device)
+        order = torch.randperm(self.size, generator=generator, device=tensors[0].device)
         self.store = [pooled[order] for pooled in self.store]
         out = tuple(pooled[:b].clone() for pooled in self.store)
         for pooled, t in zip(self.store, tensors):
@@ -130,13 +130,13 @@ class BatchDegradation:
     Args:
         scale: SR factor.
         gt_usm: sharpen the GT as above.
-        queue_batches: pool capacity in batches; 0 disables the pool.
+        queue_size: pool capacity in samples; 0 disables the pool.
         normalized: ImageNet-normalise ``lq`` and the targets last (``data.normalize``).
     """
 
-    def __init__(self, scale: int, gt_usm: bool, queue_batches: int, normalized: bool = False) -> None:
+    def __init__(self, scale: int, gt_usm: bool, queue_size: int, normalized: bool = False) -> None:
         self.scale, self.gt_usm, self.normalized = scale, gt_usm, normalized
-        self.pool = TrainingPairPool(queue_batches) if queue_batches else None
+        self.pool = TrainingPairPool(queue_size) if queue_size else None
 
     @torch.no_grad()
     def __call__(self, batch: dict, training: bool) -> dict:
