@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from srlab.data.lmdb_store import check_location
 from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
 from srlab.data.val_sets import crops_validated, parse_val_sets
 from srlab.errors import ConfigError
 
-SOURCES = ("samples", "hq_folder", "paired")
+SOURCES = ("samples", "hq_folder", "paired", "lmdb")
 
 
 def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
@@ -37,9 +38,24 @@ def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
         raise ConfigError(f"data.num_workers must be an integer >= 0, got {workers!r}")
     val_sets = parse_val_sets(data.get("val_sets"), int(scale), data.get("max_image_pixels"))
     degradation = build_degradation(settings_of(data.get("degradation"), source), int(scale))
-    if degradation is None and source != "paired":
+    if source == "lmdb":
+        _check_lmdb(data, degradation)
+    elif degradation is None and source != "paired":
         raise ConfigError(f"data.degradation=none means the LQ images are given; use data=paired or another "
                           f"degradation (data.source={source})")
     if degradation is not None:
         degradation.crop_for(int(patch))  # the crop its kernels need around a patch: a bad size fails here
     return val_sets, degradation
+
+
+def _check_lmdb(data: Mapping[str, Any], degradation) -> None:
+    """The stores exist and look like BasicSR's layout (the contents are checked when the data module opens them)."""
+    if data.get("hq_lmdb") is None:
+        raise ConfigError("data.hq_lmdb is not set; pass data.hq_lmdb=/path/to/NAME.lmdb (BasicSR's layout)")
+    check_location(data["hq_lmdb"], "data.hq_lmdb")
+    if degradation is None:
+        if data.get("lq_lmdb") is None:
+            raise ConfigError("data.lq_lmdb is not set and data.degradation=none (the LQ images are given): pass "
+                              "data.lq_lmdb=/path/to/NAME.lmdb, or data.degradation=report|bicubic|realesrgan "
+                              "to make the LQ from data.hq_lmdb on the fly")
+        check_location(data["lq_lmdb"], "data.lq_lmdb")
