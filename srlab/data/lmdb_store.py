@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from srlab.data.images import ImageReadError, decode_rgb, open_image
@@ -28,6 +28,8 @@ _META = re.compile(r"^(?P<name>\S+)\s+\((?P<h>\d+),\s*(?P<w>\d+),\s*(?P<c>\d+)\)
 # PNG's IHDR sits in the first 33 bytes; JPEG's SOF follows EXIF, which rarely exceeds this
 _HEADER_BYTES = 1 << 16
 _SHOWN = 3  # names listed in an error before "..."
+# (pid, real path) -> environment: opened lazily where records are read; a forked worker opens its own
+_ENVS: dict[tuple[int, str], object] = {}
 
 
 def _lmdb():
@@ -78,7 +80,7 @@ def check_location(path: str | os.PathLike, key: str) -> Path:
     return folder
 
 
-@dataclass(eq=False)
+@dataclass(eq=False)  # hashed by identity: records of one store are equal, of two stores not
 class LmdbStore:
     """One opened store: its keys and sizes, and the records read on demand (in any process).
 
@@ -89,22 +91,23 @@ class LmdbStore:
 
     folder: Path
     meta: dict[str, tuple[int, int, int]]
-    _env: object = field(default=None, repr=False)
-    _pid: int = field(default=-1, repr=False)
-
-    def __getstate__(self) -> dict:  # spawned workers open their own environment
-        return {**self.__dict__, "_env": None, "_pid": -1}
 
     def env(self):
-        """This process's read-only environment (reopened after a fork)."""
-        if self._env is None or self._pid != os.getpid():
+        """This process's read-only environment of the folder (one per process: lmdb refuses a second)."""
+        where = (os.getpid(), os.path.realpath(self.folder))
+        if where not in _ENVS:
             try:
-                self._env = _lmdb().open(str(self.folder), readonly=True, lock=False, readahead=False,
-                                         meminit=False, max_readers=512)
+                _ENVS[where] = _lmdb().open(str(self.folder), readonly=True, lock=False, readahead=False,
+                                            meminit=False, max_readers=512)
             except Exception as exc:  # noqa: BLE001 - lmdb.Error subclasses for every kind of damage
                 raise SRLabError(f"{self.folder}: not a readable LMDB ({type(exc).__name__}: {exc})") from None
-            self._pid = os.getpid()
-        return self._env
+        return _ENVS[where]
+
+    def close(self) -> None:
+        """Close this process's environment (the next read opens it again)."""
+        env = _ENVS.pop((os.getpid(), os.path.realpath(self.folder)), None)
+        if env is not None:
+            env.close()
 
     def name(self, key: str) -> str:
         """How a record is named in logs and errors: ``NAME.lmdb/key``."""
@@ -197,5 +200,4 @@ def open_store(path: str | os.PathLike, key: str = "data.hq_lmdb",
     if wrong:
         raise SRLabError(f"{key}={folder}: meta_info.txt disagrees with data.mdb: {len(wrong)} record(s) of another "
                          f"size ({'; '.join(wrong[:_SHOWN])}{'; ...' if len(wrong) > _SHOWN else ''})")
-    store._env = None  # opened again where it is read (each DataLoader worker)
     return store, sizes, bad
