@@ -178,22 +178,30 @@ class HQFolderDataset(_SRDataset):
         return self.degradation.min_size
 
     def _sample(self, path, rng):
-        hq = modcrop(self._read(path), self.scale)
-        out = self.patch_size if self.train else self.val_patch_size
-        if self.train:
-            size = self._min_side()  # the patch, or the larger crop the degradation needs
-            params = T.draw_augment(self.augment, rng)
-            region_size = min(2 * size, *hq.shape[:2]) if params.affine else size
-            region = T.apply_affine(T.random_crop_hq(hq, region_size, rng), params)
-            y, x = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
-            gt = T.apply_flips(region[y : y + size, x : x + size], params)
-        elif self.val_patch_size:
-            s, (h, w) = self._min_side(), hq.shape[:2]
-            y, x = (h - s) // 2 // self.scale * self.scale, (w - s) // 2 // self.scale * self.scale
-            gt = hq[y : y + s, x : x + s]
-        else:
-            gt = hq
-        return gt, self.degradation.sample(gt, rng, out, self.train)
+        return cut_hq(self, modcrop(self._read(path), self.scale), rng)
+
+
+def cut_hq(ds, hq: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One HQ sample of a modcropped image and what the degradation draws beside it.
+
+    ``ds`` holds the settings (``scale``, ``patch_size``, ``val_patch_size``, ``train``, ``augment``,
+    ``degradation``) and ``_min_side()``: an :class:`HQFolderDataset`, or a stream of shards.
+    """
+    out = ds.patch_size if ds.train else ds.val_patch_size
+    if ds.train:
+        size = ds._min_side()  # the patch, or the larger crop the degradation needs
+        params = T.draw_augment(ds.augment, rng)
+        region_size = min(2 * size, *hq.shape[:2]) if params.affine else size
+        region = T.apply_affine(T.random_crop_hq(hq, region_size, rng), params)
+        y, x = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
+        gt = T.apply_flips(region[y : y + size, x : x + size], params)
+    elif ds.val_patch_size:
+        s, (h, w) = ds._min_side(), hq.shape[:2]
+        y, x = (h - s) // 2 // ds.scale * ds.scale, (w - s) // 2 // ds.scale * ds.scale
+        gt = hq[y : y + s, x : x + s]
+    else:
+        gt = hq
+    return gt, ds.degradation.sample(gt, rng, out, ds.train)
 
 
 def _item(p):
@@ -287,10 +295,15 @@ class PairedFolderDataset(_SRDataset):
         gt, lq = modcrop(self._read(pair[0]), self.scale), self._read(pair[1])
         if lq.shape[0] * self.scale != gt.shape[0] or lq.shape[1] * self.scale != gt.shape[1]:
             raise ImageReadError(pair[1], f"size changed since the scan ({lq.shape[1]}x{lq.shape[0]})")
-        if self.train:
-            gt, lq = T.paired_random_crop(gt, lq, self.patch_size, self.scale, rng)
-            params = T.draw_augment(self.augment, rng, allow_affine=False)
-            gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
-        elif self.val_patch_size:
-            gt, lq = T.paired_center_crop(gt, lq, self.val_patch_size, self.scale)
-        return gt, {"lq": lq}
+        return cut_pair(self, gt, lq, rng)
+
+
+def cut_pair(ds, gt: np.ndarray, lq: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One aligned HQ/LQ sample (flips and turns only); ``ds`` holds the settings as for :func:`cut_hq`."""
+    if ds.train:
+        gt, lq = T.paired_random_crop(gt, lq, ds.patch_size, ds.scale, rng)
+        params = T.draw_augment(ds.augment, rng, allow_affine=False)
+        gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
+    elif ds.val_patch_size:
+        gt, lq = T.paired_center_crop(gt, lq, ds.val_patch_size, ds.scale)
+    return gt, {"lq": lq}
