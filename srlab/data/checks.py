@@ -11,7 +11,7 @@ from srlab.data.degradations import build_degradation, check_patch_sizes, settin
 from srlab.data.val_sets import crops_validated, parse_val_sets
 from srlab.errors import ConfigError
 
-SOURCES = ("samples", "hq_folder", "paired", "lmdb")
+SOURCES = ("samples", "hq_folder", "paired", "lmdb", "streaming")
 
 
 def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
@@ -28,6 +28,12 @@ def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
         raise ConfigError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
     scale, patch = data["scale"], data["patch_size"]
     check_patch_sizes(scale, patch, data.get("val_patch_size"))
+    if source == "streaming" and data.get("val_dir") is None and not data.get("val_sets"):
+        raise ConfigError("data=streaming holds nothing out of the shards: set data.val_dir (a folder of HQ images, "
+                          "or with HQ/ and LQ/ for the shards' pairs) or data.val_sets")
+    if source == "streaming" and not data.get("input_dir"):
+        raise ConfigError("data.input_dir is not set; pass data.input_dir=DIR or a URI (s3://bucket/shards) "
+                          "holding shards written by python -m srlab.prepare IN -o DIR --format litdata")
     crops_validated(data.get("val_fraction"), data.get("val_dir"), data.get("val_sets"))
     for key in ("batch_size", "val_batch_size", "samples_per_epoch"):
         value = data.get(key)
@@ -40,7 +46,7 @@ def check_data(data: Mapping[str, Any]) -> tuple[list, Any]:
     degradation = build_degradation(settings_of(data.get("degradation"), source), int(scale))
     if source == "lmdb":
         _check_lmdb(data, degradation)
-    elif degradation is None and source != "paired":
+    elif degradation is None and source not in ("paired", "streaming"):
         raise ConfigError(f"data.degradation=none means the LQ images are given; use data=paired or another "
                           f"degradation (data.source={source})")
     if degradation is not None:

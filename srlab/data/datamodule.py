@@ -6,7 +6,9 @@
 - ``hq_folder``: your HQ images in ``train_dir``, degraded on the fly;
 - ``paired``: HQ/LQ pairs, ``root/HQ`` + ``root/LQ`` as ``srlab.prepare`` writes them (or ``hq_dir`` + ``lq_dir``);
 - ``lmdb``: BasicSR's LMDB stores (:mod:`srlab.data.lmdb_store`), ``hq_lmdb`` + ``lq_lmdb`` as pairs, or
-  ``hq_lmdb`` alone degraded on the fly.
+  ``hq_lmdb`` alone degraded on the fly;
+- ``streaming``: litdata shards of sub-images (``srlab.prepare --format litdata``) in ``input_dir``, a
+  folder or a remote URI (:mod:`srlab.data.streaming`); validation from ``val_dir`` or ``val_sets``.
 
 Validation comes from ``val_dir`` (an HQ folder, or for ``paired`` a folder with HQ/ and LQ/) or,
 when that is unset, from a seeded ``val_fraction`` split of the training images; ``val_sets`` adds
@@ -66,13 +68,16 @@ class SRDataModule(L.LightningDataModule):
     """Training and validation data for x``scale`` super-resolution.
 
     Args:
-        source: ``"samples"``, ``"hq_folder"``, ``"paired"`` or ``"lmdb"``.
+        source: ``"samples"``, ``"hq_folder"``, ``"paired"``, ``"lmdb"`` or ``"streaming"``.
         train_dir: HQ image folder (``hq_folder``).
         root: folder with ``HQ/`` and ``LQ/`` (``paired``).
         hq_dir: HQ folder for ``paired`` when not ``root/HQ``.
         lq_dir: LQ folder for ``paired`` when not ``root/LQ``.
         hq_lmdb: BasicSR LMDB folder of HQ images (``lmdb``).
         lq_lmdb: BasicSR LMDB folder of the LQ images beside them (``lmdb`` with degradation ``none``).
+        input_dir: shards folder or URI (``streaming``).
+        storage_options: litdata's options for a remote ``input_dir`` (e.g. ``endpoint_url``).
+        cache_dir: where remote chunks are cached (``None``: litdata's default).
         val_dir: validation folder; ``None`` splits ``val_fraction`` off the training images.
         samples_dir: where the sample photographs are written (``None``: ``~/.cache/srlab/samples``).
         val_fraction: share of training images held out when ``val_dir`` is unset, in (0, 1); 0 holds
@@ -104,12 +109,12 @@ class SRDataModule(L.LightningDataModule):
                  degradation=None, augment=None, normalize=False, batch_size=16, val_batch_size=4, num_workers=2,
                  pin_memory=False, persistent_workers=False, samples_per_epoch=None, seed=0,
                  max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False, val_sets=None, hq_lmdb=None,
-                 lq_lmdb=None):
+                 lq_lmdb=None, input_dir=None, storage_options=None, cache_dir=None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.hp = dict(self.hparams)
         self.hp["degradation"], self.hp["augment"] = _plain(degradation), _plain(augment)
-        self.hp["val_sets"] = _plain(val_sets)
+        self.hp["val_sets"], self.hp["storage_options"] = _plain(val_sets), _plain(storage_options)
         self.train_set = self.val_set = None
         self.val_benchmarks: list[BenchmarkValSet] = []
         self.degradation = None
@@ -144,6 +149,8 @@ class SRDataModule(L.LightningDataModule):
             self._setup_paired()
         elif hp["source"] == "lmdb":
             self._setup_lmdb()
+        elif hp["source"] == "streaming":
+            return self._setup_streaming()
         elif hp["source"] == "samples":
             self._setup_hq(materialize_samples(hp["samples_dir"]), self._val_dir())
         elif hp["train_dir"] is None:
@@ -241,6 +248,27 @@ class SRDataModule(L.LightningDataModule):
         sizes = {**{hq.record(k): s for k, s in hq_sizes.items()}, **{lq.record(k): s for k, s in lq_sizes.items()}}
         self._setup_pairs(hq.folder, lq.folder, pairs, sizes)
 
+    def _setup_streaming(self) -> None:
+        """The shards (each process its part: build it after DDP has started, as Lightning calls setup), val from val_dir."""
+        from srlab.data.shards import check_meta, read_meta, streaming_dataset
+        from srlab.data.streaming import ShardStream
+
+        hp, paired = self.hp, self.degradation is None
+        crop = hp["patch_size"] if paired else self.degradation.crop_for(hp["patch_size"])
+        check_meta(read_meta(hp["input_dir"], hp["storage_options"]), hp["input_dir"], hp["scale"],
+                   hp["patch_size"], crop, paired)
+        if hp["val_dir"] is not None:
+            val, kw = Path(hp["val_dir"]).expanduser(), {**self._kwargs(False), "train": False}
+            self.val_set = (PairedFolderDataset(val / "HQ", val / "LQ", **kw) if paired else
+                            HQFolderDataset(val, **kw, degradation=self.degradation))
+        seed = torch.initial_seed() % 2**32
+        self.train_set = streaming_dataset(
+            ShardStream, hp["input_dir"], hp["storage_options"], hp["cache_dir"], seed, scale=hp["scale"],
+            patch_size=hp["patch_size"], augment=hp["augment"], degradation=self.degradation, crop=crop,
+            sample_seed=seed)
+        log.info("data: %d training sub-images streamed from %s (this process), validation: %d crops",
+                 len(self.train_set), hp["input_dir"], len(self.val_set.items) if self.val_set else 0)
+
     def _worker_kwargs(self) -> dict:
         """DataLoader arguments of the training and validation-crop loaders: workers, pinning, collate."""
         workers = self.hp["num_workers"]
@@ -258,6 +286,11 @@ class SRDataModule(L.LightningDataModule):
         the one saved in its checkpoint. Under DDP each process reads its own shard.
         """
         trainer, hp = self.trainer, self.hp
+        if hp["source"] == "streaming":
+            from srlab.data.streaming import ResumableStreamingLoader
+
+            return ResumableStreamingLoader(self.train_set, batches_done=self._batches_done,
+                                            batch_size=hp["batch_size"], drop_last=True, **self._worker_kwargs())
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         seed = torch.initial_seed() % 2**32
         sampler = ResumableSampler(len(self.train_set), seed, world, rank)
