@@ -63,6 +63,37 @@ def write_shards(fn: Callable, inputs: list, output_dir: Path, meta: dict, worke
     return count
 
 
+def _sdk_client_for_plain_http(storage_options: dict | None) -> None:
+    """litdata 0.2.76 sends chunk GETs through obstore, which refuses an ``http://`` endpoint (it sets no
+    ``allow_http``); for such a server (MinIO or moto without TLS) mark obstore unusable in this process,
+    as litdata does itself after a fork, so its boto3 client reads the chunks. Forked workers inherit it."""
+    if str((storage_options or {}).get("endpoint_url", "")).startswith("http://"):
+        from litdata.streaming import downloader
+
+        if hasattr(downloader, "_OBSTORE_INIT_PID"):
+            downloader._OBSTORE_INIT_PID = 0  # "initialised by another process": obstore_usable() is False
+
+
+def _remote_text(url: str, storage_options: dict) -> str:
+    """A small remote file's text. S3 through boto3 with 2 attempts and a 5 s connect timeout, so an
+    unreachable server is told in seconds (litdata's own client retries 1000 times); other schemes
+    through litdata's downloader."""
+    if url.startswith("s3://"):
+        import boto3
+        from botocore.config import Config
+
+        bucket, key = url[len("s3://"):].split("/", 1)
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
+        client = boto3.client("s3", config=config, **storage_options)
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    from litdata.streaming.downloader import get_downloader
+
+    with tempfile.TemporaryDirectory(prefix="srlab-shards-") as tmp:
+        local = os.path.join(tmp, META)
+        get_downloader(url.rsplit("/", 1)[0], tmp, [], storage_options).download_file(url, local)
+        return Path(local).read_text()
+
+
 def read_meta(input_dir: str, storage_options: dict | None = None) -> dict:
     """``srlab_shards.json`` of a local folder or a remote URI litdata reads.
 
@@ -80,19 +111,14 @@ def read_meta(input_dir: str, storage_options: dict | None = None) -> dict:
             raise SRLabError(f"{where}: {META} is missing; these are not shards srlab.prepare --format litdata wrote")
         text = path.read_text()
     else:
-        from litdata.streaming.downloader import get_downloader
-
         _litdata()
-        with tempfile.TemporaryDirectory(prefix="srlab-shards-") as tmp:
-            local = os.path.join(tmp, META)
-            try:
-                get_downloader(str(input_dir), tmp, [], storage_options or {}).download_file(
-                    f"{str(input_dir).rstrip('/')}/{META}", local)
-                text = Path(local).read_text()
-            except Exception as exc:  # noqa: BLE001 - botocore, obstore, OS errors: one line for all
-                first = str(exc).splitlines()[0] if str(exc) else ""
-                raise SRLabError(f"{where}: cannot read {META} ({type(exc).__name__}: {first[:200]}); check the "
-                                 "URI, the server (data.storage_options.endpoint_url) and the credentials") from None
+        _sdk_client_for_plain_http(storage_options)
+        try:
+            text = _remote_text(f"{str(input_dir).rstrip('/')}/{META}", storage_options or {})
+        except Exception as exc:  # noqa: BLE001 - botocore, obstore, OS errors: one line for all
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise SRLabError(f"{where}: cannot read {META} ({type(exc).__name__}: {first[:200]}); check the "
+                             "URI, the server (data.storage_options.endpoint_url) and the credentials") from None
     try:
         return json.loads(text)
     except ValueError:
@@ -127,6 +153,7 @@ def streaming_dataset(cls: type, input_dir: str, storage_options: dict | None, c
                       seed: int, **kwargs: Any):
     """Build ``cls`` (a ``StreamingDataset`` subclass) shuffled by ``seed``, unreachable data in one line."""
     _litdata()
+    _sdk_client_for_plain_http(storage_options)
     try:
         return cls(input_dir=str(input_dir), shuffle=True, drop_last=True, seed=seed, cache_dir=cache_dir,
                    storage_options=storage_options or {}, **kwargs)
