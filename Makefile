@@ -9,8 +9,8 @@ OUT ?= report
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## install srlab (editable) with the test tools, the ONNX runtimes (deploy) and PyAV (video)
-	$(PYTHON) -m pip install -e ".[dev,deploy,video]"
+install:  ## install srlab (editable) with the test tools, the ONNX runtimes (deploy), PyAV (video), lmdb + litdata (data)
+	$(PYTHON) -m pip install -e ".[dev,deploy,video,data]"
 
 test:  ## run the whole test suite (slow tests included)
 	$(PYTHON) -m pytest

@@ -2,9 +2,10 @@
 
     python -m srlab.prepare INPUT_DIR -o OUT_DIR [--scale 4] [--blur-radius 1.5] [--bicubic pil|matlab]
         [--hq-scales 1,0.5] [--augment-copies 3] [--subimage-size 480 --subimage-step 240] [--fixed-size 640]
-        [--workers N] [--seed 0]
+        [--workers N] [--seed 0] [--format png|litdata]
 
-Writes ``OUT/HQ/00000.png`` and ``OUT/LQ/00000.png`` (same names), then a summary on stdout and in
+Writes ``OUT/HQ/00000.png`` and ``OUT/LQ/00000.png`` (same names) -- or, with ``--format litdata``,
+litdata shards of the full-size sub-images as uint8 arrays for ``data=streaming`` -- then a summary on stdout and in
 ``OUT/prepare_summary.json`` with every skipped file and its reason and the source of every pair.
 Per image: [augmented copies] -> [HQ scales] -> [fixed resize] -> [sub-images] -> modcrop -> degrade.
 ``--hq-scales 1,0.5`` also shrinks every HQ (and augmented copy) by each factor with Pillow's
@@ -30,7 +31,8 @@ from tqdm import tqdm
 
 from srlab.data import transforms as T
 from srlab.data.degradations import ORDERS, check_degradation, make_pair
-from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, set_max_image_pixels
+from srlab.data.images import (DEFAULT_MAX_IMAGE_PIXELS, ImageReadError, list_images, load_rgb, scan_images,
+                               set_max_image_pixels)
 from srlab.data.resize import RESIZE_METHODS
 from srlab.errors import SRLabError, report_bad_input, user_errors
 
@@ -68,18 +70,13 @@ def hq_scaled(variant: str, img: Image.Image, factors: list[float], scale: int) 
     return out
 
 
-def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
-    """Make every pair of one source image under temporary names; return what was written or why not."""
-    index, path, args = job
+def cut_pairs(index: int, path: str, args: argparse.Namespace):
+    """Every ``(variant, box, hq, lq)`` of one source image, as PIL images; raises ImageReadError when unusable."""
     set_max_image_pixels(args.max_image_pixels)  # spawned workers start with Pillow's default
-    try:
-        hq = load_rgb(path)
-    except ImageReadError as exc:
-        return {"index": index, "path": path, "error": exc.reason}
+    hq = load_rgb(path)
     if min(hq.size) < args.scale:
-        return {"index": index, "path": path, "error": f"{hq.width}x{hq.height} is smaller than the scale {args.scale}"}
+        raise ImageReadError(path, f"{hq.width}x{hq.height} is smaller than the scale {args.scale}")
     rng = np.random.default_rng([args.seed, index])  # same copies whatever the worker count
-    written = []
     scaled = [v for variant, img in variants(hq, args, rng) for v in hq_scaled(variant, img, args.hq_scales, args.scale)]
     for variant, img in scaled:
         if args.fixed_size:
@@ -92,11 +89,33 @@ def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
                      for x in positions(img.width, size, args.subimage_step)]
         for box in boxes:
             gt, lq = make_pair(img.crop(box), args.scale, args.blur_radius, args.order, args.bicubic)
+            yield variant, box, gt, lq
+
+
+def process_one(job: tuple[int, str, argparse.Namespace]) -> dict:
+    """Make every pair of one source image under temporary names; return what was written or why not."""
+    index, path, args = job
+    written = []
+    try:
+        for variant, box, gt, lq in cut_pairs(index, path, args):
             tmp = f".tmp_{index:06d}_{len(written):05d}.png"
             gt.save(Path(args.output) / "HQ" / tmp)
             lq.save(Path(args.output) / "LQ" / tmp)
             written.append({"tmp": tmp, "source": path, "variant": variant, "box": list(box)})
+    except ImageReadError as exc:
+        return {"index": index, "path": path, "error": exc.reason}
     return {"index": index, "path": path, "pairs": written}
+
+
+def shard_items(job: tuple[int, str, argparse.Namespace]):
+    """The shard items of one source image: full-size sub-images as uint8 arrays (litdata's ``fn``)."""
+    index, path, args = job
+    try:
+        for _variant, _box, gt, lq in cut_pairs(index, path, args):
+            if min(gt.size) == args.subimage_size:  # an image smaller than a sub-image gives none
+                yield {"gt": np.asarray(gt), "lq": np.asarray(lq)}
+    except ImageReadError:
+        return  # named by the scan before writing
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +138,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_IMAGE_PIXELS,
                    help="refuse larger images (decompression-bomb guard)")
     p.add_argument("--overwrite", action="store_true", help="delete existing PNGs in OUT/HQ and OUT/LQ first")
+    p.add_argument("--format", choices=("png", "litdata"), default="png",
+                   help="png: OUT/HQ and OUT/LQ folders (default); litdata: shards of uint8 sub-images for "
+                        "data=streaming (needs --subimage-size)")
     args = p.parse_args(argv)
     args.subimage_step = args.subimage_step or (args.subimage_size // 2 if args.subimage_size else None)
     return args
@@ -145,6 +167,8 @@ def _check_args(args: argparse.Namespace) -> None:
             raise SRLabError(f"--{name.replace('_', '-')} {value} must be a positive multiple of --scale {args.scale}")
     if args.subimage_step is not None and (args.subimage_step < 1 or not args.subimage_size):
         raise SRLabError("--subimage-step needs --subimage-size and must be >= 1")
+    if args.format == "litdata" and not args.subimage_size:
+        raise SRLabError("--format litdata stores sub-images of one size: give --subimage-size (e.g. 480)")
     if args.augment_copies < 0 or args.workers < 1:
         raise SRLabError("--augment-copies must be >= 0 and --workers >= 1")
 
@@ -167,8 +191,10 @@ def run(args: argparse.Namespace) -> dict:
     if not files:
         raise SRLabError(f"{args.input}: no images found (png, jpg, jpeg, webp, bmp, tif); nothing to prepare")
     out = Path(args.output)
-    _prepare_output(out, args.overwrite)
     jobs = [(i, str(p), args) for i, p in enumerate(files)]
+    if args.format == "litdata":
+        return _run_shards(args, files, jobs)
+    _prepare_output(out, args.overwrite)
     pairs, skipped = [], []
     pool = get_context("spawn").Pool(args.workers) if args.workers > 1 else None
     try:
@@ -192,6 +218,24 @@ def run(args: argparse.Namespace) -> dict:
     summary = {"input": str(args.input), "output": str(out), "pairs_written": len(pairs), "images_used": used,
                "images_found": len(files), "skipped": skipped, "settings": settings, "pairs": pairs}
     (out / "prepare_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _run_shards(args: argparse.Namespace, files: list[Path], jobs: list) -> dict:
+    """Shards of sub-images (``--format litdata``); unreadable images are named first, by a header scan."""
+    from srlab.data.shards import srlab_version, write_shards
+
+    sizes, bad = scan_images(files, args.max_image_pixels)
+    settings = {k: v for k, v in vars(args).items() if k not in ("input", "output")}
+    meta = {"srlab": srlab_version(), "scale": args.scale, "subimage_size": args.subimage_size, "pairs": True,
+            "settings": settings}
+    good = [job for job, p in zip(jobs, files) if p in sizes]
+    count = write_shards(shard_items, good, Path(args.output), meta, args.workers) if good else 0
+    skipped = [{"path": str(p), "reason": reason} for p, reason in bad]
+    summary = {"input": str(args.input), "output": str(args.output), "pairs_written": count,
+               "images_used": len(good), "images_found": len(files), "skipped": skipped, "settings": settings}
+    if good:
+        (Path(args.output) / "prepare_summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
 

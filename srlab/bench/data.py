@@ -6,7 +6,12 @@ patch 128, the configs' own augmentation and caching):
 - ``samples``: decoded photos cached per worker, degraded on the fly (the default data);
 - ``hq_folder``: the same photos as an HQ folder, decoded on every draw, degraded on the fly;
 - ``paired``: HQ/LQ pairs written by ``srlab.prepare`` (whole images), and with sub-images
-  (``--subimage-size 480 --subimage-step 240``, BasicSR's DIV2K recipe).
+  (``--subimage-size 480 --subimage-step 240``, BasicSR's DIV2K recipe);
+- ``lmdb``: the same sub-image pairs in BasicSR's LMDB layout (the PNG files' bytes as the values);
+- ``streaming``: the same sub-images as litdata shards (``prepare --format litdata``, raw uint8).
+
+Each row also gives the bytes one training draw reads when nothing is cached (the HQ file, plus the
+LQ for pairs), and the rate the steps measured in this run consume (quickstart, ESRGAN).
 
 A rate is measured over a few seconds after the first batch and a 1 s warm-up (worker start-up
 is reported apart, as the first-batch latency, paid again every epoch unless
@@ -50,17 +55,56 @@ def _prepare(samples: Path, out: Path, extra: list[str]) -> Path:
     return out
 
 
-def sources(work: Path) -> dict[str, list[str]]:
-    """name -> data overrides; writes the paired folders into ``work``."""
+def _mean_bytes(*folders: Path) -> float:
+    """Mean bytes of one item: the files of the same name in each folder, summed."""
+    files = sorted(folders[0].glob("*.png"))
+    return sum(sum((f / p.name).stat().st_size for f in folders) for p in files) / len(files)
+
+
+def _lmdb(folder: Path, out: Path) -> Path:
+    """``folder``'s PNG files as an LMDB in BasicSR's layout (values: the files' bytes, keys: stems)."""
+    import lmdb
+    from PIL import Image
+
+    files = sorted(folder.glob("*.png"))
+    env = lmdb.open(str(out), map_size=4 * sum(f.stat().st_size for f in files) + (1 << 20))
+    lines = []
+    with env.begin(write=True) as txn:
+        for f in files:
+            txn.put(f.stem.encode(), f.read_bytes())
+            w, h = Image.open(f).size
+            lines.append(f"{f.name} ({h},{w},3) 1")
+    env.close()
+    (out / "meta_info.txt").write_text("\n".join(lines) + "\n")
+    return out
+
+
+def sources(work: Path) -> dict[str, tuple[list[str], float]]:
+    """name -> (data overrides, bytes one uncached draw reads); writes the folders, LMDBs and shards into ``work``."""
     samples = materialize_samples(_data_cfg(["data=samples"]).samples_dir)
     whole = _prepare(samples, work / "pairs", [])
-    sub = _prepare(samples, work / "pairs_sub", ["--subimage-size", "480", "--subimage-step", "240"])
-    return {
-        "samples (cached, on-the-fly degradation)": ["data=samples"],
-        "hq_folder (decode per draw, on-the-fly degradation)": ["data=hq_folder", f"data.train_dir={samples}"],
-        "paired (srlab.prepare, whole images)": ["data=paired", f"data.root={whole}"],
-        "paired (srlab.prepare, 480 px sub-images)": ["data=paired", f"data.root={sub}"],
+    sub_args = ["--subimage-size", "480", "--subimage-step", "240"]
+    sub = _prepare(samples, work / "pairs_sub", sub_args)
+    photo = _mean_bytes(samples)
+    out = {
+        "samples (cached, on-the-fly degradation)": (["data=samples"], photo),
+        "hq_folder (decode per draw, on-the-fly degradation)": (["data=hq_folder", f"data.train_dir={samples}"], photo),
+        "paired (srlab.prepare, whole images)": (["data=paired", f"data.root={whole}"],
+                                                 _mean_bytes(whole / "HQ", whole / "LQ")),
+        "paired (srlab.prepare, 480 px sub-images)": (["data=paired", f"data.root={sub}"],
+                                                      _mean_bytes(sub / "HQ", sub / "LQ")),
     }
+    with contextlib.suppress(ImportError):
+        hq, lq = _lmdb(sub / "HQ", work / "hq.lmdb"), _lmdb(sub / "LQ", work / "lq.lmdb")
+        out["lmdb (BasicSR layout, 480 px sub-images)"] = (
+            ["data=lmdb", f"data.hq_lmdb={hq}", f"data.lq_lmdb={lq}"], _mean_bytes(sub / "HQ", sub / "LQ"))
+    with contextlib.suppress(ImportError):
+        import litdata  # noqa: F401 - the shards need it
+
+        shards = _prepare(samples, work / "shards", [*sub_args, "--format", "litdata"])
+        out["streaming (litdata shards, 480 px sub-images, raw uint8)"] = (
+            ["data=streaming", f"data.input_dir={shards}", f"data.val_dir={whole}"], 480 * 480 * 3 + 120 * 120 * 3)
+    return out
 
 
 def measure(overrides: list[str], workers: int, seconds: float) -> dict:
@@ -113,13 +157,16 @@ def epoch_starts(epochs: int = 3) -> dict:
     return out
 
 
-def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
-    """Rates per source and worker count (median of rounds run in alternating worker order)."""
+def run(esrgan_step_s: float | None, quick: bool = False, steps: dict[str, float] | None = None) -> dict:
+    """Rates per source and worker count (median of rounds run in alternating worker order).
+
+    ``steps``: seconds per training step (batch ``BATCH``) of the models measured in this run, by name.
+    """
     logging.getLogger("srlab.data").setLevel(logging.ERROR)
     seconds, rounds = (3.0, 1) if quick else (6.0, 2)
     rows = []
     with tempfile.TemporaryDirectory(prefix="srlab-bench-data-") as work:
-        for name, overrides in sources(Path(work)).items():
+        for name, (overrides, nbytes) in sources(Path(work)).items():
             results: dict[int, list[dict]] = {w: [] for w in WORKERS}
             for r in range(rounds):
                 for w in WORKERS if r % 2 == 0 else WORKERS[::-1]:
@@ -127,7 +174,7 @@ def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
             for w, res in results.items():
                 rate = median([x["samples_per_s"] for x in res])
                 row = {"source": name, "workers": w, "default": w == res[0]["default_workers"], "samples_per_s": rate,
-                       "first_batch_s": median([x["first_batch_s"] for x in res])}
+                       "first_batch_s": median([x["first_batch_s"] for x in res]), "bytes_per_draw": nbytes}
                 if esrgan_step_s:
                     need = BATCH / esrgan_step_s
                     row.update({"esrgan_needs": need, "headroom": rate / need})
@@ -136,7 +183,7 @@ def run(esrgan_step_s: float | None, quick: bool = False) -> dict:
         one = next(r for r in rows if r["source"] == row["source"] and r["workers"] == 1)
         if esrgan_step_s:
             row["cpu_share_at_esrgan_pace"] = row["esrgan_needs"] / one["samples_per_s"]
-    return {"rows": rows, "esrgan_step_s": esrgan_step_s, "batch": BATCH, "patch": PATCH,
+    return {"rows": rows, "esrgan_step_s": esrgan_step_s, "batch": BATCH, "patch": PATCH, "steps": steps or {},
             "epoch_starts": epoch_starts(2 if quick else 3)}
 
 
@@ -144,14 +191,20 @@ def table(result: dict) -> list[str]:
     step = result["esrgan_step_s"]
     need = f"{BATCH / step:.2f} samples/s (batch {BATCH} / {step:.2f} s)" if step else "n/a (train section not run)"
     lines = [f"Batch {result['batch']}, HR patch {result['patch']}. The ESRGAN step consumes {need}.", "",
-             "| source | workers | samples/s | first batch s | headroom vs ESRGAN | CPU share at ESRGAN pace |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| source | workers | samples/s | bytes per draw | first batch s | headroom vs ESRGAN | "
+             "CPU share at ESRGAN pace |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         head = f"{r['headroom']:.0f}x" if "headroom" in r else "n/a"
         share = f"{r['cpu_share_at_esrgan_pace']:.1%}" if "cpu_share_at_esrgan_pace" in r else "n/a"
         w = f"{r['workers']}{' (default)' if r['default'] else ''}"
-        lines.append(f"| {r['source']} | {w} | {r['samples_per_s']:.1f} | {r['first_batch_s']:.2f} | {head} | "
-                     f"{share} |")
+        nbytes = f"{r['bytes_per_draw'] / 1e3:,.0f} kB" if r.get("bytes_per_draw") else "n/a"
+        lines.append(f"| {r['source']} | {w} | {r['samples_per_s']:.1f} | {nbytes} | {r['first_batch_s']:.2f} | "
+                     f"{head} | {share} |")
+    steps = result.get("steps") or {}
+    if steps:
+        lines += ["", "Consumption of the training steps measured in this run (batch "
+                  f"{BATCH}): " + "; ".join(f"{m} {s:.3f} s/step = {BATCH / s:.1f} samples/s"
+                                            for m, s in sorted(steps.items()))]
     starts = result.get("epoch_starts")
     if starts:
         off, on = starts[False], starts[True]

@@ -74,7 +74,8 @@ def run_sections(args: argparse.Namespace, device: torch.device, say) -> dict:
     if "data" in args.sections:
         esrgan = [r for r in results.get("train", {}).get("rows", []) if r["model"] == "esrgan"]
         s_per_step = esrgan[0]["s_per_step"] if esrgan else results.get("overhead", {}).get("lightning_s")
-        results["data"] = data.run(s_per_step, args.quick)
+        steps = {r["model"]: r["s_per_step"] for r in results.get("train", {}).get("rows", []) if r.get("s_per_step")}
+        results["data"] = data.run(s_per_step, args.quick, steps)
         say("data", data.table(results["data"]))
     if "infer" in args.sections:
         if args.models:  # the nets named: their table only, not the RRDBNet tiling and memory study (minutes)

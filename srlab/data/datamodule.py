@@ -4,7 +4,11 @@
 
 - ``samples``: the scikit-image photographs (:mod:`srlab.data.samples`), degraded on the fly;
 - ``hq_folder``: your HQ images in ``train_dir``, degraded on the fly;
-- ``paired``: HQ/LQ pairs, ``root/HQ`` + ``root/LQ`` as ``srlab.prepare`` writes them (or ``hq_dir`` + ``lq_dir``).
+- ``paired``: HQ/LQ pairs, ``root/HQ`` + ``root/LQ`` as ``srlab.prepare`` writes them (or ``hq_dir`` + ``lq_dir``);
+- ``lmdb``: BasicSR's LMDB stores (:mod:`srlab.data.lmdb_store`), ``hq_lmdb`` + ``lq_lmdb`` as pairs, or
+  ``hq_lmdb`` alone degraded on the fly;
+- ``streaming``: litdata shards of sub-images (``srlab.prepare --format litdata``) in ``input_dir``, a
+  folder or a remote URI (:mod:`srlab.data.streaming`); validation from ``val_dir`` or ``val_sets``.
 
 Validation comes from ``val_dir`` (an HQ folder, or for ``paired`` a folder with HQ/ and LQ/) or,
 when that is unset, from a seeded ``val_fraction`` split of the training images; ``val_sets`` adds
@@ -26,8 +30,9 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from srlab.data.checks import SOURCES, check_data
-from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, report_skipped
+from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, pair_keys, report_skipped
 
+from srlab.data.lmdb_store import open_store
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
 from srlab.data.samples import materialize_samples
 from srlab.data.sampling import ResumableLoader, ResumableSampler
@@ -63,11 +68,16 @@ class SRDataModule(L.LightningDataModule):
     """Training and validation data for x``scale`` super-resolution.
 
     Args:
-        source: ``"samples"``, ``"hq_folder"`` or ``"paired"``.
+        source: ``"samples"``, ``"hq_folder"``, ``"paired"``, ``"lmdb"`` or ``"streaming"``.
         train_dir: HQ image folder (``hq_folder``).
         root: folder with ``HQ/`` and ``LQ/`` (``paired``).
         hq_dir: HQ folder for ``paired`` when not ``root/HQ``.
         lq_dir: LQ folder for ``paired`` when not ``root/LQ``.
+        hq_lmdb: BasicSR LMDB folder of HQ images (``lmdb``).
+        lq_lmdb: BasicSR LMDB folder of the LQ images beside them (``lmdb`` with degradation ``none``).
+        input_dir: shards folder or URI (``streaming``).
+        storage_options: litdata's options for a remote ``input_dir`` (e.g. ``endpoint_url``).
+        cache_dir: where remote chunks are cached (``None``: litdata's default).
         val_dir: validation folder; ``None`` splits ``val_fraction`` off the training images.
         samples_dir: where the sample photographs are written (``None``: ``~/.cache/srlab/samples``).
         val_fraction: share of training images held out when ``val_dir`` is unset, in (0, 1); 0 holds
@@ -98,12 +108,13 @@ class SRDataModule(L.LightningDataModule):
                  samples_dir=None, val_fraction=0.25, scale=4, patch_size=128, val_patch_size=None,
                  degradation=None, augment=None, normalize=False, batch_size=16, val_batch_size=4, num_workers=2,
                  pin_memory=False, persistent_workers=False, samples_per_epoch=None, seed=0,
-                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False, val_sets=None):
+                 max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, cache_images=False, val_sets=None, hq_lmdb=None,
+                 lq_lmdb=None, input_dir=None, storage_options=None, cache_dir=None):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.hp = dict(self.hparams)
         self.hp["degradation"], self.hp["augment"] = _plain(degradation), _plain(augment)
-        self.hp["val_sets"] = _plain(val_sets)
+        self.hp["val_sets"], self.hp["storage_options"] = _plain(val_sets), _plain(storage_options)
         self.train_set = self.val_set = None
         self.val_benchmarks: list[BenchmarkValSet] = []
         self.degradation = None
@@ -136,6 +147,10 @@ class SRDataModule(L.LightningDataModule):
             self.collate = getattr(self.degradation, "collate", None)
         if hp["source"] == "paired":
             self._setup_paired()
+        elif hp["source"] == "lmdb":
+            self._setup_lmdb()
+        elif hp["source"] == "streaming":
+            return self._setup_streaming()
         elif hp["source"] == "samples":
             self._setup_hq(materialize_samples(hp["samples_dir"]), self._val_dir())
         elif hp["train_dir"] is None:
@@ -170,12 +185,15 @@ class SRDataModule(L.LightningDataModule):
             raise SRLabError(f"{folder}: no images found (png, jpg, jpeg, webp, bmp, tif); put HQ images there")
         sizes, bad = scan_images(files, hp["max_image_pixels"])
         report_skipped(str(folder), bad)
-        good = [p for p in files if p in sizes]
+        self._setup_hq_items([p for p in files if p in sizes], sizes, str(folder), len(files), val_dir)
+
+    def _setup_hq_items(self, good: list, sizes: dict, where: str, total: int, val_dir: Path | None) -> None:
+        """HQ-only training (and validation) sets of readable ``good`` files or records of ``total``."""
         if not good:
-            raise SRLabError(f"{folder}: none of the {len(files)} image files is readable (see the warning above)")
+            raise SRLabError(f"{where}: none of the {total} images is readable (see the warning above)")
         kw = {**self._kwargs(True), "degradation": self.degradation}
         if val_dir is None:
-            train_files, val_files = self._split(good, str(folder))
+            train_files, val_files = self._split(good, where)
             self.val_set = HQFolderDataset(val_files, **{**kw, "train": False}, sizes=sizes) if val_files else None
         else:
             train_files = good
@@ -192,21 +210,64 @@ class SRDataModule(L.LightningDataModule):
         if self.degradation is not None:  # LQ made from HQ/ on the fly; the given LQ images are not read
             val_dir = Path(hp["val_dir"]).expanduser() / "HQ" if hp["val_dir"] else None
             return self._setup_hq(hq_dir, val_dir)
+        self._setup_pairs(hq_dir, lq_dir, match_pairs(hq_dir, lq_dir, hp["scale"]))
+
+    def _setup_pairs(self, hq_where, lq_where, pairs: list[tuple], sizes: dict | None = None) -> None:
+        """Paired training (and validation) sets; ``sizes`` of every item when known (else the files are scanned)."""
+        hp = self.hp
         aug = hp["augment"] or {}
         if aug.get("affine", 0) > 0:
-            log.warning("data.augment.affine is ignored for paired folders (a warp would break HQ/LQ alignment); "
+            log.warning("data.augment.affine is ignored for paired folders and LMDBs (a warp would break HQ/LQ alignment); "
                         "bake warps in with `srlab.prepare --augment-copies`")
-        kw = self._kwargs(True)
+        kw = {**self._kwargs(True), "sizes": sizes}
         kw["augment"] = {k: v for k, v in aug.items() if k != "affine"}
-        pairs = match_pairs(hq_dir, lq_dir, hp["scale"])
         if hp["val_dir"] is None:
-            train_pairs, val_pairs = self._split(pairs, f"{hq_dir} + {lq_dir}")
+            train_pairs, val_pairs = self._split(pairs, f"{hq_where} + {lq_where}")
             if val_pairs:
-                self.val_set = PairedFolderDataset(hq_dir, lq_dir, **{**kw, "train": False}, pairs=val_pairs)
+                self.val_set = PairedFolderDataset(hq_where, lq_where, **{**kw, "train": False}, pairs=val_pairs)
         else:
-            train_pairs, val = None, Path(hp["val_dir"]).expanduser()
-            self.val_set = PairedFolderDataset(val / "HQ", val / "LQ", **{**kw, "train": False})
-        self.train_set = PairedFolderDataset(hq_dir, lq_dir, **kw, pairs=train_pairs)
+            train_pairs, val = pairs, Path(hp["val_dir"]).expanduser()
+            self.val_set = PairedFolderDataset(val / "HQ", val / "LQ", **{**kw, "train": False, "sizes": None})
+        self.train_set = PairedFolderDataset(hq_where, lq_where, **kw, pairs=train_pairs)
+
+    def _setup_lmdb(self) -> None:
+        """BasicSR LMDB stores: HQ + LQ pairs (degradation ``none``), or HQ degraded on the fly."""
+        hp, limit = self.hp, self.hp["max_image_pixels"]
+        hq, hq_sizes, bad = open_store(hp["hq_lmdb"], "data.hq_lmdb", limit)
+        report_skipped(str(hq.folder), bad)
+        records = {k: hq.record(k) for k in hq.meta}
+        if self.degradation is not None:
+            if hp["lq_lmdb"]:
+                log.warning("data.lq_lmdb is not read: data.degradation makes the LQ from data.hq_lmdb on the fly")
+            good = [r for k, r in records.items() if k in hq_sizes]
+            return self._setup_hq_items(good, {records[k]: s for k, s in hq_sizes.items()}, str(hq.folder),
+                                        len(records), self._val_dir())
+        lq, lq_sizes, lq_bad = open_store(hp["lq_lmdb"], "data.lq_lmdb", limit)
+        report_skipped(str(lq.folder), lq_bad)
+        pairs = pair_keys(records, {k: lq.record(k) for k in lq.meta}, hp["scale"], hq.folder, lq.folder)
+        sizes = {**{hq.record(k): s for k, s in hq_sizes.items()}, **{lq.record(k): s for k, s in lq_sizes.items()}}
+        self._setup_pairs(hq.folder, lq.folder, pairs, sizes)
+
+    def _setup_streaming(self) -> None:
+        """The shards (each process its part: build it after DDP has started, as Lightning calls setup), val from val_dir."""
+        from srlab.data.shards import check_meta, read_meta, streaming_dataset
+        from srlab.data.streaming import ShardStream
+
+        hp, paired = self.hp, self.degradation is None
+        crop = hp["patch_size"] if paired else self.degradation.crop_for(hp["patch_size"])
+        check_meta(read_meta(hp["input_dir"], hp["storage_options"]), hp["input_dir"], hp["scale"],
+                   hp["patch_size"], crop, paired)
+        if hp["val_dir"] is not None:
+            val, kw = Path(hp["val_dir"]).expanduser(), {**self._kwargs(False), "train": False}
+            self.val_set = (PairedFolderDataset(val / "HQ", val / "LQ", **kw) if paired else
+                            HQFolderDataset(val, **kw, degradation=self.degradation))
+        seed = torch.initial_seed() % 2**32
+        self.train_set = streaming_dataset(
+            ShardStream, hp["input_dir"], hp["storage_options"], hp["cache_dir"], seed, scale=hp["scale"],
+            patch_size=hp["patch_size"], augment=hp["augment"], degradation=self.degradation, crop=crop,
+            sample_seed=seed)
+        log.info("data: %d training sub-images streamed from %s (this process), validation: %d crops",
+                 len(self.train_set), hp["input_dir"], len(self.val_set.items) if self.val_set else 0)
 
     def _worker_kwargs(self) -> dict:
         """DataLoader arguments of the training and validation-crop loaders: workers, pinning, collate."""
@@ -225,6 +286,11 @@ class SRDataModule(L.LightningDataModule):
         the one saved in its checkpoint. Under DDP each process reads its own shard.
         """
         trainer, hp = self.trainer, self.hp
+        if hp["source"] == "streaming":
+            from srlab.data.streaming import ResumableStreamingLoader
+
+            return ResumableStreamingLoader(self.train_set, batches_done=self._batches_done,
+                                            batch_size=hp["batch_size"], drop_last=True, **self._worker_kwargs())
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
         seed = torch.initial_seed() % 2**32
         sampler = ResumableSampler(len(self.train_set), seed, world, rank)

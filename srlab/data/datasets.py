@@ -11,6 +11,7 @@ padding would teach the network fake content. Lower ``data.patch_size`` to use s
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -60,11 +61,13 @@ class _SRDataset(Dataset):
         self._failed: set[str] = set()
         self.cache_images, self._cache = cache_images, {}
 
-    def _read(self, path: Path) -> np.ndarray:
-        """Decode to (H, W, 3) uint8; kept in memory (per worker) when ``cache_images`` is on."""
+    def _read(self, path) -> np.ndarray:
+        """Decode a file or a record (anything with ``load_rgb``, e.g. an LMDB record) to (H, W, 3) uint8;
+        kept in memory (per worker) when ``cache_images`` is on."""
         if path in self._cache:
             return self._cache[path]
-        arr = np.asarray(load_rgb(path, self.max_image_pixels))
+        read = path.load_rgb if hasattr(path, "load_rgb") else functools.partial(load_rgb, path)
+        arr = np.asarray(read(self.max_image_pixels))
         if self.cache_images:
             self._cache[path] = arr
         return arr
@@ -149,7 +152,7 @@ class HQFolderDataset(_SRDataset):
         if self.degradation is None:
             raise ConfigError("data.degradation=none means the LQ images are given: use data=paired")
         where = _where(source)
-        files = list_images(source) if isinstance(source, (str, os.PathLike)) else [Path(p) for p in source]
+        files = list_images(source) if isinstance(source, (str, os.PathLike)) else [_item(p) for p in source]
         if not files:
             raise SRLabError(f"{where}: no images found (png, jpg, jpeg, webp, bmp, tif); put HQ images there")
         if sizes is None:
@@ -175,22 +178,52 @@ class HQFolderDataset(_SRDataset):
         return self.degradation.min_size
 
     def _sample(self, path, rng):
-        hq = modcrop(self._read(path), self.scale)
-        out = self.patch_size if self.train else self.val_patch_size
-        if self.train:
-            size = self._min_side()  # the patch, or the larger crop the degradation needs
-            params = T.draw_augment(self.augment, rng)
-            region_size = min(2 * size, *hq.shape[:2]) if params.affine else size
-            region = T.apply_affine(T.random_crop_hq(hq, region_size, rng), params)
-            y, x = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
-            gt = T.apply_flips(region[y : y + size, x : x + size], params)
-        elif self.val_patch_size:
-            s, (h, w) = self._min_side(), hq.shape[:2]
-            y, x = (h - s) // 2 // self.scale * self.scale, (w - s) // 2 // self.scale * self.scale
-            gt = hq[y : y + s, x : x + s]
-        else:
-            gt = hq
-        return gt, self.degradation.sample(gt, rng, out, self.train)
+        return cut_hq(self, modcrop(self._read(path), self.scale), rng)
+
+
+def cut_hq(ds, hq: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One HQ sample of a modcropped image and what the degradation draws beside it.
+
+    ``ds`` holds the settings (``scale``, ``patch_size``, ``val_patch_size``, ``train``, ``augment``,
+    ``degradation``) and ``_min_side()``: an :class:`HQFolderDataset`, or a stream of shards.
+    """
+    out = ds.patch_size if ds.train else ds.val_patch_size
+    if ds.train:
+        size = ds._min_side()  # the patch, or the larger crop the degradation needs
+        params = T.draw_augment(ds.augment, rng)
+        region_size = min(2 * size, *hq.shape[:2]) if params.affine else size
+        region = T.apply_affine(T.random_crop_hq(hq, region_size, rng), params)
+        y, x = (region.shape[0] - size) // 2, (region.shape[1] - size) // 2
+        gt = T.apply_flips(region[y : y + size, x : x + size], params)
+    elif ds.val_patch_size:
+        s, (h, w) = ds._min_side(), hq.shape[:2]
+        y, x = (h - s) // 2 // ds.scale * ds.scale, (w - s) // 2 // ds.scale * ds.scale
+        gt = hq[y : y + s, x : x + s]
+    else:
+        gt = hq
+    return gt, ds.degradation.sample(gt, rng, out, ds.train)
+
+
+def _item(p):
+    """A file path, or a record that reads itself (``load_rgb``) kept as it is."""
+    return p if hasattr(p, "load_rgb") else Path(p)
+
+
+def pair_keys(hq: dict, lq: dict, scale: int, hq_where, lq_where) -> list[tuple]:
+    """Pair ``{key: item}`` maps by key; an LQ key ending in ``x{scale}`` also matches the HQ key without it.
+
+    Raises:
+        SRLabError: some keys are only on one side.
+    """
+    if set(hq) != set(lq) and not set(hq) & set(lq):
+        suffix = f"x{scale}"
+        lq = {k[: -len(suffix)] if k.endswith(suffix) else k: v for k, v in lq.items()}
+    only_hq, only_lq = sorted(set(hq) - set(lq)), sorted(set(lq) - set(hq))
+    if only_hq or only_lq:
+        parts = [f"{len(v)} only in {d} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
+                 for v, d in ((only_hq, hq_where), (only_lq, lq_where)) if v]
+        raise SRLabError(f"HQ and LQ names do not match: {'; '.join(parts)}; pairs are matched by name")
+    return [(hq[k], lq[k]) for k in sorted(hq)]
 
 
 def match_pairs(hq_dir: str | Path, lq_dir: str | Path, scale: int) -> list[tuple[Path, Path]]:
@@ -201,29 +234,19 @@ def match_pairs(hq_dir: str | Path, lq_dir: str | Path, scale: int) -> list[tupl
     Raises:
         SRLabError: a folder is missing/empty, a name appears twice, or names do not match.
     """
-    def keyed(folder, strip_suffix):
+    def keyed(folder):
         files = list_images(folder)
         if not files:
             raise SRLabError(f"{folder}: no images found; expected the HQ/ and LQ/ folders srlab.prepare writes")
         out = {}
         for p in files:
             key = p.relative_to(folder).with_suffix("").as_posix()
-            if strip_suffix and key.endswith(f"x{scale}"):
-                key = key[: -len(f"x{scale}")]
             if key in out:
                 raise SRLabError(f"{folder}: {out[key].name} and {p.name} have the same name; keep one")
             out[key] = p
         return out
 
-    hq, lq = keyed(Path(hq_dir), False), keyed(Path(lq_dir), False)
-    if set(hq) != set(lq) and not set(hq) & set(lq):
-        lq = keyed(Path(lq_dir), True)
-    only_hq, only_lq = sorted(set(hq) - set(lq)), sorted(set(lq) - set(hq))
-    if only_hq or only_lq:
-        parts = [f"{len(v)} only in {d} ({', '.join(v[:3])}{', ...' if len(v) > 3 else ''})"
-                 for v, d in ((only_hq, hq_dir), (only_lq, lq_dir)) if v]
-        raise SRLabError(f"HQ and LQ file names do not match: {'; '.join(parts)}; pairs are matched by name")
-    return [(hq[k], lq[k]) for k in sorted(hq)]
+    return pair_keys(keyed(Path(hq_dir)), keyed(Path(lq_dir)), scale, hq_dir, lq_dir)
 
 
 class PairedFolderDataset(_SRDataset):
@@ -238,19 +261,21 @@ class PairedFolderDataset(_SRDataset):
         hq_dir: folder of HQ images.
         lq_dir: folder of LQ images.
         pairs: optional subset of :func:`match_pairs` output (e.g. a train/val split).
+        sizes: ``{item: (w, h)}`` of every readable HQ and LQ item, to skip scanning (LMDB records).
         Others: as :class:`HQFolderDataset`.
     """
 
     def __init__(self, hq_dir, lq_dir, scale=4, patch_size=128, augment=None, train=True,
-                 val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, pairs=None):
+                 val_patch_size=None, samples_per_epoch=None, max_image_pixels=None, cache_images=False, pairs=None,
+                 sizes=None):
         super().__init__(scale, patch_size, augment, train, val_patch_size, samples_per_epoch,
                          max_image_pixels, cache_images)
         pairs = pairs if pairs is not None else match_pairs(hq_dir, lq_dir, scale)
-        sizes, self.skipped = scan_images([f for pair in pairs for f in pair], max_image_pixels)
-        bad = {p for p, _ in self.skipped}
+        if sizes is None:
+            sizes, self.skipped = scan_images([f for pair in pairs for f in pair], max_image_pixels)
         mismatched, need = [], self._min_side()
         for hq, lq in pairs:
-            if hq in bad or lq in bad:
+            if hq not in sizes or lq not in sizes:  # unreadable, named in self.skipped (or by the caller)
                 continue
             (W, H), (w, h) = sizes[hq], sizes[lq]
             if (W // scale, H // scale) != (w, h):
@@ -270,10 +295,15 @@ class PairedFolderDataset(_SRDataset):
         gt, lq = modcrop(self._read(pair[0]), self.scale), self._read(pair[1])
         if lq.shape[0] * self.scale != gt.shape[0] or lq.shape[1] * self.scale != gt.shape[1]:
             raise ImageReadError(pair[1], f"size changed since the scan ({lq.shape[1]}x{lq.shape[0]})")
-        if self.train:
-            gt, lq = T.paired_random_crop(gt, lq, self.patch_size, self.scale, rng)
-            params = T.draw_augment(self.augment, rng, allow_affine=False)
-            gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
-        elif self.val_patch_size:
-            gt, lq = T.paired_center_crop(gt, lq, self.val_patch_size, self.scale)
-        return gt, {"lq": lq}
+        return cut_pair(self, gt, lq, rng)
+
+
+def cut_pair(ds, gt: np.ndarray, lq: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One aligned HQ/LQ sample (flips and turns only); ``ds`` holds the settings as for :func:`cut_hq`."""
+    if ds.train:
+        gt, lq = T.paired_random_crop(gt, lq, ds.patch_size, ds.scale, rng)
+        params = T.draw_augment(ds.augment, rng, allow_affine=False)
+        gt, lq = T.apply_flips(gt, params), T.apply_flips(lq, params)
+    elif ds.val_patch_size:
+        gt, lq = T.paired_center_crop(gt, lq, ds.val_patch_size, ds.scale)
+    return gt, {"lq": lq}

@@ -11,6 +11,7 @@ Pillow's decompression-bomb guard stays on. Its limit is process-wide (``Image.M
 from __future__ import annotations
 
 import errno
+import io
 import math
 import os
 import re
@@ -116,20 +117,23 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(path, "empty file (0 bytes)")
 
 
-def open_image(path: Path, max_pixels: int | None = None, setting: str = LIMIT_SETTING) -> Image.Image:
+def open_image(path: Path | io.BytesIO, max_pixels: int | None = None, setting: str = LIMIT_SETTING,
+               name: str | None = None) -> Image.Image:
     """Open lazily (header only) with the pixel limit enforced; the caller closes the image.
 
     Args:
-        path: image file.
+        path: image file, or its encoded bytes in a ``BytesIO`` (an LMDB record).
         max_pixels: as in :func:`load_rgb`.
         setting: the option a refusal names for raising the limit.
+        name: what errors call it (default: ``path``).
 
     Raises:
         ImageReadError: not an image, a corrupt header, an OS error, or too many pixels.
     """
     limit = min(max_pixels or _max_pixels, _max_pixels)
+    source, path = path, path if name is None else name  # errors name ``path``
     try:
-        img = Image.open(path)
+        img = Image.open(source)
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise ImageReadError(path, _bomb_reason(int(found.group(1)) if found else None, limit, setting)) from None
@@ -202,10 +206,30 @@ def load_rgb(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     """
     path = Path(path)
     _check_file(path)
+    return _decode_rgb(path, path, max_pixels)
+
+
+def decode_rgb(data: bytes | memoryview, name: str, max_pixels: int | None = None) -> Image.Image:
+    """:func:`load_rgb` for an encoded image held in memory (an LMDB record's value).
+
+    Args:
+        data: the encoded file (PNG, JPEG, ...).
+        name: what errors call it, e.g. ``train_HR.lmdb/0001_s001``.
+        max_pixels: as in :func:`load_rgb`.
+
+    Raises:
+        ImageReadError: as :func:`load_rgb`, named ``name``.
+    """
+    if not len(data):
+        raise ImageReadError(name, "empty record (0 bytes)")
+    return _decode_rgb(io.BytesIO(data), name, max_pixels)
+
+
+def _decode_rgb(source: Path | io.BytesIO, path: Path | str, max_pixels: int | None) -> Image.Image:
     with warnings.catch_warnings():
         # We enforce our own limit above; Pillow's warning at half of it is noise.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = open_image(path, max_pixels)
+        img = open_image(source, max_pixels, name=None if source is path else str(path))
         try:
             with img:
                 img.load()  # full decode: truncation and corrupt data surface here
