@@ -48,7 +48,7 @@ def test_training_fails_fast_when_no_file_is_usable(tmp_path, monkeypatch, capsy
     folder.mkdir()
     (folder / "zero.png").touch()
     (folder / "text.jpg").write_text("not a JPEG")
-    with pytest.raises(SRLabError, match=r"none of the 2 image files is readable"):
+    with pytest.raises(SRLabError, match=r"none of the 2 images is readable"):
         run(compose_config(tmp_path / "run", [*QUICK, "data=hq_folder", f"data.train_dir={folder}"]))
     assert not (tmp_path / "run" / "checkpoints").exists()
     # the CLI (Hydra's real main, in-process): one line, exit 2

@@ -157,6 +157,11 @@ def test_offline_run_logs_config_metrics_and_grids(no_key, smoke_cfg, capsys):
     assert any(a.type == "model" for a in artifacts), "log_model=true should store the checkpoint for sync"
 
 
+def _one_batch(*_owner) -> DataLoader:
+    """One batch of one value: the training and validation data of the scripted runs below."""
+    return DataLoader(TensorDataset(torch.ones(1, 1)))
+
+
 class _Scripted(L.LightningModule):
     """Logs a given val/psnr per validation: the best epoch is known in advance."""
 
@@ -175,11 +180,7 @@ class _Scripted(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
-    def train_dataloader(self):
-        return DataLoader(TensorDataset(torch.ones(1, 1)))
-
-    def val_dataloader(self):
-        return DataLoader(TensorDataset(torch.ones(1, 1)))
+    train_dataloader = val_dataloader = _one_batch
 
 
 def test_summary_holds_best_not_last_with_its_step_and_checkpoint(no_key, tmp_path, monkeypatch):
@@ -219,11 +220,7 @@ class _WithValSets(L.LightningDataModule):
 
         self.val_benchmarks = [SimpleNamespace(spec=SimpleNamespace(name="Set5", metrics=("lpips",)))]
 
-    def train_dataloader(self):
-        return DataLoader(TensorDataset(torch.ones(1, 1)))
-
-    def val_dataloader(self):
-        return DataLoader(TensorDataset(torch.ones(1, 1)))
+    train_dataloader = val_dataloader = _one_batch
 
 
 def test_summary_holds_the_lowest_lpips_of_a_benchmark_set(no_key, tmp_path, monkeypatch):
