@@ -29,6 +29,7 @@ import io
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
@@ -107,6 +108,13 @@ def sources(work: Path) -> dict[str, tuple[list[str], float]]:
     return out
 
 
+def _batches(dm) -> Iterator:
+    """Batches without end: a stream's epoch is one pass over its shards, which may be shorter than the
+    timing; the next epoch's start (new workers) then counts, as it does in training."""
+    while True:
+        yield from dm.train_dataloader()
+
+
 def measure(overrides: list[str], workers: int, seconds: float) -> dict:
     """First-batch latency, then samples/s over ``seconds`` after a 1 s warm-up (per-worker caches filling)."""
     data_cfg = _data_cfg(overrides)
@@ -115,7 +123,7 @@ def measure(overrides: list[str], workers: int, seconds: float) -> dict:
     dm.prepare_data()
     dm.setup("fit")
     start = time.perf_counter()
-    it = iter(dm.train_dataloader())
+    it = _batches(dm)
     next(it)
     first = time.perf_counter() - start
     warm_until = time.perf_counter() + 1.0
@@ -126,7 +134,7 @@ def measure(overrides: list[str], workers: int, seconds: float) -> dict:
         next(it)
         n += 1
     secs = time.perf_counter() - start
-    del it  # shuts the workers down
+    it.close()  # releases the loader's iterator: its workers shut down
     return {"workers": workers, "first_batch_s": first, "samples_per_s": n * BATCH / secs, "batches": n,
             "default_workers": default_workers}
 
