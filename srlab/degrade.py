@@ -32,7 +32,7 @@ from srlab.config import compose_train
 from srlab.data.degradations import build_degradation, modcrop
 from srlab.data.images import ImageReadError, load_rgb
 from srlab.data.inputs import expand_inputs
-from srlab.errors import ConfigError, SRLabError, int_at_least, report_bad_input, user_errors
+from srlab.errors import ConfigError, SRLabError, first_line, int_at_least, report_bad_input, user_errors
 
 GRID_COLUMNS = 6
 PREVIEW_CROP = 256  # HQ px: a training patch (96) degraded to 24 LQ px is too small to judge by eye
@@ -44,8 +44,8 @@ def data_config(degradation: str, sets: list[str]) -> dict:
         cfg = compose_train([f"data/degradation={degradation}", *sets])
         return OmegaConf.to_container(cfg.data, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--degradation {degradation} / --set {' '.join(sets)}: {first}") from None
+        raise ConfigError(f"--degradation {degradation} / --set {' '.join(sets)}: "
+                          f"{first_line(exc, limit=None)}") from None
     finally:
         GlobalHydra.instance().clear()
 

@@ -38,6 +38,13 @@ def report_bad_input(item: object, reason: str, write: Callable[[str], None] | N
         print(line, file=sys.stderr)
 
 
+def first_line(exc: BaseException, limit: int | None = 200) -> str:
+    """What a foreign exception says, for a one-line error: its message's first line (its type's name when
+    the message is empty), at most ``limit`` characters."""
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
 def int_at_least(minimum: int) -> Callable[[str], int]:
     """An argparse ``type``: the option's whole number if it is >= ``minimum``, else a usage error (exit 2).
 

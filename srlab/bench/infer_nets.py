@@ -17,7 +17,7 @@ import torch
 from srlab.bench.infer import flops_per_pixel, padded_pixels, test_image
 from srlab.config import TILE_PAD
 from srlab.bench.utils import interleave, median, spread
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, first_line
 from srlab.config import model_net_config
 from srlab.infer import SRGenerator, build_net, to_device, upscale_array
 from srlab.infer.efficiency import efficiency
@@ -44,17 +44,13 @@ def _backends(gen: SRGenerator) -> tuple[dict[str, object], str | None]:
     try:
         onnx = onnx_generator(gen)
     except Exception as exc:  # noqa: BLE001 - a net ONNX cannot express: its torch row still counts
-        return {"torch": gen}, f"not run: ONNX export failed ({_first_line(exc)})"
+        return {"torch": gen}, f"not run: ONNX export failed ({type(exc).__name__}: {first_line(exc, 100)})"
     try:  # an odd size, unlike the export's example: a graph that baked in its shapes fails here, not mid-run
         upscale_array(onnx, test_image(2 * TILE_PAD + 9, 2 * TILE_PAD + 13), 0)
     except Exception as exc:  # noqa: BLE001
-        return {"torch": gen}, f"not run: the ONNX graph fails on other input sizes ({_first_line(exc)})"
+        return {"torch": gen}, ("not run: the ONNX graph fails on other input sizes "
+                                f"({type(exc).__name__}: {first_line(exc, 100)})")
     return {"torch": gen, "onnxruntime": onnx}, None
-
-
-def _first_line(exc: Exception) -> str:
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first[:100]}"
 
 
 def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[str, ...] | None = None) -> list[dict]:

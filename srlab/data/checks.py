@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from srlab.data.lmdb_store import check_location
 from srlab.data.degradations import build_degradation, check_patch_sizes, settings_of
+from srlab.data.lmdb_store import check_location
 from srlab.data.val_sets import crops_validated, parse_val_sets
 from srlab.errors import ConfigError
 

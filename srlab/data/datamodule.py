@@ -31,9 +31,8 @@ from torch.utils.data import DataLoader
 
 from srlab.data.checks import SOURCES, check_data
 from srlab.data.datasets import HQFolderDataset, PairedFolderDataset, match_pairs, pair_keys, report_skipped
-
-from srlab.data.lmdb_store import open_store
 from srlab.data.images import DEFAULT_MAX_IMAGE_PIXELS, list_images, scan_images, set_max_image_pixels
+from srlab.data.lmdb_store import open_store
 from srlab.data.samples import materialize_samples
 from srlab.data.sampling import ResumableLoader, ResumableSampler
 from srlab.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -244,8 +243,9 @@ class SRDataModule(L.LightningDataModule):
                                         len(records), self._val_dir())
         lq, lq_sizes, lq_bad = open_store(hp["lq_lmdb"], "data.lq_lmdb", limit)
         report_skipped(str(lq.folder), lq_bad)
-        pairs = pair_keys(records, {k: lq.record(k) for k in lq.meta}, hp["scale"], hq.folder, lq.folder)
-        sizes = {**{hq.record(k): s for k, s in hq_sizes.items()}, **{lq.record(k): s for k, s in lq_sizes.items()}}
+        lq_records = {k: lq.record(k) for k in lq.meta}
+        pairs = pair_keys(records, lq_records, hp["scale"], hq.folder, lq.folder)
+        sizes = {**{records[k]: s for k, s in hq_sizes.items()}, **{lq_records[k]: s for k, s in lq_sizes.items()}}
         self._setup_pairs(hq.folder, lq.folder, pairs, sizes)
 
     def _setup_streaming(self) -> None:

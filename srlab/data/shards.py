@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from srlab.errors import ConfigError, SRLabError
+from srlab.errors import ConfigError, SRLabError, first_line
 
 FORMAT = 1  # bump when the item layout changes; older shards are then refused, not misread
 META = "srlab_shards.json"
@@ -116,8 +116,7 @@ def read_meta(input_dir: str, storage_options: dict | None = None) -> dict:
         try:
             text = _remote_text(f"{str(input_dir).rstrip('/')}/{META}", storage_options or {})
         except Exception as exc:  # noqa: BLE001 - botocore, obstore, OS errors: one line for all
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise SRLabError(f"{where}: cannot read {META} ({type(exc).__name__}: {first[:200]}); check the "
+            raise SRLabError(f"{where}: cannot read {META} ({type(exc).__name__}: {first_line(exc)}); check the "
                              "URI, the server (data.storage_options.endpoint_url) and the credentials") from None
     try:
         return json.loads(text)
@@ -158,6 +157,5 @@ def streaming_dataset(cls: type, input_dir: str, storage_options: dict | None, c
         return cls(input_dir=str(input_dir), shuffle=True, drop_last=True, seed=seed, cache_dir=cache_dir,
                    storage_options=storage_options or {}, **kwargs)
     except Exception as exc:  # noqa: BLE001
-        first = str(exc).splitlines()[0] if str(exc) else ""
         raise SRLabError(f"data.input_dir={input_dir}: cannot open the shards ({type(exc).__name__}: "
-                         f"{first[:200]})") from None
+                         f"{first_line(exc)})") from None

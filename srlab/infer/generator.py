@@ -20,7 +20,7 @@ from srlab.device import (
     warn_if_emulated,
     warn_if_unsafe,
 )
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, first_line
 from srlab.infer.stored import StoredWeights, open_stored, read_stored
 
 PRECISIONS = INFER_DTYPES  # fp32, bf16, fp16 (and "auto", resolved per device by srlab.device)
@@ -162,8 +162,8 @@ def to_device(gen: SRGenerator, device: str | torch.device, precision: str = "fp
                 # 32 px: above the smallest input of every family (RLFN/EFDN/BSRN's attention pools need 15)
                 gen(torch.zeros(1, 3, 32, 32, device=dev))
         except (RuntimeError, NotImplementedError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SRLabError(f"precision {precision} is not supported on {dev} ({first}); use fp32") from None
+            raise SRLabError(f"precision {precision} is not supported on {dev} ({first_line(exc, limit=None)}); "
+                             "use fp32") from None
         warn_if_emulated(precision, dev, "precision")
         warn_if_unsafe(precision, arch, f"precision={precision}")
     gen.precision, gen.precision_why = precision, why

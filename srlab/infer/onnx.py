@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, first_line
 from srlab.weights.files import META_CARD, META_NET_CONFIG, card_from_json
 
 EXTRA = "pip install 'srlab[deploy]'"
@@ -130,8 +130,7 @@ class OnnxGenerator(nn.Module):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own pybind types; all mean "cannot load"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SRLabError(f"{path}: not a loadable ONNX model ({first[:200]})") from None
+            raise SRLabError(f"{path}: not a loadable ONNX model ({first_line(exc)})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1 or len(inputs[0].shape) != 4:
             raise SRLabError(f"{path}: expected one (B, C, H, W) image input, found {[i.shape for i in inputs]}")
@@ -155,8 +154,7 @@ class OnnxGenerator(nn.Module):
         try:
             out = self.session.run(None, {self.input_name: arr})[0]
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SRLabError(f"onnxruntime failed on a {tuple(arr.shape)} input ({first[:200]})") from None
+            raise SRLabError(f"onnxruntime failed on a {tuple(arr.shape)} input ({first_line(exc)})") from None
         return torch.from_numpy(np.asarray(out, dtype=np.float32))
 
 

@@ -20,7 +20,7 @@ from urllib.request import Request, urlopen
 import numpy as np
 import torch
 
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, first_line
 from srlab.metrics.fidelity import to_uint8_hwc
 
 # config and column names; all three are distances (0 for identical images)
@@ -121,8 +121,7 @@ def ensure_weights(name: str, hub_dir: str | Path | None = None, download: bool 
     try:  # writes a temporary file and moves it into place: an interrupted download leaves no file
         torch.hub.download_url_to_file(url, str(path), hash_prefix[1] if hash_prefix else None)
     except (OSError, RuntimeError) as exc:  # a dropped connection; RuntimeError: the hash does not match
-        why = str(exc).strip()
-        return f"{place}; the download failed ({why.splitlines()[0] if why else type(exc).__name__})"
+        return f"{place}; the download failed ({first_line(exc, limit=None)})"
     return ""
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from srlab.errors import SRLabError
+from srlab.errors import SRLabError, first_line
 from srlab.upscale.video_write import UpscaleBatch, Writer
 
 EXTRA = "pip install 'srlab[video]'"
@@ -93,11 +93,6 @@ class VideoStats:
                 f"in {secs:.1f} s: {self.frames / secs:.2f} frames/s ({share}); copied: {kept}")  # fmt: skip
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:200]
-
-
 def _video_stream(inp: Any) -> Any:
     """The first video stream that is not a cover picture; refuses files without one."""
     streams = [s for s in inp.streams.video if not s.disposition & 1024]  # 1024: AV_DISPOSITION_ATTACHED_PIC
@@ -151,7 +146,7 @@ def transcode(
     try:
         inp = av.open(str(src), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise SRLabError(f"not a video that FFmpeg reads ({_first_line(exc)})") from None
+        raise SRLabError(f"not a video that FFmpeg reads ({first_line(exc)})") from None
     writer, tmp = None, None
     try:
         vs = _video_stream(inp)
@@ -194,7 +189,7 @@ def transcode(
         os.replace(tmp, dst)
         tmp = None
     except av.error.FFmpegError as exc:
-        raise SRLabError(f"FFmpeg failed ({_first_line(exc)})") from None
+        raise SRLabError(f"FFmpeg failed ({first_line(exc)})") from None
     finally:
         inp.close()
         if tmp is not None:  # failed or interrupted: nothing under the final name, and no temp file left
