@@ -77,6 +77,19 @@ class ResumableStreamingLoader(StreamingDataLoader):
     def __init__(self, dataset: ShardStream, *, batches_done: Callable[[], tuple[int, bool]], **kwargs) -> None:
         super().__init__(dataset, **kwargs)
         self.batches_done = batches_done
+        self._restored_pass_pending = False
+
+    def load_state_dict(self, obj: dict) -> None:
+        super().load_state_dict(obj)
+        self._restored_pass_pending = True
+
+    def __iter__(self):
+        # litdata clears `restore` only when a pass reaches its end; Lightning may stop one early
+        # (limit_train_batches), and the next epoch would then continue the restored one
+        if not self._restored_pass_pending:
+            self.restore = False
+        self._restored_pass_pending = False
+        return super().__iter__()
 
     def state_dict(self) -> dict:
         state = super().state_dict()

@@ -166,3 +166,30 @@ def test_smoke_training_from_a_local_s3_server_and_an_unreachable_one(written, s
     gone = [o.replace(s3_server["endpoint_url"], "http://127.0.0.1:9") for o in options]
     with pytest.raises(SRLabError, match="cannot read srlab_shards.json .*EndpointConnectionError"):
         run(smoke_cfg("quickstart", [*common, "data.input_dir=s3://srlab-shards/x4", *gone]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigkill_mid_epoch_on_shards_then_resume_equals_the_uninterrupted_run(written, tmp_path, workers):
+    """kill -9 a data=streaming run after a mid-epoch last.ckpt; ckpt_path resumes it to the same weights,
+    optimizer and loop state, bit for bit, as a run never stopped (the stream restarts at the next batch)."""
+    from srlab.train import run
+    from srlab.weights import safe_torch_load
+    from tests.conftest import compose_config
+    from tests.runs.test_resume import LEAN, QUICK, _kill_after_first_checkpoint, _last, _same, _train_cli
+
+    args = [*LEAN, "data=streaming", f"data.input_dir={written / 'shards'}", f"data.val_dir={written / 'val'}",
+            f"data.num_workers={workers}", "trainer.deterministic=true", "trainer.limit_train_batches=4",
+            "trainer.max_epochs=2", "callbacks.model_checkpoint_last.every_n_batches=1"]
+    proc = _train_cli(*args, "hydra.run.dir=killed", cwd=tmp_path, throttle=True, model=QUICK)
+    killed_at = _kill_after_first_checkpoint(proc, _last(tmp_path / "killed"))
+    done = killed_at["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
+    assert killed_at["epoch"] == 0 and 0 < done < 4, "not killed in the middle of the first epoch"
+
+    run(compose_config(tmp_path / "resumed", [*QUICK, *args, f"ckpt_path={_last(tmp_path / 'killed')}"]))
+    run(compose_config(tmp_path / "straight", [*QUICK, *args]))
+    a, b = safe_torch_load(_last(tmp_path / "straight")), safe_torch_load(_last(tmp_path / "resumed"))
+    assert a["global_step"] == b["global_step"] == 8
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert _same(a["optimizer_states"], b["optimizer_states"]) and _same(a["loops"], b["loops"])
