@@ -30,3 +30,14 @@ def test_table_shows_bytes_per_draw_and_the_steps_consumption():
     text = "\n".join(lines)
     assert "| lmdb (x) | 2 (default) | 50.0 | 734 kB | 0.50 | 100x | 2.0% |" in text
     assert "esrgan 8.000 s/step = 0.5 samples/s; quickstart 0.250 s/step = 16.0 samples/s" in text
+
+
+def test_the_timed_batches_say_which_opened_an_epoch():
+    """A short stream restarts its workers every pass; those waits are the first-batch latency, not reading."""
+
+    class TwoBatchEpochs:
+        def train_dataloader(self):
+            return ["a", "b"]
+
+    it = data._batches(TwoBatchEpochs())
+    assert [next(it) for _ in range(5)] == [("a", True), ("b", False), ("a", True), ("b", False), ("a", True)]
