@@ -58,6 +58,13 @@ def test_real_world_models_train_on_the_realesrgan_degradation(smoke_cfg, model)
         assert "discriminator.conv1.weight_u" in ckpt["state_dict"]
 
 
+def test_a_run_that_stops_before_its_first_validation_ends_cleanly(smoke_cfg, tmp_path):
+    """trainer.max_steps inside the first epoch: no validation ran, early stopping has nothing to read."""
+    cfg = smoke_cfg(extra=["trainer.max_steps=1", "callbacks.model_checkpoint_last.every_n_batches=1"])
+    run(cfg)
+    assert safe_torch_load(tmp_path / "run" / "checkpoints" / "last.ckpt")["global_step"] == 1
+
+
 def test_patch_not_divisible_by_scale_is_rejected(smoke_cfg):
     cfg = smoke_cfg(extra=["data.patch_size=30"])
     with pytest.raises(ConfigError, match="data.patch_size"):

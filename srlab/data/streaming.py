@@ -80,6 +80,11 @@ class ResumableStreamingLoader(StreamingDataLoader):
         self._restored_pass_pending = False
 
     def load_state_dict(self, obj: dict) -> None:
+        dataset, here = obj.get("dataset", {}), self.dataset.input_dir
+        if here.url and dataset.get("input_dir_url") == here.url:
+            # the same remote shards: litdata keeps the local cache's path in the state and refuses another
+            # one, though a run resumed on another node (or with another data.cache_dir) has its own cache
+            obj = {**obj, "dataset": {**dataset, "input_dir_path": here.path}}
         super().load_state_dict(obj)
         self._restored_pass_pending = True
 
