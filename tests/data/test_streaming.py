@@ -173,23 +173,37 @@ def test_smoke_training_from_a_local_s3_server_and_an_unreachable_one(written, s
 def test_sigkill_mid_epoch_on_shards_then_resume_equals_the_uninterrupted_run(written, tmp_path, workers):
     """kill -9 a data=streaming run after a mid-epoch last.ckpt; ckpt_path resumes it to the same weights,
     optimizer and loop state, bit for bit, as a run never stopped (the stream restarts at the next batch)."""
-    from srlab.train import run
-    from srlab.weights import safe_torch_load
-    from tests.conftest import compose_config
-    from tests.runs.test_resume import LEAN, QUICK, _kill_after_first_checkpoint, _last, _same, _train_cli
+    from tests.runs.test_resume import LEAN, QUICK, _same, kill_mid_epoch_then_resume
 
     args = [*LEAN, "data=streaming", f"data.input_dir={written / 'shards'}", f"data.val_dir={written / 'val'}",
             f"data.num_workers={workers}", "trainer.deterministic=true", "trainer.limit_train_batches=4",
             "trainer.max_epochs=2", "callbacks.model_checkpoint_last.every_n_batches=1"]
-    proc = _train_cli(*args, "hydra.run.dir=killed", cwd=tmp_path, throttle=True, model=QUICK)
-    killed_at = _kill_after_first_checkpoint(proc, _last(tmp_path / "killed"))
-    done = killed_at["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
-    assert killed_at["epoch"] == 0 and 0 < done < 4, "not killed in the middle of the first epoch"
-
-    run(compose_config(tmp_path / "resumed", [*QUICK, *args, f"ckpt_path={_last(tmp_path / 'killed')}"]))
-    run(compose_config(tmp_path / "straight", [*QUICK, *args]))
-    a, b = safe_torch_load(_last(tmp_path / "straight")), safe_torch_load(_last(tmp_path / "resumed"))
+    a, b = kill_mid_epoch_then_resume(tmp_path, QUICK, args)
     assert a["global_step"] == b["global_step"] == 8
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     assert _same(a["optimizer_states"], b["optimizer_states"]) and _same(a["loops"], b["loops"])
+
+
+@pytest.mark.slow
+def test_remote_shards_resume_on_a_node_whose_cache_sits_elsewhere(written, s3_server, tmp_path):
+    """litdata keeps its local cache's path in the state; another node (or data.cache_dir) has its own."""
+    import boto3
+
+    client = boto3.client("s3", **s3_server)
+    client.create_bucket(Bucket="srlab-shards")
+    for f in (written / "shards").iterdir():
+        client.upload_file(str(f), "srlab-shards", f"x4/{f.name}")
+    remote = {"input_dir": "s3://srlab-shards/x4", "storage_options": s3_server}
+    torch.manual_seed(1)
+    first = _dm(written, cache_dir=tmp_path / "node0", **remote)
+    first._batches_done = lambda: (2, False)
+    loader = first.train_dataloader()
+    full = list(loader)
+    state = loader.state_dict()
+    torch.manual_seed(1)
+    other = _dm(written, cache_dir=tmp_path / "node1", **remote)
+    other._batches_done = lambda: (0, False)
+    resumed = other.train_dataloader()
+    resumed.load_state_dict(state)
+    assert [b["path"] for b in resumed] == [b["path"] for b in full[2:]]

@@ -391,6 +391,19 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint_to_the_expected_step(tmp
     assert done["epoch"] == 1 and _callback_state(done, "RNGState")["torch"].dtype == torch.uint8
 
 
+def kill_mid_epoch_then_resume(tmp_path: Path, model: list[str], args: list[str]) -> tuple[dict, dict]:
+    """kill -9 a CLI run (4 batches an epoch) after its first mid-epoch last.ckpt, resume it in-process with
+    ckpt_path, run the same config straight; returns the last checkpoints (straight, resumed)."""
+    proc = _train_cli(*args, "hydra.run.dir=killed", cwd=tmp_path, throttle=True, model=model)
+    killed_at = _kill_after_first_checkpoint(proc, _last(tmp_path / "killed"))
+    done = killed_at["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
+    assert killed_at["epoch"] == 0 and 0 < done < 4, "not killed in the middle of the first epoch"
+
+    run(compose_config(tmp_path / "resumed", [*model, *args, f"ckpt_path={_last(tmp_path / 'killed')}"]))
+    run(compose_config(tmp_path / "straight", [*model, *args]))
+    return safe_torch_load(_last(tmp_path / "straight")), safe_torch_load(_last(tmp_path / "resumed"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["psnr", "gan"])
 def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path, model):
@@ -398,14 +411,7 @@ def test_sigkill_mid_epoch_then_resume_equals_the_uninterrupted_run_bit_for_bit(
     base = {"psnr": QUICK, "gan": [*GAN, "model.ema_decay=0.9", "model.scheduler_g.milestones=[5]"]}[model]
     args = [*LEAN, "trainer.deterministic=true", "data.num_workers=0", "data.samples_per_epoch=8",
             "trainer.limit_train_batches=4", "trainer.max_epochs=2", "callbacks.model_checkpoint_last.every_n_batches=1"]
-    proc = _train_cli(*args, "hydra.run.dir=killed", cwd=tmp_path, throttle=True, model=base)
-    killed_at = _kill_after_first_checkpoint(proc, _last(tmp_path / "killed"))
-    done = killed_at["loops"]["fit_loop"]["epoch_loop.batch_progress"]["current"]["processed"]
-    assert killed_at["epoch"] == 0 and 0 < done < 4, "not killed in the middle of the first epoch"
-
-    run(compose_config(tmp_path / "resumed", [*base, *args, f"ckpt_path={_last(tmp_path / 'killed')}"]))
-    run(compose_config(tmp_path / "straight", [*base, *args]))
-    a, b = safe_torch_load(_last(tmp_path / "straight")), safe_torch_load(_last(tmp_path / "resumed"))
+    a, b = kill_mid_epoch_then_resume(tmp_path, base, args)
     assert a["global_step"] == b["global_step"] == (16 if model == "gan" else 8)
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key in a["state_dict"]:  # generator, EMA, discriminator, batch counters
