@@ -118,7 +118,7 @@ def sources(work: Path) -> dict[str, tuple[list[str], float]]:
 
 def _batches(dm) -> Iterator[tuple[object, bool]]:
     """Batches without end, each with whether it opened an epoch: a stream's epoch is one pass over its
-    shards, which may be shorter than the timing (the bench's are 51 items; a training set's, thousands)."""
+    shards, which may be shorter than the timing (a training set's pass is thousands of items)."""
     while True:
         for i, batch in enumerate(dm.train_dataloader()):
             yield batch, i == 0
