@@ -13,6 +13,7 @@ workers and batch size (litdata re-stripes otherwise: the same epoch, not the sa
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import numpy as np
@@ -21,6 +22,9 @@ from litdata import StreamingDataLoader, StreamingDataset
 from srlab.data import transforms as T
 from srlab.data.datasets import cut_hq, cut_pair
 from srlab.data.degradations import modcrop
+
+# litdata logs its cache settings at INFO on every epoch's start; a run's log keeps its warnings
+logging.getLogger("litdata").setLevel(logging.WARNING)
 
 
 class ShardStream(StreamingDataset):
