@@ -32,6 +32,17 @@ _SHOWN = 3  # names listed in an error before "..."
 _ENVS: dict[tuple[int, str], object] = {}
 
 
+def _close_before_fork() -> None:
+    """py-lmdb refuses to open a store twice in one process, and a forked child inherits that record of
+    its parent's open stores (and must not use them): a DataLoader worker forked after the validation
+    crops read a store could not read it. Closing them before any fork lets each process reopen its own."""
+    for key in [key for key in _ENVS if key[0] == os.getpid()]:
+        _ENVS.pop(key).close()
+
+
+os.register_at_fork(before=_close_before_fork)
+
+
 def _lmdb():
     try:
         import lmdb

@@ -176,7 +176,8 @@ def test_smoke_training_from_lmdb(tmp_path, smoke_cfg, paired):
     from srlab.train import run
 
     hq_path, lq_path, _, _ = _stores(tmp_path)
-    overrides = ["data=lmdb", f"data.hq_lmdb={hq_path}", "data.val_fraction=0.25"]
+    # 2 workers, as data=lmdb defaults to: they fork after the validation crops opened the store here
+    overrides = ["data=lmdb", f"data.hq_lmdb={hq_path}", "data.val_fraction=0.25", "data.num_workers=2"]
     overrides += [f"data.lq_lmdb={lq_path}"] if paired else ["data.degradation=report"]
     psnr = run(smoke_cfg("quickstart", overrides))
     assert psnr is not None and np.isfinite(psnr)
