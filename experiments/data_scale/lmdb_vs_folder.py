@@ -40,6 +40,13 @@ def write(pairs: Path, work: Path) -> None:
         print(work / f"{side}.lmdb", (work / f"{side}.lmdb" / "meta_info.txt").read_text().count("\n"), "records")
 
 
+def commit() -> str:
+    sys.path.insert(0, str(HERE))
+    from streaming_nodes import commit as study_commit  # the short hash, flagged when the tree has changes
+
+    return study_commit()
+
+
 def curve(run: Path) -> list[tuple[int, float]]:
     rows = csv.DictReader(open(run / "csv" / "metrics.csv"))
     return [(int(r["step"]) + 1, float(r["val/Set5/psnr_y"])) for r in rows if r.get("val/Set5/psnr_y")]
@@ -86,7 +93,7 @@ def train(pairs: Path, work: Path, benchmarks: Path, steps: int) -> None:
 
     same = curves["folder"] == curves["lmdb"]
     lines = ["# Training from BasicSR's LMDB beside the same pairs from folders", "",
-             f"Commit `{subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}`;"
+             f"Commit `{commit()}`;"
              f" the two runs at once, one thread each; {steps} batches of 16. Commands:", ""]
     lines += [f"- {name}: `python {cmd}`" for name, (_, cmd) in procs.items()]
     lines += ["", "| batches | " + " | ".join(f"Set5 PSNR-Y, {n}" for n in curves) + " |",

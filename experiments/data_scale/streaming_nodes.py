@@ -17,6 +17,7 @@ Writes ``streaming_nodes.md`` beside this file (steps, times, equality, the comm
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -112,7 +113,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "srlab.prepare", str(work / "photos"), "-o", str(shards), "--format",
                     "litdata", "--subimage-size", "192", "--subimage-step", "192"], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
-    items = sum(1 for _ in __import__("litdata").StreamingDataset(str(shards)))
+    items = json.loads((shards / "srlab_shards.json").read_text())["items"]  # what prepare wrote
     val = [f"data.val_sets=[{{name: Set5, dir: {(args.benchmarks / 'Set5').resolve()}}}]", "monitor=val/Set5/psnr_y"]
 
     server, s3 = s3_copy(shards)
