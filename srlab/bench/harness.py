@@ -157,7 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--models", default=None,
                    help="train, infer and degradation sections: comma-separated conf/model names, all run (also "
-                   "with --quick); infer then runs its every-net table only (params, MACs, ms/MP, conv ceiling share)")
+                   "with --quick); infer then runs its every-net table only (params, MACs, ms/MP, conv ceiling share), "
+                   "and takes stored weights too: a shipped model's name or a weights file, e.g. srvgg-x4-bicubic")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="train and degradation sections: a config override for every model (repeatable), e.g. "
                    "--set model.channels_last=true --set trainer.precision=16-mixed")
@@ -176,15 +177,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _check_models(models: list[str], sections: set[str]) -> None:
+    """conf/model names for every section; the infer section also times stored weights (shipped names, files)."""
+    from srlab import zoo
+
+    unknown = sorted(set(models) - set(model_names()))
+    if sections == {"infer"}:
+        unknown = [m for m in unknown if m not in zoo.names() and not Path(m).is_file()]
+        also = f"; with --sections infer alone, also a shipped model ({', '.join(zoo.names())}) or a weights file"
+    else:
+        also = "; stored weights (shipped names, files) are timed by --sections infer alone"
+    if unknown:
+        raise SRLabError(f"--models {','.join(unknown)}: no such conf/model (known: {', '.join(model_names())}){also}")
+
+
 @user_errors
 def main(argv: list[str] | None = None) -> int:
     """CLI entry: measure the chosen sections, print and write the report."""
     args = parse_args(argv)
     if args.models:
-        unknown = set(args.models.split(",")) - set(model_names())
-        if unknown:
-            raise SRLabError(f"--models {','.join(sorted(unknown))}: no such conf/model "
-                             f"(known: {', '.join(model_names())})")
+        _check_models(args.models.split(","), args.sections)
     device = _device(args.device)
     # as srlab.train.run: denormal floats from freshly initialised nets slow CPU kernels several-fold
     flushing = torch.set_flush_denormal(True)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import torch
 
 from srlab.bench.infer import flops_per_pixel, padded_pixels, test_image
-from srlab.config import TILE_PAD
 from srlab.bench.utils import interleave, median, spread
+from srlab.config import TILE_PAD, model_names, model_net_config
 from srlab.errors import SRLabError, first_line
-from srlab.config import model_net_config
-from srlab.infer import SRGenerator, build_net, to_device, upscale_array
+from srlab.infer import SRGenerator, build_net, load_generator, to_device, upscale_array
 from srlab.infer.efficiency import efficiency
 
 NETS = ("esrgan", "srvgg", "edsr", "msrresnet", "swinir_light", "swinir")  # conf/model names; esrgan = RRDBNet 23 blocks
@@ -28,6 +27,9 @@ TILE = 128
 
 
 def _generator(model: str) -> SRGenerator:
+    """A ``conf/model`` name's x4 net with seeded random weights, or stored weights (a shipped name, a file)."""
+    if model not in model_names():
+        return load_generator(model, device="cpu")  # what upscale --weights MODEL runs, its scale included
     cfg = model_net_config(model, scale=4)
     torch.manual_seed(0)
     return to_device(SRGenerator(build_net(cfg, "bench"), 4, cfg).eval().requires_grad_(False), "cpu")
@@ -56,9 +58,10 @@ def _backends(gen: SRGenerator) -> tuple[dict[str, object], str | None]:
 def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[str, ...] | None = None) -> list[dict]:
     """Seconds per 1000x1000 output for every net and backend (CPU only: the GPU runs ``speed``).
 
-    ``models``: conf/model names (default :data:`NETS`, its first two with ``quick``: names given
-    are all run). GFLOP/s counts the work the tiles do: FLOPs per LR pixel (from the MACs of a
-    256x256 forward) times the padded pixels of the tile grid.
+    ``models``: conf/model names or stored weights (default :data:`NETS`, its first two with
+    ``quick``: names given are all run); stored weights run at their own scale. GFLOP/s counts the
+    work the tiles do: FLOPs per LR pixel (from the MACs of a 256x256 forward) times the padded
+    pixels of the tile grid.
     """
     if device.type != "cpu":
         return []
@@ -67,7 +70,7 @@ def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[s
     rows = []
     for model in models or (NETS[:2] if quick else NETS):
         gen = _generator(model)
-        cost = efficiency(gen, 4, measure_speed=False)
+        cost = efficiency(gen, gen.scale, measure_speed=False)
         fpp = 2 * cost["macs_256"] / 256**2 if cost["macs_256"] else flops_per_pixel(gen, device)
         backends, onnx_skipped = _backends(gen)
         fns = {name: (lambda g=g: upscale_array(g, img, TILE, TILE_PAD)) for name, g in backends.items()}
@@ -75,7 +78,7 @@ def run(device: torch.device, ceiling: dict | None, quick: bool, models: tuple[s
             secs = median(ts)
             row = {"model": model, "net": type(gen.net).__name__, "backend": backend, "s": secs,
                    "spread": spread(ts), "params_m": cost["params"] / 1e6,
-                   "macs_256_g": (cost["macs_256"] or 0) / 1e9, "ms_per_mp": secs * 1e3 / ((4 * INPUT) ** 2 / 1e6),
+                   "macs_256_g": (cost["macs_256"] or 0) / 1e9, "ms_per_mp": secs * 1e3 / ((gen.scale * INPUT) ** 2 / 1e6),
                    "gflops": fpp * work_px / secs / 1e9}  # fmt: skip
             if ceiling:
                 row["fraction_of_conv_ceiling"] = row["gflops"] / ceiling["conv_ceiling_gflops"]
@@ -91,7 +94,8 @@ def table(rows: list[dict]) -> list[str]:
         return []
     lines = [
         "", f"Every x4 generator on a {INPUT}x{INPUT} input (a {4 * INPUT}x{4 * INPUT} output), tile {TILE}, "
-        f"pad {TILE_PAD}, random weights, fp32; onnxruntime runs the graph of `srlab.export --onnx`. GMACs: one "
+        f"pad {TILE_PAD}, fp32, conf/model nets with random weights, stored ones (shipped names, files) with "
+        "their own at their own scale; onnxruntime runs the graph of `srlab.export --onnx`. GMACs: one "
         "forward on a 256x256 LR, as model cards count them; ms/MP: this run's wall time per output megapixel; "
         "GFLOP/s: the FLOPs of the padded tiles over that time:", "",
         "| model | net | params M | GMACs (256² LR) | backend | s (min-max) | ms/MP | GFLOP/s | of conv ceiling |",
@@ -105,6 +109,6 @@ def table(rows: list[dict]) -> list[str]:
         frac = f"{r['fraction_of_conv_ceiling']:.0%}" if "fraction_of_conv_ceiling" in r else "n/a"
         macs = f"{r['macs_256_g']:.1f}" if "macs_256_g" in r else "n/a"  # rows of reports before the column
         ms = f"{r['ms_per_mp']:.0f}" if "ms_per_mp" in r else "n/a"
-        lines.append(f"| {r['model']} | {r['net']} | {r['params_m']:.2f} | {macs} | {r['backend']} | {r['s']:.1f} "
+        lines.append(f"| {r['model']} | {r['net']} | {r['params_m']:.2f} | {macs} | {r['backend']} | {r['s']:.3g} "
                      f"({r['spread']}) | {ms} | {r['gflops']:.1f} | {frac} |")  # fmt: skip
     return lines

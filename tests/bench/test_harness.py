@@ -31,6 +31,15 @@ def test_unknown_model_is_rejected(capsys):
     assert "no such conf/model" in capsys.readouterr().err
 
 
+def test_stored_weights_are_timed_by_the_infer_section_alone(capsys):
+    """A shipped model's name is an infer row, not a net to train; an unknown name says what would do."""
+    assert bench.main(["--sections", "train", "--models", "srvgg-x4-bicubic", "--no-write"]) == 2
+    assert "stored weights (shipped names, files) are timed by --sections infer alone" in capsys.readouterr().err
+    assert bench.main(["--sections", "infer", "--models", "srvgg,nope.pth", "--no-write"]) == 2
+    err = capsys.readouterr().err
+    assert "--models nope.pth: no such conf/model" in err and "a shipped model (" in err and "srvgg-x4-bicubic" in err
+
+
 def test_interleave_times_on_the_clock_it_is_given():
     from srlab.bench.utils import interleave
 
@@ -78,3 +87,15 @@ def test_infer_runs_every_named_model_with_its_cost(monkeypatch, capsys):
     assert "| model | net | params M | GMACs (256² LR) | backend | s (min-max) | ms/MP | GFLOP/s | of conv ceiling |" \
         in lines and any(line.startswith("| rlfn | RLFN | 0.54 | 33.9 | torch |") for line in lines)
     assert "| srvgg | SRVGGNetCompact | 1.21 | | onnxruntime | | | | not run: ONNX export failed (why) |" in lines
+
+
+def test_infer_times_a_shipped_model_at_its_own_scale(monkeypatch):
+    """--models srvgg-x2-bicubic: the trained weights through upscale's door, ms/MP of its x2 output."""
+    from srlab.bench import infer_nets
+
+    monkeypatch.setattr(infer_nets, "INPUT", 16)
+    monkeypatch.setattr(infer_nets, "TILE", 8)
+    monkeypatch.setattr(infer_nets, "_backends", lambda gen: ({"torch": gen}, None))
+    [row] = infer_nets.run(CPU, None, quick=True, models=("srvgg-x2-bicubic",))
+    assert (row["model"], row["net"], round(row["params_m"] * 1e3, 1)) == ("srvgg-x2-bicubic", "SRVGGNetCompact", 78.6)
+    assert row["ms_per_mp"] == row["s"] * 1e3 / (32 * 32 / 1e6)  # 16 px in, 32 out
