@@ -119,10 +119,15 @@ def test_blur_model_warning_names_the_shipped_sharp_model(tmp_path, shelf, capsy
     assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "blur_x4", "-q"]) == 0
     [warning] = capsys.readouterr().err.strip().splitlines()
     assert "for sharp photos use --weights sharp_x4" in warning and "noisy or compressed ones --weights a_real" in warning
-    # two models, no default.txt: upscale without --weights says which names exist
+    # of two sharp models, the scale's default is named (not the first by name)
+    assert export_main([str(carded_ckpt(tmp_path / "s2.ckpt", card("s2", 0))), "--to-zoo", "sharp_x4_v2", "--default"]) == 0
+    capsys.readouterr()
+    assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--weights", "blur_x4", "-q"]) == 0
+    assert "for sharp photos use --weights sharp_x4_v2" in capsys.readouterr().err
+    (shelf / "default.txt").unlink()  # several models, no default.txt: upscale without --weights names them
     assert upscale_main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-q"]) == 2
     [err] = capsys.readouterr().err.strip().splitlines()
-    assert err.startswith("error: no weights given") and "a_real, blur_x4, sharp_x4" in err
+    assert err.startswith("error: no weights given") and "a_real, blur_x4, sharp_x4, sharp_x4_v2" in err
 
 
 def test_unknown_name_and_empty_zoo_are_one_line(tmp_path, shelf, capsys):

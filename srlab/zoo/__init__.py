@@ -153,13 +153,14 @@ def model_notes(label: str, card: dict | None, scale: int, notes: list[str] | tu
 
     A model trained to undo a blur sharpens every edge as if it were blurred: on an ordinary sharp
     photo that is ringing. The warning names a shipped model of the same scale trained without blur
-    when there is one.
+    when there is one (that scale's default where it is one).
     """
     line, radius = model_line(label, card, notes), blur_radius(card)
     if radius <= 0:
         return line, None
     fitting = {n: c for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)}
     sharp = [n for n, c in fitting.items() if degradation_kind(c) == "bicubic"]  # real-world ones smooth sharp photos
+    sharp.sort(key=lambda n: n != default_name(scale))  # the scale's default first, then by name
     real = [n for n, c in fitting.items() if degradation_kind(c) == "realesrgan"]
     if sharp:
         advice = f"for sharp photos use --weights {sharp[0]} ({describe_degradation(fitting[sharp[0]])})"
