@@ -1,14 +1,18 @@
-"""Make docs/upscale_models.png: one sharp photo upscaled x4 by a blur-trained and a bicubic-trained model.
+"""Make the upscale figures: one sharp photo crop upscaled x4 by several models, beside Pillow's bicubic.
 
-Every panel comes from srlab's own command, ``python -m srlab.upscale``; this script only cuts the
-input crop, runs it twice and puts the outputs side by side (with Pillow's bicubic for reference)::
+Every model panel comes from srlab's own command, ``python -m srlab.upscale``; this script only cuts
+the input crop, runs it once per model and puts the outputs side by side. Each model is
+``WEIGHTS=CAPTION`` (``default`` for the default shipped model, no ``--weights``)::
 
     python -m srlab.train                      # the quickstart: trained for bicubic + blur 1.5
-    python docs/make_upscale_figure.py outputs/<date>/<time>/checkpoints/last.ckpt \\
-        --photo /path/Set14/HR/zebra.png --box 130 150 96 72 -o docs/upscale_models.png
+    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \
+        -o docs/upscale_models.png "outputs/<date>/<time>/checkpoints/last.ckpt=quickstart (trained for blur): ringing" \
+        "default=shipped default (trained for bicubic)"
+    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \
+        -o experiments/cpu_hour_frontier/figures/x4_photo_zebra.png "srvgg-x4-bicubic=srvgg-x4-bicubic (32x8, before)" \
+        "default=srvgg48-x4-bicubic (48x8, default)"
 
-The second model is the default shipped one (no ``--weights``). The commands and their output (each
-model's card line, the blur warning) are printed as they run.
+The commands and their output (each model's card line, a blur warning) are printed as they run.
 """
 
 from __future__ import annotations
@@ -44,22 +48,25 @@ def panel(image: Image.Image, label: str) -> Image.Image:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("blur_model", help="a blur-trained checkpoint, e.g. the quickstart's last.ckpt")
+    p.add_argument("models", nargs="+", metavar="WEIGHTS=CAPTION",
+                   help="a model to run and its caption; WEIGHTS 'default' runs the default shipped model")
     p.add_argument("--photo", required=True, help="a sharp photo (never blurred)")
     p.add_argument("--box", nargs=4, type=int, required=True, metavar=("X", "Y", "W", "H"), help="crop of the photo")
     p.add_argument("-o", "--output", default="docs/upscale_models.png")
     args = p.parse_args()
+    models = [m.partition("=") for m in args.models]
+    if any(not caption for _, _, caption in models):
+        p.error("give each model as WEIGHTS=CAPTION")
     x, y, w, h = args.box
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
         crop = Image.open(args.photo).convert("RGB").crop((x, y, x + w, y + h))
         crop.save(tmp / "in" / "photo.png")
-        blurred = Image.open(upscale(tmp / "in", tmp / "blur", args.blur_model)).convert("RGB")
-        shipped = Image.open(upscale(tmp / "in", tmp / "shipped", None)).convert("RGB")
-        panels = [panel(crop.resize((w * SCALE, h * SCALE), Image.BICUBIC), "input, Pillow bicubic x4"),
-                  panel(blurred, "quickstart (trained for blur): ringing"),
-                  panel(shipped, "shipped default (trained for bicubic)")]
+        panels = [panel(crop.resize((w * SCALE, h * SCALE), Image.BICUBIC), "input, Pillow bicubic x4")]
+        for i, (weights, _, caption) in enumerate(models):
+            out = upscale(tmp / "in", tmp / f"model{i}", None if weights == "default" else weights)
+            panels.append(panel(Image.open(out).convert("RGB"), caption))
     figure = Image.new("RGB", (sum(q.width for q in panels) + 8 * (len(panels) - 1), panels[0].height), "white")
     for i, q in enumerate(panels):
         figure.paste(q, (i * (q.width + 8), 0))
