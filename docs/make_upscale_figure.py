@@ -5,11 +5,11 @@ the input crop, runs it once per model and puts the outputs side by side. Each m
 ``WEIGHTS=CAPTION`` (``default`` for the default shipped model, no ``--weights``)::
 
     python -m srlab.train                      # the quickstart: trained for bicubic + blur 1.5
-    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \
-        -o docs/upscale_models.png "outputs/<date>/<time>/checkpoints/last.ckpt=quickstart (trained for blur): ringing" \
+    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \\
+        -o docs/upscale_models.png "outputs/<date>/<time>/checkpoints/last.ckpt=quickstart (trained for blur): ringing" \\
         "default=shipped default (trained for bicubic)"
-    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \
-        -o experiments/cpu_hour_frontier/figures/x4_photo_zebra.png "srvgg-x4-bicubic=srvgg-x4-bicubic (32x8, before)" \
+    python docs/make_upscale_figure.py --photo /path/Set14/HR/zebra.png --box 130 150 96 72 \\
+        -o experiments/cpu_hour_frontier/figures/x4_photo_zebra.png "srvgg-x4-bicubic=srvgg-x4-bicubic (32x8, before)" \\
         "default=srvgg48-x4-bicubic (48x8, default)"
 
 The commands and their output (each model's card line, a blur warning) are printed as they run.
