@@ -160,7 +160,8 @@ def model_notes(label: str, card: dict | None, scale: int, notes: list[str] | tu
         return line, None
     fitting = {n: c for n, c in cards().items() if c and c.get("scale") == scale and suits_sharp_inputs(c)}
     sharp = [n for n, c in fitting.items() if degradation_kind(c) == "bicubic"]  # real-world ones smooth sharp photos
-    sharp.sort(key=lambda n: n != default_name(scale))  # the scale's default first, then by name
+    default = default_name(scale)
+    sharp.sort(key=lambda n: n != default)  # the scale's default first, then by name
     real = [n for n, c in fitting.items() if degradation_kind(c) == "realesrgan"]
     if sharp:
         advice = f"for sharp photos use --weights {sharp[0]} ({describe_degradation(fitting[sharp[0]])})"
