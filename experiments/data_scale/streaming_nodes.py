@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from srlab.bench.utils import git_commit  # noqa: E402
 from srlab.weights import safe_torch_load  # noqa: E402
 
 TINY = ["model=quickstart", "model.generator.num_feat=8", "model.generator.num_block=1",
@@ -49,10 +50,8 @@ def free_port() -> int:
 
 
 def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
-    return (out.stdout.strip() or "unknown") + (" + uncommitted changes" if dirty else "")
+    sha, dirty = git_commit()
+    return (sha or "unknown") + (" + uncommitted changes" if dirty else "")
 
 
 def two_nodes(work: Path, name: str, overrides: list[str]) -> dict:

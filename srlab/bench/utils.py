@@ -40,10 +40,16 @@ def _git(*args: str) -> str:
         return ""
 
 
+def git_commit() -> tuple[str, bool]:
+    """The checkout's short commit hash ("" outside a git checkout) and whether tracked files have changes."""
+    return _git("rev-parse", "--short", "HEAD"), bool(_git("status", "--porcelain", "--untracked-files=no"))
+
+
 def machine_info(device: torch.device) -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, GPU, library versions, threads, load, commit."""
     import lightning
 
+    commit, dirty = git_commit()
     info: dict[str, Any] = {
         "host": socket.gethostname(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -61,8 +67,8 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         "torch_interop_threads": torch.get_num_interop_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "commit": _git("rev-parse", "--short", "HEAD"),
-        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": commit,
+        "dirty": dirty,
     }
     if device.type == "cuda":
         info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 2**30, 1)
