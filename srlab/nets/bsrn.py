@@ -138,12 +138,7 @@ class BSRN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_feat: int = 48,
-        num_block: int = 5,
-        num_out_ch: int = 3,
-        upscale: int = 4,
+        self, num_in_ch: int = 3, num_feat: int = 48, num_block: int = 5, num_out_ch: int = 3, upscale: int = 4,
         input_range: float = 1.0,
     ) -> None:
         super().__init__()

@@ -174,11 +174,7 @@ class CARNM(InputRange, Cascade):
     """
 
     def __init__(
-        self,
-        num_feat: int = 64,
-        group: int = 4,
-        upscale: int = 4,
-        multi_scale: bool = True,
+        self, num_feat: int = 64, group: int = 4, upscale: int = 4, multi_scale: bool = True,
         input_range: float = 1.0,
     ) -> None:
         super().__init__(num_feat)

@@ -77,15 +77,8 @@ class EDSR(nn.Module):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        num_feat: int = 64,
-        num_block: int = 16,
-        upscale: int = 4,
-        res_scale: float = 1.0,
-        img_range: float = 255.0,
-        rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN,
+        self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16, upscale: int = 4,
+        res_scale: float = 1.0, img_range: float = 255.0, rgb_mean: tuple[float, float, float] = DIV2K_RGB_MEAN,
     ) -> None:
         super().__init__()
         try:

@@ -156,12 +156,7 @@ class EFDN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        n_feats: int = 48,
-        upscale: int = 4,
-        deploy: bool = True,
+        self, in_channels: int = 3, out_channels: int = 3, n_feats: int = 48, upscale: int = 4, deploy: bool = True,
         unused_13_channels: int = 0,
         input_range: float = 1.0,
     ) -> None:

@@ -44,15 +44,8 @@ class DistillationNet(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        block: Callable[[int], nn.Module],
-        prefix: str,
-        name: str,
-        in_nc: int,
-        nf: int,
-        num_modules: int,
-        out_nc: int,
-        upscale: int,
+        self, block: Callable[[int], nn.Module], prefix: str, name: str,
+        in_nc: int, nf: int, num_modules: int, out_nc: int, upscale: int,
         input_range: float,
     ) -> None:
         super().__init__()
@@ -155,12 +148,7 @@ class IMDN(DistillationNet):
     """
 
     def __init__(
-        self,
-        in_nc: int = 3,
-        nf: int = 64,
-        num_modules: int = 6,
-        out_nc: int = 3,
-        upscale: int = 4,
+        self, in_nc: int = 3, nf: int = 64, num_modules: int = 6, out_nc: int = 3, upscale: int = 4,
         input_range: float = 1.0,
     ) -> None:
         if not isinstance(nf, int) or nf % 4 or nf < 16:

@@ -91,13 +91,7 @@ class PAN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        in_nc: int = 3,
-        out_nc: int = 3,
-        nf: int = 40,
-        unf: int = 24,
-        nb: int = 16,
-        upscale: int = 4,
+        self, in_nc: int = 3, out_nc: int = 3, nf: int = 40, unf: int = 24, nb: int = 16, upscale: int = 4,
         input_range: float = 1.0,
     ) -> None:
         super().__init__()

@@ -66,12 +66,7 @@ class RFDN(DistillationNet):
     """
 
     def __init__(
-        self,
-        in_nc: int = 3,
-        nf: int = 50,
-        num_modules: int = 4,
-        out_nc: int = 3,
-        upscale: int = 4,
+        self, in_nc: int = 3, nf: int = 50, num_modules: int = 4, out_nc: int = 3, upscale: int = 4,
         input_range: float = 1.0,
     ) -> None:
         if not isinstance(nf, int) or nf < 4:

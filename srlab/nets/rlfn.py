@@ -113,14 +113,8 @@ class RLFN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        feature_channels: int = 52,
-        mid_channels: int | None = None,
-        num_blocks: int = 6,
-        esa_channels: int = 16,
-        upscale: int = 4,
+        self, in_channels: int = 3, out_channels: int = 3, feature_channels: int = 52, mid_channels: int | None = None,
+        num_blocks: int = 6, esa_channels: int = 16, upscale: int = 4,
         input_range: float = 1.0,
     ) -> None:
         super().__init__()

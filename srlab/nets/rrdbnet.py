@@ -103,12 +103,7 @@ class RRDBNet(BicubicResidualNet):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        scale: int = 4,
-        num_feat: int = 64,
-        num_block: int = 23,
+        self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 23,
         num_grow_ch: int = 32,
         bicubic_residual: bool = False,
     ) -> None:

@@ -137,11 +137,7 @@ class SAFMN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        dim: int = 36,
-        n_blocks: int = 8,
-        ffn_scale: float = 2.0,
-        upscaling_factor: int = 4,
+        self, dim: int = 36, n_blocks: int = 8, ffn_scale: float = 2.0, upscaling_factor: int = 4,
         variant: str = "paper",
         input_range: float = 1.0,
     ) -> None:

@@ -129,15 +129,9 @@ class SPAN(InputRange, nn.Module):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        feature_channels: int = 48,
-        upscale: int = 4,
-        num_blocks: int = 6,
-        norm: bool = True,
-        img_range: float = 255.0,
-        rgb_mean: tuple[float, ...] = DIV2K_RGB_MEAN,
+        self, num_in_ch: int = 3, num_out_ch: int = 3, feature_channels: int = 48, upscale: int = 4,
+        num_blocks: int = 6, norm: bool = True,
+        img_range: float = 255.0, rgb_mean: tuple[float, ...] = DIV2K_RGB_MEAN,
         deploy: bool = False,
         input_range: float = 1.0,
     ) -> None:

@@ -67,12 +67,7 @@ class SRResNet(BicubicResidualNet):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        scale: int = 4,
-        num_feat: int = 64,
-        num_block: int = 6,
+        self, num_in_ch: int = 3, num_out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 6,
         bicubic_residual: bool = False,
     ) -> None:
         super().__init__(scale, _SHUFFLE_STEPS, "SRResNet", bicubic_residual)

@@ -59,14 +59,8 @@ class SRVGGNetCompact(nn.Module):
     """
 
     def __init__(
-        self,
-        num_in_ch: int = 3,
-        num_out_ch: int = 3,
-        num_feat: int = 64,
-        num_conv: int = 16,
-        upscale: int = 4,
-        act_type: str = "prelu",
-        residual: str = "nearest",
+        self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_conv: int = 16, upscale: int = 4,
+        act_type: str = "prelu", residual: str = "nearest",
     ) -> None:
         super().__init__()
         require_choice(act_type, _ACT_TYPES, "act_type")

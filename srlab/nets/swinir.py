@@ -82,18 +82,10 @@ class SwinIR(nn.Module):
 
     def __init__(
         self,
-        in_chans: int = 3,
-        img_size: int = 64,
-        embed_dim: int = 96,
-        depths: list[int] = (6, 6, 6, 6),
-        num_heads: list[int] = (6, 6, 6, 6),
-        window_size: int = 8,
-        mlp_ratio: float = 4.0,
-        drop_path_rate: float = 0.1,
-        upscale: int = 2,
-        img_range: float = 1.0,
-        upsampler: str = "pixelshuffle",
-        resi_connection: str = "1conv",
+        in_chans: int = 3, img_size: int = 64,
+        embed_dim: int = 96, depths: list[int] = (6, 6, 6, 6), num_heads: list[int] = (6, 6, 6, 6),
+        window_size: int = 8, mlp_ratio: float = 4.0, drop_path_rate: float = 0.1,
+        upscale: int = 2, img_range: float = 1.0, upsampler: str = "pixelshuffle", resi_connection: str = "1conv",
     ) -> None:
         super().__init__()
         depths, num_heads = list(depths), list(num_heads)
