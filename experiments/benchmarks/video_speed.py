@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 
+from srlab.bench.utils import cpu_model, git_commit  # noqa: E402
 from srlab.infer import load_generator, upscale_array  # noqa: E402
 from srlab.device import cpu_bf16_units  # noqa: E402
 from srlab.upscale import main as upscale_main  # noqa: E402
@@ -156,9 +156,9 @@ def main() -> None:
         **{f"encode alone fps ({p})": encode_alone(sr, work / f"enc_{p}.mp4", p) for p in ("veryfast", "medium")},
     }
     machine = {
-        "cpu": _cpu(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])),
-        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": _commit(),
+        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": git_commit()[0] or "?",
         "python": platform.python_version(),
         "clip": f"{n} frames 640x360 24 fps {args.seconds:g} s, x4 -> 2560x1440, tile {args.tile}",
     }  # fmt: skip
@@ -194,21 +194,6 @@ def _report(results: dict, codec: dict, machine: dict) -> str:
                      f"| {_med(rows, 'encode')} | {_med(rows, 'upscale')} |")  # fmt: skip
     lines += ["", *(f"- {k}: {v:.1f}" for k, v in codec.items()), "", *(f"- {k}: {v}" for k, v in machine.items())]
     return "\n".join(lines) + "\n"
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
-def _commit() -> str:
-    try:
-        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        return git.stdout.strip()
-    except OSError:
-        return "?"
 
 
 if __name__ == "__main__":

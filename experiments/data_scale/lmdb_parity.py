@@ -38,19 +38,13 @@ from basicsr.utils import FileClient, imfrombytes  # noqa: E402
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs  # noqa: E402
 
 from srlab import prepare  # noqa: E402
+from srlab.bench.utils import git_commit  # noqa: E402
 from srlab.data.datamodule import SRDataModule  # noqa: E402
 from srlab.data.lmdb_store import open_store  # noqa: E402
 from srlab.data.samples import materialize_samples  # noqa: E402
 
 COMMON = {"patch_size": 96, "val_patch_size": 96, "batch_size": 8, "val_batch_size": 4, "num_workers": 0,
           "samples_per_epoch": 400, "val_fraction": 0.1, "seed": 7}
-
-
-def commit() -> str:
-    import subprocess
-
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def basicsr_lmdb(folder: Path, out: Path) -> Path:
@@ -118,7 +112,7 @@ def main() -> None:
         "# LMDB written by BasicSR 1.4.2 vs folders (srlab reads both)", "",
         "Command (from the repository root, BasicSR's virtualenv):", "",
         "    basicsr-venv/bin/python experiments/data_scale/lmdb_parity.py", "",
-        f"Commit {commit()}; machine: 2-core AMD EPYC, AVX2, no native bf16 (shared with another run), "
+        f"Commit {git_commit()[0] or 'unknown'}; machine: 2-core AMD EPYC, AVX2, no native bf16 (shared with another run), "
         f"torch {torch.__version__.split('+')[0]}, BasicSR 1.4.2.", "",
         f"Pairs: `srlab.prepare` of the 8 bundled sample photos, `--subimage-size 192 --subimage-step 96` "
         f"(x4, blur 1.5): {len(list((work / 'pairs' / 'HQ').glob('*.png')))} pairs. Stores: BasicSR's "

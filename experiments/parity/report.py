@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 import re
 import subprocess
@@ -19,6 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+from srlab.bench.utils import cpu_model, git_commit  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COLORS = {"srlab": "tab:blue", "basicsr": "tab:orange"}
@@ -65,11 +68,9 @@ def seconds_per_iteration(ckpts: dict[int, Path]) -> float | None:
 
 
 def machine(bsr_python: str) -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     bsr = subprocess.run([bsr_python, "-c", "import importlib.metadata as m; print(m.version('basicsr'))"],
                          capture_output=True, text=True).stdout.strip()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu, "cores": len(open("/proc/cpuinfo").read().split("processor")) - 1, "commit": commit,
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "commit": git_commit()[0],
             "python": platform.python_version(), "torch": torch.__version__, "basicsr": bsr}
 
 
