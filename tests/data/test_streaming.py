@@ -148,24 +148,31 @@ def s3_server(monkeypatch):
     server.stop()
 
 
-@pytest.mark.slow
-def test_smoke_training_from_a_local_s3_server_and_an_unreachable_one(written, smoke_cfg, s3_server, tmp_path):
+@pytest.fixture
+def remote_shards(written, s3_server) -> str:
+    """The written shards uploaded to the local S3 server; their URL."""
     import boto3
-
-    from srlab.train import run
 
     client = boto3.client("s3", **s3_server)
     client.create_bucket(Bucket="srlab-shards")
     for f in (written / "shards").iterdir():
         client.upload_file(str(f), "srlab-shards", f"x4/{f.name}")
+    return "s3://srlab-shards/x4"
+
+
+@pytest.mark.slow
+def test_smoke_training_from_a_local_s3_server_and_an_unreachable_one(written, smoke_cfg, s3_server, remote_shards,
+                                                                      tmp_path):
+    from srlab.train import run
+
     options = [f"+data.storage_options.{k}={v}" for k, v in s3_server.items()]
     common = ["data=streaming", f"data.val_dir={written / 'val'}", f"data.cache_dir={tmp_path / 'cache'}"]
-    psnr = run(smoke_cfg("quickstart", [*common, "data.input_dir=s3://srlab-shards/x4", *options]))
+    psnr = run(smoke_cfg("quickstart", [*common, f"data.input_dir={remote_shards}", *options]))
     assert psnr is not None and np.isfinite(psnr)
     assert list((tmp_path / "cache").rglob("chunk-*.bin")), "the chunks came from the server"
     gone = [o.replace(s3_server["endpoint_url"], "http://127.0.0.1:9") for o in options]
     with pytest.raises(SRLabError, match="cannot read srlab_shards.json .*EndpointConnectionError"):
-        run(smoke_cfg("quickstart", [*common, "data.input_dir=s3://srlab-shards/x4", *gone]))
+        run(smoke_cfg("quickstart", [*common, f"data.input_dir={remote_shards}", *gone]))
 
 
 @pytest.mark.slow
@@ -186,15 +193,9 @@ def test_sigkill_mid_epoch_on_shards_then_resume_equals_the_uninterrupted_run(wr
 
 
 @pytest.mark.slow
-def test_remote_shards_resume_on_a_node_whose_cache_sits_elsewhere(written, s3_server, tmp_path):
+def test_remote_shards_resume_on_a_node_whose_cache_sits_elsewhere(written, s3_server, remote_shards, tmp_path):
     """litdata keeps its local cache's path in the state; another node (or data.cache_dir) has its own."""
-    import boto3
-
-    client = boto3.client("s3", **s3_server)
-    client.create_bucket(Bucket="srlab-shards")
-    for f in (written / "shards").iterdir():
-        client.upload_file(str(f), "srlab-shards", f"x4/{f.name}")
-    remote = {"input_dir": "s3://srlab-shards/x4", "storage_options": s3_server}
+    remote = {"input_dir": remote_shards, "storage_options": s3_server}
     torch.manual_seed(1)
     first = _dm(written, cache_dir=tmp_path / "node0", **remote)
     first._batches_done = lambda: (2, False)
