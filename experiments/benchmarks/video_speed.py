@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import av  # noqa: E402
 
-from srlab.bench.utils import cpu_model, git_commit  # noqa: E402
+from srlab.bench.utils import commit_label, cpu_model  # noqa: E402
 from srlab.infer import load_generator, upscale_array  # noqa: E402
 from srlab.device import cpu_bf16_units  # noqa: E402
 from srlab.upscale import main as upscale_main  # noqa: E402
@@ -158,7 +158,7 @@ def main() -> None:
     machine = {
         "cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
         "pyav": av.__version__, "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])),
-        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": git_commit()[0] or "?",
+        "bf16 native": cpu_bf16_units(), "load": os.getloadavg(), "commit": commit_label(),
         "python": platform.python_version(),
         "clip": f"{n} frames 640x360 24 fps {args.seconds:g} s, x4 -> 2560x1440, tile {args.tile}",
     }  # fmt: skip

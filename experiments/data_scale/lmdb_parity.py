@@ -38,7 +38,7 @@ from basicsr.utils import FileClient, imfrombytes  # noqa: E402
 from basicsr.utils.lmdb_util import make_lmdb_from_imgs  # noqa: E402
 
 from srlab import prepare  # noqa: E402
-from srlab.bench.utils import git_commit  # noqa: E402
+from srlab.bench.utils import commit_label  # noqa: E402
 from srlab.data.datamodule import SRDataModule  # noqa: E402
 from srlab.data.lmdb_store import open_store  # noqa: E402
 from srlab.data.samples import materialize_samples  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
         "# LMDB written by BasicSR 1.4.2 vs folders (srlab reads both)", "",
         "Command (from the repository root, BasicSR's virtualenv):", "",
         "    basicsr-venv/bin/python experiments/data_scale/lmdb_parity.py", "",
-        f"Commit {git_commit()[0] or 'unknown'}; machine: 2-core AMD EPYC, AVX2, no native bf16 (shared with another run), "
+        f"Commit {commit_label()}; machine: 2-core AMD EPYC, AVX2, no native bf16 (shared with another run), "
         f"torch {torch.__version__.split('+')[0]}, BasicSR 1.4.2.", "",
         f"Pairs: `srlab.prepare` of the 8 bundled sample photos, `--subimage-size 192 --subimage-step 96` "
         f"(x4, blur 1.5): {len(list((work / 'pairs' / 'HQ').glob('*.png')))} pairs. Stores: BasicSR's "

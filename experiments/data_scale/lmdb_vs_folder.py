@@ -23,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 
+from srlab.bench.utils import commit_label
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RECIPE = ["experiment=cpu_hour_frontier", "model=srvgg", "model.generator.num_feat=32", "model.generator.num_conv=8",
@@ -38,13 +40,6 @@ def write(pairs: Path, work: Path) -> None:
     for side in ("HQ", "LQ"):
         basicsr_lmdb(pairs / side, work / f"{side}.lmdb")
         print(work / f"{side}.lmdb", (work / f"{side}.lmdb" / "meta_info.txt").read_text().count("\n"), "records")
-
-
-def commit() -> str:
-    sys.path.insert(0, str(HERE))
-    from streaming_nodes import commit as study_commit  # the short hash, flagged when the tree has changes
-
-    return study_commit()
 
 
 def curve(run: Path) -> list[tuple[int, float]]:
@@ -93,7 +88,7 @@ def train(pairs: Path, work: Path, benchmarks: Path, steps: int) -> None:
 
     same = curves["folder"] == curves["lmdb"]
     lines = ["# Training from BasicSR's LMDB beside the same pairs from folders", "",
-             f"Commit `{commit()}`;"
+             f"Commit `{commit_label()}`;"
              f" the two runs at once, one thread each; {steps} batches of 16. Commands:", ""]
     lines += [f"- {name}: `python {cmd}`" for name, (_, cmd) in procs.items()]
     lines += ["", "| batches | " + " | ".join(f"Set5 PSNR-Y, {n}" for n in curves) + " |",

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from srlab.bench.utils import git_commit  # noqa: E402
+from srlab.bench.utils import commit_label  # noqa: E402
 from srlab.weights import safe_torch_load  # noqa: E402
 
 TINY = ["model=quickstart", "model.generator.num_feat=8", "model.generator.num_block=1",
@@ -47,11 +47,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def commit() -> str:
-    sha, dirty = git_commit()
-    return (sha or "unknown") + (" + uncommitted changes" if dirty else "")
 
 
 def two_nodes(work: Path, name: str, overrides: list[str]) -> dict:
@@ -130,7 +125,7 @@ def main() -> None:
         server.stop()
 
     lines = ["# Streaming shards on two loopback DDP nodes (folder and local S3 server)", "",
-             f"`python experiments/data_scale/streaming_nodes.py --photos {args.photos}` at commit `{commit()}`; "
+             f"`python experiments/data_scale/streaming_nodes.py --photos {args.photos}` at commit `{commit_label()}`; "
              f"{args.count} photos -> {items} sub-image pairs of 192 px; batch 8 per rank, one loader worker, "
              "two `torchrun` nodes of one CPU process each (gloo over 127.0.0.1), a tiny quickstart net "
              "(`trainer.deterministic=true`), Set5 validated at the epoch's end.", "",

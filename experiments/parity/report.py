@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from srlab.bench.utils import cpu_model, git_commit  # noqa: E402
+from srlab.bench.utils import commit_label, cpu_model  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 COLORS = {"srlab": "tab:blue", "basicsr": "tab:orange"}
@@ -70,7 +70,7 @@ def seconds_per_iteration(ckpts: dict[int, Path]) -> float | None:
 def machine(bsr_python: str) -> dict:
     bsr = subprocess.run([bsr_python, "-c", "import importlib.metadata as m; print(m.version('basicsr'))"],
                          capture_output=True, text=True).stdout.strip()
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "commit": git_commit()[0],
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "commit": commit_label(),
             "python": platform.python_version(), "torch": torch.__version__, "basicsr": bsr}
 
 

@@ -45,6 +45,12 @@ def git_commit() -> tuple[str, bool]:
     return _git("rev-parse", "--short", "HEAD"), bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
+def commit_label() -> str:
+    """The commit as a study's report names it: the short hash, flagged when tracked files have changes."""
+    sha, dirty = git_commit()
+    return (sha or "unknown") + (" (with local changes)" if dirty else "")
+
+
 def machine_info(device: torch.device) -> dict[str, Any]:
     """What the numbers were measured on: CPU, cores, GPU, library versions, threads, load, commit."""
     import lightning
